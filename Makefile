@@ -1,0 +1,35 @@
+# Two commands on a fresh machine: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: setup run index test test-fast eval bench clean
+
+setup: $(STAMP)
+
+# torch is installed first and pinned: the pinned CPU build comes from this
+# machine's disk in seconds, an unpinned one pulls several GB of CUDA wheels.
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+index: setup
+	$(BIN)/policyqa index
+
+run: setup
+	$(BIN)/policyqa serve
+
+test: setup
+	$(BIN)/python -m pytest -q
+
+test-fast: setup
+	$(BIN)/python -m pytest -q -m "not slow and not e2e"
+
+eval: setup
+	$(BIN)/policyqa eval --qa ../shared/eval/dev.jsonl
+
+clean:
+	rm -rf .index .cache

@@ -1,0 +1,251 @@
+"""Build or update the index of a corpus folder, incrementally.
+
+Every document is re-read and re-chunked (cheap); vectors come from the
+embedding cache whenever the text is unchanged, so only new or changed text
+costs model calls. When nothing changed at all the build stops before the model
+is even loaded.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import faiss
+import numpy as np
+from tqdm import tqdm
+
+from index.chunk import chunk_document, make_splitter, split_sentences
+from index.embed import Embedder, EmbeddingCache, SentenceTransformerEmbedder, embed_with_cache
+from index.errors import IndexLockedError, IndexMismatchError
+from index.lexical import LexicalIndex
+from index.load import SkippedFile, load_corpus
+from index.settings import Settings
+from index.store import FORMAT_VERSION, IndexData, Manifest, read_manifest, write_index
+from index.types import Chunk, Document, Sentence
+
+log = logging.getLogger(__name__)
+
+# Measured on the dev set (README, "Lexical tokens"): jieba words beat character bigrams.
+LEXICAL_TOKENIZER = "jieba"
+
+# (stage name, done, total) → None; the UI turns it into a progress bar.
+StageProgress = Callable[[str, int, int], None]
+
+
+@dataclass(frozen=True)
+class BuildReport:
+    """What a build did, for the person who ran it."""
+
+    documents: int
+    chunks: int
+    sentences: int
+    added: tuple[str, ...]
+    changed: tuple[str, ...]
+    removed: tuple[str, ...]
+    skipped: tuple[SkippedFile, ...]
+    embedded: int  # texts that needed the model (the rest came from the cache)
+    seconds: float
+    up_to_date: bool = False
+
+
+@contextmanager
+def build_lock(index_dir: Path) -> Iterator[None]:
+    """Hold the index's lock file for the duration of a build.
+
+    Raises:
+        IndexLockedError: another process holds it.
+    """
+    index_dir.mkdir(parents=True, exist_ok=True)
+    with open(index_dir / ".lock", "a+", encoding="utf-8") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            lock.seek(0)
+            owner = lock.read().strip() or "another process"
+            raise IndexLockedError(
+                f"the index in {index_dir} is being built by {owner}; wait for it to finish and try again"
+            ) from exc
+        lock.seek(0)
+        lock.truncate()
+        lock.write(f"pid {os.getpid()}")
+        lock.flush()
+        try:
+            yield
+        finally:
+            lock.truncate(0)
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def manifest_for(settings: Settings, dim: int, documents: list[Document], chunks: int, sentences: int) -> Manifest:
+    """The manifest of an index built from these documents with these settings."""
+    return Manifest(
+        format_version=FORMAT_VERSION,
+        model_id=settings.embedding_model,
+        dim=dim,
+        query_prefix=settings.query_prefix,
+        passage_prefix=settings.passage_prefix,
+        chunk_size=settings.chunk_size,
+        chunk_overlap=settings.chunk_overlap,
+        lexical_tokenizer=LEXICAL_TOKENIZER,
+        documents={d.doc_id: d.content_hash for d in documents},
+        chunk_count=chunks,
+        sentence_count=sentences,
+    )
+
+
+def is_up_to_date(previous: Manifest | None, settings: Settings, documents: list[Document]) -> bool:
+    """True if the live index was built from exactly these documents with these settings."""
+    if previous is None:
+        return False
+    return (
+        previous.format_version == FORMAT_VERSION
+        and previous.model_id == settings.embedding_model
+        and previous.query_prefix == settings.query_prefix
+        and previous.passage_prefix == settings.passage_prefix
+        and previous.chunk_size == settings.chunk_size
+        and previous.chunk_overlap == settings.chunk_overlap
+        and previous.lexical_tokenizer == LEXICAL_TOKENIZER
+        and previous.documents == {d.doc_id: d.content_hash for d in documents}
+    )
+
+
+def build_index(
+    settings: Settings,
+    embedder: Embedder | None = None,
+    progress: StageProgress | None = None,
+    force: bool = False,
+) -> BuildReport:
+    """Build or update the index of ``settings.corpus_dir`` in ``settings.index_dir``.
+
+    Args:
+        settings: corpus and index folders, model, chunker settings.
+        embedder: an already loaded model (the server passes its own); loaded on demand otherwise.
+        progress: called with (stage, done, total); a terminal progress bar is shown when None.
+        force: rebuild even when nothing changed.
+    Raises:
+        IndexLockedError: another build is running.
+        ConfigError: the model cannot be loaded.
+    """
+    started = time.perf_counter()
+    with build_lock(settings.index_dir):
+        documents, skipped = load_corpus(settings.corpus_dir)
+        previous = read_manifest(settings.index_dir)
+        old_hashes = previous.documents if previous else {}
+        new_hashes = {d.doc_id: d.content_hash for d in documents}
+        added = tuple(sorted(set(new_hashes) - set(old_hashes)))
+        removed = tuple(sorted(set(old_hashes) - set(new_hashes)))
+        changed = tuple(sorted(k for k in new_hashes if k in old_hashes and old_hashes[k] != new_hashes[k]))
+        if not force and is_up_to_date(previous, settings, documents):
+            return BuildReport(
+                len(documents), previous.chunk_count, previous.sentence_count, (), (), (), tuple(skipped), 0,
+                time.perf_counter() - started, up_to_date=True,
+            )
+        chunks, sentences = split_corpus(documents, settings)
+        report = progress or _terminal_progress()
+        cache = EmbeddingCache(settings.cache_dir / "embeddings.sqlite", settings.embedding_model, settings.passage_prefix)
+        try:
+            lazy = _LazyEmbedder(settings, embedder)
+            chunk_vectors, embedded_chunks = embed_with_cache(
+                lazy, cache, [c.text for c in chunks], lambda d, t: report("chunks", d, t)
+            )
+            sentence_vectors, embedded_sentences = embed_with_cache(
+                lazy, cache, [s.text for s in sentences], lambda d, t: report("sentences", d, t)
+            )
+        finally:
+            cache.close()
+        dim = chunk_vectors.shape[1] or lazy.dim
+        if previous and previous.model_id == settings.embedding_model and previous.dim != dim:
+            raise IndexMismatchError(f"model dimension changed from {previous.dim} to {dim}; rebuild with --force")
+        data = IndexData(
+            manifest=manifest_for(settings, dim, documents, len(chunks), len(sentences)),
+            documents=documents,
+            chunks=chunks,
+            sentences=sentences,
+            sentence_vectors=sentence_vectors,
+            dense=flat_index(chunk_vectors, dim),
+            lexical=LexicalIndex.build([c.text for c in chunks], LEXICAL_TOKENIZER),
+        )
+        report("write", 0, 1)
+        write_index(settings.index_dir, data)
+        report("write", 1, 1)
+    return BuildReport(
+        documents=len(documents),
+        chunks=len(chunks),
+        sentences=len(sentences),
+        added=added,
+        changed=changed,
+        removed=removed,
+        skipped=tuple(skipped),
+        embedded=embedded_chunks + embedded_sentences,
+        seconds=time.perf_counter() - started,
+    )
+
+
+def split_corpus(documents: list[Document], settings: Settings) -> tuple[list[Chunk], list[Sentence]]:
+    """Chunks and sentences of all documents, with global ids in document order."""
+    splitter = make_splitter(settings.chunk_size, settings.chunk_overlap)
+    chunks: list[Chunk] = []
+    sentences: list[Sentence] = []
+    for doc in documents:
+        chunks.extend(chunk_document(doc, splitter, first_id=len(chunks)))
+        sentences.extend(split_sentences(doc, first_id=len(sentences)))
+    return chunks, sentences
+
+
+def flat_index(vectors: np.ndarray, dim: int) -> faiss.Index:
+    """Exact inner-product search over normalized vectors (cosine similarity)."""
+    index = faiss.IndexFlatIP(dim)
+    if len(vectors):
+        index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+    return index
+
+
+class _LazyEmbedder:
+    """Loads the model only when a text is missing from the cache."""
+
+    def __init__(self, settings: Settings, embedder: Embedder | None) -> None:
+        self.settings = settings
+        self._embedder = embedder
+        self.model_id = settings.embedding_model
+
+    @property
+    def embedder(self) -> Embedder:
+        if self._embedder is None:
+            self._embedder = SentenceTransformerEmbedder(self.settings)
+        return self._embedder
+
+    @property
+    def dim(self) -> int:
+        return self.embedder.dim
+
+    def embed_query(self, text: str) -> np.ndarray:
+        return self.embedder.embed_query(text)
+
+    def embed_documents(self, texts, progress=None) -> np.ndarray:
+        return self.embedder.embed_documents(texts, progress)
+
+
+def _terminal_progress() -> StageProgress:
+    """A tqdm bar per stage on a terminal; silent when stderr is a pipe."""
+    bars: dict[str, tqdm] = {}
+    quiet = not sys.stderr.isatty()
+
+    def report(stage: str, done: int, total: int) -> None:
+        if quiet or stage == "write":
+            return
+        bar = bars.get(stage)
+        if bar is None:
+            bar = bars[stage] = tqdm(total=total, desc=f"embedding {stage}", unit="text")
+        bar.update(done - bar.n)
+        if done >= total:
+            bar.close()
+
+    return report

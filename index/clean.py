@@ -1,0 +1,204 @@
+"""Turn a decoded file into clean document text plus metadata.
+
+Cleaning order matters: front matter is read first (it holds the best title
+and date), HTML is flattened to lines, the date is looked for in the header
+lines before web-page furniture is dropped (view-counter lines often carry the
+publication date), and whitespace is collapsed last.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import html
+import re
+import unicodedata
+from dataclasses import dataclass
+from html.parser import HTMLParser
+
+import yaml
+
+FRONT_MATTER = re.compile(r"\A\s*---[ \t]*\n(.*?)\n---[ \t]*(?:\n|\Z)", re.S)
+HTML_TAG = re.compile(r"</?(?:p|div|br|span|strong|b|i|em|a|h[1-6]|li|ul|ol|table|tr|td|th|img|section|article)\b[^>]*>", re.I)
+# Tags whose end starts a new line of text.
+BLOCK_TAGS = frozenset(
+    "p div br li ul ol h1 h2 h3 h4 h5 h6 tr table section article header footer blockquote pre title".split()
+)
+SKIPPED_TAGS = frozenset({"script", "style", "noscript", "template", "head"})
+
+# Web-page furniture: whole lines that are navigation, counters or sharing prompts.
+FURNITURE_LINE = re.compile(
+    r"^(?:您的位置|当前位置|你的位置|所在位置)\s*[:：]"  # breadcrumbs
+    r"|人已围观|阅读量\s*[:：]|浏览次数|点击数\s*[:：]"  # view counters
+    r"|^打开文本图片集$|^微信扫一扫|^扫一扫|分享到\s*[:：]?\s*$"
+    r"|^责任编辑\s*[:：]|^【?字号\s*[:：]|^上一篇\s*[:：]|^下一篇\s*[:：]"
+    r"|主管主办$"
+)
+# Everything from such a line to the end of the page is a list of other articles.
+TRAILER_LINE = re.compile(r"^(?:随机图文|相关阅读|相关文章|推荐阅读|猜你喜欢|热门文章)\s*$")
+
+FULL_DATE = re.compile(r"((?:19|20)\d{2})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?")
+HEADER_LINES_FOR_DATE = 12
+SENTENCE_END = "。！？；!?;…，,：:"
+MAX_TITLE_CHARS = 80
+
+CJK = r"\u2e80-\u9fff\uf900-\ufaff\U00020000-\U0002fa1f"
+CJK_PUNCT = r"\u3000-\u303f\uff00-\uffef“”‘’《》"
+# A space between two Chinese characters (or a Chinese character and a digit or
+# Chinese punctuation) is layout, not meaning: 「脱 贫 不 实」, 「投入 6601 亿元」.
+SPACE_IN_CHINESE = re.compile(
+    rf"(?<=[{CJK}{CJK_PUNCT}])[ \t\u3000\u00a0]+(?=[{CJK}{CJK_PUNCT}0-9])"
+    rf"|(?<=[0-9%])[ \t\u3000\u00a0]+(?=[{CJK}{CJK_PUNCT}])"
+)
+SPACES = re.compile(r"[ \t\u3000\u00a0\u200b\ufeff]+")
+
+
+@dataclass(frozen=True)
+class CleanedText:
+    """The result of cleaning: text plus whatever metadata the file told us."""
+
+    text: str
+    title: str | None
+    date: str | None
+    author: str | None
+
+
+def clean_document(raw: str, is_html: bool | None = None) -> CleanedText:
+    """Clean a decoded document.
+
+    Args:
+        raw: the decoded file content.
+        is_html: force HTML handling; ``None`` detects HTML fragments in plain text files.
+    Returns:
+        The cleaned text (one paragraph per line) with title, date and author when found.
+    """
+    meta, body = split_front_matter(raw)
+    if is_html or (is_html is None and len(HTML_TAG.findall(body)) >= 2):
+        body = html_to_text(body)
+    lines = [unicodedata.normalize("NFC", line) for line in body.splitlines()]
+    date = meta_date(meta) or find_date(lines[:HEADER_LINES_FOR_DATE])
+    paragraphs = [collapse_spaces(line) for line in drop_furniture(lines)]
+    paragraphs = [p for p in paragraphs if has_letters(p)]
+    text = "\n".join(paragraphs)
+    title = _str_or_none(meta.get("title")) or first_heading(paragraphs)
+    author = _str_or_none(meta.get("author"))
+    return CleanedText(text=text, title=title, date=date, author=author)
+
+
+def split_front_matter(raw: str) -> tuple[dict, str]:
+    """Split YAML front matter from the body; malformed front matter is kept as text."""
+    match = FRONT_MATTER.match(raw)
+    if not match:
+        return {}, raw
+    try:
+        meta = yaml.safe_load(match.group(1))
+    except yaml.YAMLError:
+        return {}, raw
+    if not isinstance(meta, dict):
+        return {}, raw
+    return meta, raw[match.end():]
+
+
+class _TextExtractor(HTMLParser):
+    """Collect the text of an HTML fragment, one line per block element."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self.skip_depth = 0
+
+    def handle_starttag(self, tag: str, attrs: list) -> None:
+        if tag in SKIPPED_TAGS:
+            self.skip_depth += 1
+        elif tag in BLOCK_TAGS:
+            self.parts.append("\n")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in SKIPPED_TAGS:
+            self.skip_depth = max(0, self.skip_depth - 1)
+        elif tag in BLOCK_TAGS:
+            self.parts.append("\n")
+
+    def handle_data(self, data: str) -> None:
+        if not self.skip_depth:
+            self.parts.append(data)
+
+
+def html_to_text(markup: str) -> str:
+    """Flatten HTML to text lines: tags dropped, entities decoded, scripts and styles removed."""
+    parser = _TextExtractor()
+    parser.feed(markup)
+    parser.close()
+    # Entities that were double-escaped in the source (&amp;nbsp;) decode on a second pass.
+    return html.unescape("".join(parser.parts))
+
+
+def drop_furniture(lines: list[str]) -> list[str]:
+    """Drop navigation, counters and sharing lines, and any trailing list of other articles."""
+    kept: list[str] = []
+    for line in lines:
+        stripped = line.strip()
+        if TRAILER_LINE.match(stripped):
+            break
+        if FURNITURE_LINE.search(stripped):
+            continue
+        kept.append(line)
+    return kept
+
+
+def collapse_spaces(line: str) -> str:
+    """Collapse runs of spaces; remove those that only pad Chinese text."""
+    line = SPACES.sub(" ", line).strip()
+    return SPACE_IN_CHINESE.sub("", line)
+
+
+def has_letters(line: str) -> bool:
+    """True if the line has a letter of any script (drops counters, barcodes, lone digits)."""
+    return any(unicodedata.category(ch).startswith("L") for ch in line)
+
+
+def first_heading(paragraphs: list[str]) -> str | None:
+    """The first short line that does not end like a sentence, else the start of the text."""
+    for paragraph in paragraphs[:20]:
+        if len(paragraph) <= MAX_TITLE_CHARS and paragraph[-1] not in SENTENCE_END:
+            return paragraph
+    if paragraphs:
+        return paragraphs[0][:MAX_TITLE_CHARS]
+    return None
+
+
+def find_date(lines: list[str]) -> str | None:
+    """The first full date (year, month, day) in the given lines, as YYYY-MM-DD."""
+    for line in lines:
+        for match in FULL_DATE.finditer(unicodedata.normalize("NFKC", line)):
+            iso = _iso(*match.groups())
+            if iso:
+                return iso
+    return None
+
+
+def meta_date(meta: dict) -> str | None:
+    """The front matter's date as YYYY-MM-DD (YAML dates, ISO strings or RFC 2822)."""
+    value = meta.get("date")
+    if value is None:
+        return None
+    if hasattr(value, "isoformat"):
+        return value.isoformat()[:10]
+    text = str(value)
+    try:
+        return email.utils.parsedate_to_datetime(text).date().isoformat()
+    except (TypeError, ValueError, IndexError):
+        return find_date([text])
+
+
+def _iso(year: str, month: str, day: str) -> str | None:
+    y, m, d = int(year), int(month), int(day)
+    if 1 <= m <= 12 and 1 <= d <= 31:
+        return f"{y:04d}-{m:02d}-{d:02d}"
+    return None
+
+
+def _str_or_none(value: object) -> str | None:
+    if value is None:
+        return None
+    text = collapse_spaces(str(value))
+    return text or None

@@ -1,0 +1,177 @@
+"""Read the files of a corpus folder into cleaned Documents.
+
+Each file type has a reader that turns bytes into text; everything after that
+(cleaning, titles, dates) is shared. A file we cannot read is reported and
+skipped: one bad file never stops the corpus from indexing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+import unicodedata
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from index.clean import clean_document
+from index.errors import DocumentError
+from index.types import Document
+
+log = logging.getLogger(__name__)
+
+# A decoded text with more than this share of control, private-use or
+# unassigned characters is binary that happened to decode.
+MAX_JUNK_SHARE = 0.01
+BOMS = (
+    (b"\xef\xbb\xbf", "utf-8-sig"),
+    (b"\xff\xfe", "utf-16"),
+    (b"\xfe\xff", "utf-16"),
+)
+
+
+@dataclass(frozen=True)
+class SkippedFile:
+    """A file left out of the index, with the reason in words."""
+
+    path: str
+    reason: str
+
+
+def decode_text(data: bytes, name: str = "file") -> str:
+    """Decode UTF-8 (with or without BOM), UTF-16 with BOM or GB18030.
+
+    Raises:
+        DocumentError: the bytes are binary or in no supported encoding.
+    """
+    for bom, encoding in BOMS:
+        if data.startswith(bom):
+            try:
+                return _checked(data.decode(encoding), name)
+            except UnicodeDecodeError as exc:
+                raise DocumentError(f"{name}: starts with a {encoding} mark but does not decode: {exc}") from exc
+    if b"\x00" in data[:8192]:
+        raise DocumentError(f"{name}: looks binary (contains NUL bytes), not a text document")
+    for encoding in ("utf-8", "gb18030"):
+        try:
+            return _checked(data.decode(encoding), name)
+        except UnicodeDecodeError:
+            continue
+    raise DocumentError(f"{name}: not UTF-8 or GB18030 text; convert it to UTF-8 and add it again")
+
+
+def _checked(text: str, name: str) -> str:
+    if not text:
+        return text
+    junk = sum(1 for ch in text if unicodedata.category(ch) in {"Cc", "Co", "Cn"} and ch not in "\t\n\r\f")
+    if junk / len(text) > MAX_JUNK_SHARE:
+        raise DocumentError(f"{name}: looks binary ({junk} control characters), not a text document")
+    return text
+
+
+def read_pdf(data: bytes, name: str) -> str:
+    """The text layer of a PDF, one line per extracted line."""
+    try:
+        from pypdf import PdfReader
+        from pypdf.errors import PdfReadError
+    except ImportError as exc:  # pragma: no cover - pypdf is a dependency
+        raise DocumentError(f"{name}: PDF support needs the pypdf package") from exc
+    try:
+        reader = PdfReader(io.BytesIO(data))
+        if reader.is_encrypted:
+            raise DocumentError(f"{name}: the PDF is encrypted; save an unprotected copy and add it again")
+        return "\n".join(page.extract_text() or "" for page in reader.pages)
+    except (PdfReadError, ValueError, KeyError, TypeError, OSError) as exc:
+        raise DocumentError(f"{name}: not a readable PDF ({exc})") from exc
+
+
+def read_docx(data: bytes, name: str) -> str:
+    """The paragraphs of a DOCX file, one per line."""
+    import zipfile
+
+    try:
+        import docx
+    except ImportError as exc:  # pragma: no cover - python-docx is a dependency
+        raise DocumentError(f"{name}: DOCX support needs the python-docx package") from exc
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            unpacked = sum(info.file_size for info in archive.infolist())
+        if unpacked > MAX_DOCX_UNPACKED_BYTES:
+            raise DocumentError(f"{name}: the DOCX unpacks to {unpacked} bytes, more than allowed")
+        document = docx.Document(io.BytesIO(data))
+    except (zipfile.BadZipFile, KeyError, ValueError) as exc:
+        raise DocumentError(f"{name}: not a readable DOCX file ({exc})") from exc
+    return "\n".join(p.text for p in document.paragraphs)
+
+
+# A DOCX whose parts unpack to more than this is treated as a zip bomb.
+MAX_DOCX_UNPACKED_BYTES = 200 * 1024 * 1024
+
+# extension → (reader of bytes to text, whether the text is HTML)
+READERS: dict[str, tuple[Callable[[bytes, str], str], bool | None]] = {
+    ".txt": (decode_text, None),
+    ".md": (decode_text, None),
+    ".markdown": (decode_text, None),
+    ".html": (decode_text, True),
+    ".htm": (decode_text, True),
+    ".pdf": (read_pdf, False),
+    ".docx": (read_docx, False),
+}
+
+
+def supported(path: Path) -> bool:
+    """True if the file's extension has a reader."""
+    return path.suffix.lower() in READERS
+
+
+def content_hash(data: bytes) -> str:
+    """The sha256 hex digest of a file's bytes."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def load_document(path: Path, doc_id: str, data: bytes | None = None) -> Document:
+    """Read and clean one file.
+
+    Raises:
+        DocumentError: the file is unsupported, binary, undecodable or has no text.
+    """
+    reader, is_html = READERS.get(path.suffix.lower(), (None, None))
+    if reader is None:
+        raise DocumentError(f"{doc_id}: unsupported file type {path.suffix!r}; use one of {', '.join(READERS)}")
+    if data is None:
+        data = path.read_bytes()
+    if not data.strip():
+        raise DocumentError(f"{doc_id}: the file is empty")
+    cleaned = clean_document(reader(data, doc_id), is_html=is_html)
+    if not cleaned.text.strip():
+        raise DocumentError(f"{doc_id}: no text left after cleaning")
+    return Document(
+        doc_id=doc_id,
+        title=cleaned.title or Path(doc_id).stem,
+        date=cleaned.date,
+        author=cleaned.author,
+        text=cleaned.text,
+        content_hash=content_hash(data),
+    )
+
+
+def corpus_files(corpus_dir: Path) -> Iterator[tuple[str, Path]]:
+    """(doc id, path) of every supported file under the corpus folder, sorted, hidden files skipped."""
+    for path in sorted(corpus_dir.rglob("*")):
+        rel = path.relative_to(corpus_dir)
+        if path.is_file() and not any(part.startswith(".") for part in rel.parts) and supported(path):
+            yield rel.as_posix(), path
+
+
+def load_corpus(corpus_dir: Path) -> tuple[list[Document], list[SkippedFile]]:
+    """Load every supported file of a corpus folder; unreadable ones are skipped with a warning."""
+    documents: list[Document] = []
+    skipped: list[SkippedFile] = []
+    for doc_id, path in corpus_files(corpus_dir):
+        try:
+            documents.append(load_document(path, doc_id))
+        except (DocumentError, OSError) as exc:
+            log.warning("skipped %s", exc)
+            skipped.append(SkippedFile(doc_id, str(exc)))
+    return documents, skipped

@@ -1,0 +1,1 @@
+"""Question answering: retrieve → fuse → pick sentences → cite → check figures."""

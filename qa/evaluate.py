@@ -1,0 +1,171 @@
+"""The metrics of ``../shared/eval/README.md``, implemented exactly, over answers in JSON form.
+
+Text comparisons use NFKC with all whitespace removed on both sides. A passage
+is relevant when its document is one of the question's sources and its text
+contains an evidence string, or a contiguous run of at least 60% of one (and
+at least 6 characters).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import unicodedata
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+MARKER = re.compile(r"\[\d+\]")
+MAX_ANSWER_CHARS = 300
+MIN_RUN_SHARE = 0.6
+MIN_RUN_CHARS = 6
+
+
+@dataclass(frozen=True)
+class EvalQuestion:
+    """One line of a question set."""
+
+    id: str
+    question: str
+    answers: tuple[str, ...]
+    evidence: tuple[str, ...]
+    sources: tuple[str, ...]
+    type: str
+
+    @property
+    def answerable(self) -> bool:
+        return bool(self.answers)
+
+
+def read_questions(path: Path) -> list[EvalQuestion]:
+    """Read a question set (JSON lines)."""
+    questions = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            questions.append(
+                EvalQuestion(
+                    id=str(row["id"]),
+                    question=row["question"],
+                    answers=tuple(row.get("answers", [])),
+                    evidence=tuple(row.get("evidence", [])),
+                    sources=tuple(row.get("sources", [])),
+                    type=row.get("type", ""),
+                )
+            )
+        except (json.JSONDecodeError, KeyError, TypeError) as exc:
+            raise ValueError(f"{path}:{number}: not a question line ({exc})") from exc
+    return questions
+
+
+def norm(text: str) -> str:
+    """NFKC with all whitespace removed."""
+    return re.sub(r"\s+", "", unicodedata.normalize("NFKC", text))
+
+
+def longest_common_run(a: str, b: str) -> int:
+    """Length of the longest common substring of a and b."""
+    if not a or not b:
+        return 0
+    best = 0
+    previous = [0] * (len(b) + 1)
+    for ch in a:
+        current = [0] * (len(b) + 1)
+        for j, other in enumerate(b, start=1):
+            if ch == other:
+                current[j] = previous[j - 1] + 1
+                if current[j] > best:
+                    best = current[j]
+        previous = current
+    return best
+
+
+def is_relevant(source: str, text: str, question: EvalQuestion) -> bool:
+    """The README's relevance test for one passage or citation."""
+    if Path(source).name not in question.sources and source not in question.sources:
+        return False
+    passage = norm(text)
+    for evidence in map(norm, question.evidence):
+        if evidence in passage:
+            return True
+        needed = max(math.ceil(MIN_RUN_SHARE * len(evidence)), MIN_RUN_CHARS)
+        if len(evidence) >= needed and longest_common_run(evidence, passage) >= needed:
+            return True
+    return False
+
+
+def answer_hit(reply: dict, question: EvalQuestion) -> bool:
+    """Answered, short, and containing every gold answer string."""
+    if not reply.get("answered"):
+        return False
+    answer = MARKER.sub("", reply.get("answer", ""))
+    if len(answer) > MAX_ANSWER_CHARS:
+        return False
+    text = norm(answer)
+    return all(norm(a) in text for a in question.answers)
+
+
+def first_relevant_rank(reply: dict, question: EvalQuestion, depth: int = 10) -> int | None:
+    """1-based rank of the first relevant passage within ``depth``, or None."""
+    for rank, passage in enumerate(reply.get("passages", [])[:depth], start=1):
+        if is_relevant(passage["source"], passage["text"], question):
+            return rank
+    return None
+
+
+def percentile(values: list[float], share: float) -> float:
+    """Nearest-rank percentile (share in 0..1)."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(share * len(ordered)) - 1)]
+
+
+def score(pairs: Iterable[tuple[EvalQuestion, dict]]) -> dict[str, float]:
+    """All metrics of the README for (question, reply) pairs."""
+    pairs = list(pairs)
+    answerable = [(q, r) for q, r in pairs if q.answerable]
+    unanswerable = [(q, r) for q, r in pairs if not q.answerable]
+    ranks = [first_relevant_rank(r, q) for q, r in answerable]
+    n = max(len(answerable), 1)
+    totals = [r["timings_ms"]["total"] for _, r in pairs]
+    return {
+        "questions": len(pairs),
+        "answerable": len(answerable),
+        "recall@1": sum(1 for k in ranks if k is not None and k <= 1) / n,
+        "recall@5": sum(1 for k in ranks if k is not None and k <= 5) / n,
+        "mrr@10": sum(1 / k for k in ranks if k is not None) / n,
+        "answer_hit": sum(answer_hit(r, q) for q, r in answerable) / n,
+        "cited_evidence": sum(
+            any(is_relevant(c["source"], c["text"], q) for c in r.get("citations", [])) for q, r in answerable
+        )
+        / n,
+        "unanswerable_declined": (
+            sum(not r.get("answered") for _, r in unanswerable) / len(unanswerable) if unanswerable else float("nan")
+        ),
+        "latency_p50_ms": percentile(totals, 0.50),
+        "latency_p95_ms": percentile(totals, 0.95),
+    }
+
+
+def run_eval(questions: list[EvalQuestion], ask: Callable[[str], dict]) -> tuple[dict[str, float], list[dict]]:
+    """Ask every question; return the metrics and per-question rows for inspection."""
+    pairs = []
+    rows = []
+    for q in questions:
+        reply = ask(q.question)
+        pairs.append((q, reply))
+        rows.append(
+            {
+                "id": q.id,
+                "type": q.type,
+                "rank": first_relevant_rank(reply, q) if q.answerable else None,
+                "answered": reply.get("answered"),
+                "hit": answer_hit(reply, q) if q.answerable else not reply.get("answered"),
+                "answer": reply.get("answer"),
+            }
+        )
+    return score(pairs), rows

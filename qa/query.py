@@ -1,0 +1,126 @@
+"""Understand a question before retrieval: what it asks for, and what it means in context.
+
+A follow-up question (「那2017年呢？」「他们是谁？」) only makes sense with the
+previous turn: it is rewritten as the previous question's subject plus the new
+constraint before anything is retrieved.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from index.errors import QuestionError
+
+# What kind of number a question asks for, by its question words (first match wins).
+WANTS_YEAR = re.compile(r"哪一?年|什么时候|何时|哪个时间|什么时间|哪一?天|几月|日期|时间")
+WANTS_PERCENT = re.compile(r"百分之几|百分之多少|多少%|比例|比重|占比|率[^，。？?]*(?:多少|几)|百分点")
+WANTS_NUMBER = re.compile(r"多少|几[个名户家项次条所万亿千百十年]|几|多大|多高|多长|多远|数量|规模|金额")
+
+FOLLOW_UP_START = re.compile(r"^(?:那|那么|那末|那么说|还有|另外|以及|再问|而)")
+FOLLOW_UP_PRONOUN = re.compile(r"他们|她们|它们|他|她|它|其|这些|那些|该|此|上述|这个|那个|这项|这一")
+FOLLOW_UP_TAIL = re.compile(r"呢[？?]*$")
+TIME_EXPRESSION = re.compile(r"\d{4}\s*年?\s*(?:到|至|—|-|~|～)\s*\d{4}\s*年?|\d{4}\s*年(?:底|初|末)?|\d{1,2}\s*月\s*\d{1,2}\s*日")
+# A follow-up is short: longer questions carry their own subject.
+MAX_FOLLOW_UP_CHARS = 14
+INVISIBLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b-\u200f\u2028\u2029\ufeff]")
+
+
+@dataclass(frozen=True)
+class QuestionInfo:
+    """What the answerer needs to know about a question."""
+
+    text: str  # the (possibly rewritten) question used for retrieval
+    wants: str  # "year" | "percent" | "number" | "" (not a figure question)
+
+
+def clean_question(question: object, max_chars: int) -> str:
+    """Validate and tidy a question from a user.
+
+    Raises:
+        QuestionError: the question is not text, empty, or longer than ``max_chars``.
+    """
+    if not isinstance(question, str):
+        raise QuestionError("问题必须是文本。 The question must be text.")
+    # Lone surrogates cannot be encoded; drop them like other invisible characters.
+    text = question.encode("utf-8", "ignore").decode("utf-8") if _has_surrogates(question) else question
+    text = INVISIBLE.sub("", text)
+    text = unicodedata.normalize("NFC", text).strip()
+    if not text:
+        raise QuestionError("请输入问题。 Please type a question.")
+    if len(text) > max_chars:
+        raise QuestionError(
+            f"问题太长（{len(text)} 字），请控制在 {max_chars} 字以内。 "
+            f"The question is {len(text)} characters long; the limit is {max_chars}."
+        )
+    return text
+
+
+def _has_surrogates(text: str) -> bool:
+    return any("\ud800" <= ch <= "\udfff" for ch in text)
+
+
+def asked_number_kind(question: str) -> str:
+    """"year", "percent", "number" or "" for the kind of figure a question asks for."""
+    norm = unicodedata.normalize("NFKC", question)
+    if WANTS_YEAR.search(norm):
+        return "year"
+    if WANTS_PERCENT.search(norm):
+        return "percent"
+    if WANTS_NUMBER.search(norm):
+        return "number"
+    return ""
+
+
+def previous_questions(history: Sequence[object] | None) -> list[str]:
+    """The user's earlier questions from a history in any of the accepted shapes.
+
+    Accepted: a list of strings (earlier questions), of {"role", "content"} messages,
+    or of [question, answer] pairs.
+    """
+    questions: list[str] = []
+    for turn in history or ():
+        if isinstance(turn, str):
+            questions.append(turn)
+        elif isinstance(turn, dict) and turn.get("role") == "user" and isinstance(turn.get("content"), str):
+            questions.append(turn["content"])
+        elif isinstance(turn, (list, tuple)) and turn and isinstance(turn[0], str):
+            questions.append(turn[0])
+    return [q.strip() for q in questions if q and q.strip()]
+
+
+def is_follow_up(question: str) -> bool:
+    """True if the question leans on the previous turn for its subject."""
+    if len(question) > MAX_FOLLOW_UP_CHARS:
+        return False
+    return bool(
+        FOLLOW_UP_START.search(question) or FOLLOW_UP_TAIL.search(question) or FOLLOW_UP_PRONOUN.search(question)
+    )
+
+
+def rewrite_follow_up(question: str, history: Sequence[object] | None) -> str | None:
+    """The self-contained form of a follow-up question, or None if it needs no rewriting.
+
+    The previous question keeps its subject; its time expressions are replaced by
+    the new question's when the new one names a time (「那2017年呢？」).
+    """
+    earlier = previous_questions(history)
+    if not earlier or not is_follow_up(question):
+        return None
+    previous = earlier[-1]
+    constraint = FOLLOW_UP_TAIL.sub("", FOLLOW_UP_START.sub("", question)).strip(" ，,？?。")
+    new_times = TIME_EXPRESSION.findall(constraint)
+    if new_times and TIME_EXPRESSION.search(previous):
+        subject = TIME_EXPRESSION.sub("", previous, count=0).strip(" ，,")
+        return f"{constraint}{subject}"
+    subject = previous.rstrip("？?。 ")
+    return f"{subject}，{constraint}？" if constraint else previous
+
+
+def analyze(question: str, history: Sequence[object] | None = None) -> tuple[QuestionInfo, str | None]:
+    """The question as retrieval should see it, and the rewritten text if it was a follow-up."""
+    rewritten = rewrite_follow_up(question, history)
+    text = rewritten or question
+    return QuestionInfo(text=text, wants=asked_number_kind(text)), rewritten

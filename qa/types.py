@@ -1,0 +1,73 @@
+"""The records that travel between the answering stages and out to the CLI, API and UI."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A retrieved chunk with its fused score, best first in a result list."""
+
+    chunk_id: int
+    doc_id: str
+    title: str
+    date: str | None
+    text: str
+    start: int
+    end: int
+    score: float
+    dense_score: float = 0.0
+    lexical_score: float = 0.0
+
+
+@dataclass(frozen=True)
+class Citation:
+    """What an answer's marker [n] points at: one sentence inside its passage."""
+
+    marker: int
+    doc_id: str
+    title: str
+    date: str | None
+    text: str  # the cited sentence
+    start: int  # offsets of the sentence in the document's cleaned text
+    end: int
+    passage: str  # the surrounding chunk
+    passage_start: int
+    passage_end: int
+
+
+@dataclass(frozen=True)
+class Figure:
+    """A number in an answer and whether the snippet its marker cites states it too."""
+
+    text: str
+    value: float
+    unit: str
+    marker: int | None
+    verified: bool
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class Conflict:
+    """Documents that state different values for the same measure."""
+
+    measure: str
+    values: tuple[dict, ...]  # each {"text", "value", "unit", "source", "title", "date"}
+
+
+@dataclass(frozen=True)
+class Answer:
+    """The reply to one question."""
+
+    question: str
+    answered: bool
+    text: str  # the answer with its [n] markers
+    citations: tuple[Citation, ...]
+    passages: tuple[Hit, ...]  # the top-k retrieved chunks, best first
+    timings_ms: dict[str, float]
+    rewritten_question: str | None = None
+    figures: tuple[Figure, ...] = ()
+    conflicts: tuple[Conflict, ...] = ()
+    notes: tuple[str, ...] = field(default=())  # e.g. "LLM unavailable, extractive answer shown"

@@ -1,0 +1,111 @@
+"""Loading and cleaning: encodings, front matter, HTML, furniture, other scripts."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from index.clean import clean_document
+from index.errors import DocumentError
+from index.load import decode_text, load_corpus, load_document
+from tests.conftest import CORPUS
+
+
+def test_front_matter_becomes_metadata_and_leaves_the_text():
+    doc = load_document(CORPUS / "000_ac731e8362aff455.txt", "000_ac731e8362aff455.txt")
+    assert doc.title == "党领导脱贫攻坚工作的历史经验与启示"
+    assert doc.date == "2021-09-14"
+    assert doc.author == "ZAKER"
+    assert "headimg" not in doc.text and "---" not in doc.text
+
+
+def test_html_tags_are_stripped_and_entities_decoded():
+    cleaned = clean_document("<div><p>第一段&amp;说明&nbsp;文字</p><p>第二段<strong>重点</strong></p><script>alert(1)</script></div>")
+    assert cleaned.text == "第一段&说明文字\n第二段重点"
+
+
+def test_seed_html_fragment_leaves_no_tags():
+    doc = load_document(CORPUS / "000_ac731e8362aff455.txt", "000")
+    assert "<" not in doc.text and "&nbsp;" not in doc.text
+    assert "中央财政累计投入6601亿元" in doc.text
+
+
+def test_web_page_furniture_is_dropped():
+    doc = load_document(CORPUS / "001_8f2e60f4829d27b2.txt", "001")
+    for furniture in ("您的位置", "人已围观", "随机图文"):
+        assert furniture not in doc.text
+    # The view-counter line carried the publication date.
+    assert doc.date == "2025-10-10"
+    assert doc.title.startswith("2021-2025:以脱贫攻坚精神赋能乡村振兴")
+
+
+def test_spaces_padding_chinese_are_collapsed():
+    cleaned = clean_document("组织各地对2016年 脱 贫 不 实 开 展 自 查 自 纠 。投入 6601 亿元")
+    assert cleaned.text == "组织各地对2016年脱贫不实开展自查自纠。投入6601亿元"
+
+
+def test_tibetan_passes_through_intact():
+    doc = load_document(CORPUS / "004_5a3edcfde8a29aaf.txt", "004")
+    assert "ཁོར་ཡུང་རྒྱལ་ཁབ་" in doc.text
+
+
+def test_date_from_a_byline():
+    doc = load_document(CORPUS / "003_3021266cc6ae144a.txt", "003")
+    assert doc.date == "2020-04-30"
+    assert doc.title == "习近平:在打好精准脱贫攻坚战座谈会上的讲话"
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        "扶贫日是10月17日。".encode("utf-8"),
+        "扶贫日是10月17日。".encode("utf-8-sig"),
+        "扶贫日是10月17日。".encode("gb18030"),
+        "扶贫日是10月17日。".encode("utf-16"),
+    ],
+    ids=["utf-8", "utf-8-bom", "gb18030", "utf-16-bom"],
+)
+def test_supported_encodings_decode(data):
+    assert decode_text(data) == "扶贫日是10月17日。"
+
+
+def test_binary_and_empty_files_are_skipped_with_a_named_warning(tmp_path, caplog):
+    (tmp_path / "good.txt").write_text("精准扶贫是基本方略。", encoding="utf-8")
+    (tmp_path / "image.txt").write_bytes(bytes(range(256)) * 8)
+    (tmp_path / "empty.txt").write_bytes(b"")
+    (tmp_path / "gbk.txt").write_bytes("中央财政专项扶贫资金。".encode("gb18030"))
+    with caplog.at_level(logging.WARNING):
+        documents, skipped = load_corpus(tmp_path)
+    assert sorted(d.doc_id for d in documents) == ["gbk.txt", "good.txt"]
+    assert {s.path for s in skipped} == {"image.txt", "empty.txt"}
+    assert "image.txt" in caplog.text and "empty.txt" in caplog.text
+
+
+def test_html_file_and_markdown_file(tmp_path):
+    (tmp_path / "page.html").write_text(
+        "<html><head><title>x</title><style>p{}</style></head><body><h1>扶贫政策</h1><p>内容。</p></body></html>",
+        encoding="utf-8",
+    )
+    (tmp_path / "notes.md").write_text("# 标题一\n\n正文内容。", encoding="utf-8")
+    documents, skipped = load_corpus(tmp_path)
+    by_id = {d.doc_id: d for d in documents}
+    assert skipped == []
+    assert by_id["page.html"].text == "扶贫政策\n内容。"
+    assert by_id["page.html"].title == "扶贫政策"
+    assert by_id["notes.md"].text.endswith("正文内容。")
+
+
+def test_unsupported_type_is_an_error(tmp_path):
+    path = tmp_path / "table.xlsx"
+    path.write_bytes(b"PK\x03\x04")
+    with pytest.raises(DocumentError, match="unsupported file type"):
+        load_document(path, "table.xlsx")
+
+
+def test_documents_get_ids_relative_to_the_corpus(tmp_path):
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "a.txt").write_text("政策文件。", encoding="utf-8")
+    (tmp_path / ".hidden.txt").write_text("隐藏。", encoding="utf-8")
+    documents, _ = load_corpus(tmp_path)
+    assert [d.doc_id for d in documents] == ["sub/a.txt"]

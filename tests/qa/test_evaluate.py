@@ -1,0 +1,59 @@
+"""The eval metrics, on hand-made replies, exactly as the question-set README defines them."""
+
+from __future__ import annotations
+
+import pytest
+
+from qa.evaluate import EvalQuestion, answer_hit, is_relevant, longest_common_run, score
+
+Q = EvalQuestion(
+    id="q1", question="投入了多少？", answers=("6601", "亿元"),
+    evidence=("其中中央财政累计投入 6601 亿元",), sources=("000.txt", "004.txt"), type="figure",
+)
+U = EvalQuestion(id="u1", question="不知道？", answers=(), evidence=(), sources=(), type="unanswerable")
+
+
+def _reply(answered=True, answer="", passages=(), citations=(), total=10.0):
+    return {"answered": answered, "answer": answer, "passages": list(passages), "citations": list(citations),
+            "timings_ms": {"total": total}}
+
+
+def test_relevance_needs_the_source_and_the_evidence_after_normalization():
+    assert is_relevant("000.txt", "……其中中央财政累计投入６６０１亿元，……", Q)
+    assert not is_relevant("002.txt", "其中中央财政累计投入 6601 亿元", Q)
+
+
+def test_relevance_accepts_a_run_of_60_percent_of_the_evidence():
+    evidence_len = len("其中中央财政累计投入6601亿元")  # 16 after normalization
+    assert is_relevant("004.txt", "前文。其中中央财政累计投入66", Q)  # 12 chars ≥ ceil(0.6·16)=10
+    assert not is_relevant("004.txt", "中央财政累计", Q)  # 6 chars < 10
+    assert evidence_len == 16
+
+
+def test_longest_common_run():
+    assert longest_common_run("abcdef", "zzcdez") == 3
+    assert longest_common_run("", "abc") == 0
+
+
+def test_answer_hit_removes_markers_and_limits_length():
+    assert answer_hit(_reply(answer="累计投入6601[1]亿元[2]"), Q)
+    assert not answer_hit(_reply(answer="累计投入6601"), Q)
+    assert not answer_hit(_reply(answered=False, answer="6601亿元"), Q)
+    assert not answer_hit(_reply(answer="6601亿元" + "字" * 300), Q)
+
+
+def test_score_combines_ranks_declines_and_latency():
+    relevant = {"source": "000.txt", "text": "其中中央财政累计投入6601亿元"}
+    other = {"source": "001.txt", "text": "无关"}
+    pairs = [
+        (Q, _reply(answer="6601亿元[1]", passages=[other, relevant], citations=[relevant], total=20.0)),
+        (U, _reply(answered=False, total=40.0)),
+    ]
+    metrics = score(pairs)
+    assert metrics["recall@1"] == 0.0
+    assert metrics["recall@5"] == 1.0
+    assert metrics["mrr@10"] == pytest.approx(0.5)
+    assert metrics["answer_hit"] == 1.0
+    assert metrics["cited_evidence"] == 1.0
+    assert metrics["unanswerable_declined"] == 1.0
+    assert metrics["latency_p50_ms"] == 20.0 and metrics["latency_p95_ms"] == 40.0

@@ -1,0 +1,60 @@
+"""Question validation, kind of figure asked, and follow-up rewriting."""
+
+from __future__ import annotations
+
+import pytest
+
+from index.errors import QuestionError
+from qa.query import asked_number_kind, clean_question, previous_questions, rewrite_follow_up
+
+
+@pytest.mark.parametrize(
+    "question,kind",
+    [
+        ("习近平总书记首次提出精准扶贫是在哪一年？", "year"),
+        ("农村贫困发生率下降到百分之几？", "percent"),
+        ("累计投入了多少专项扶贫资金？", "number"),
+        ("平均每名党员帮扶几户贫困家庭？", "number"),
+        ("“六个精准”具体指哪六个方面？", ""),
+    ],
+)
+def test_asked_number_kind(question, kind):
+    assert asked_number_kind(question) == kind
+
+
+def test_follow_up_with_a_new_year_replaces_the_old_time():
+    history = [{"role": "user", "content": "2013到2017年中央财政专项扶贫资金增加了多少？"},
+               {"role": "assistant", "content": "……"}]
+    rewritten = rewrite_follow_up("那2018年呢？", history)
+    assert rewritten is not None
+    assert "2018年" in rewritten and "中央财政专项扶贫资金" in rewritten and "2013" not in rewritten
+
+
+def test_follow_up_with_a_pronoun_keeps_the_subject():
+    rewritten = rewrite_follow_up("他们是谁？", ["2021年12月1日的西藏自治区党委常委会会议由谁主持？"])
+    assert rewritten is not None and "西藏自治区党委常委会会议" in rewritten and "他们是谁" in rewritten
+
+
+def test_self_contained_question_is_not_rewritten():
+    history = ["扶贫日是哪一天？"]
+    assert rewrite_follow_up("2015年底西藏的贫困发生率是多少？", history) is None
+    assert rewrite_follow_up("那2017年呢？", []) is None
+
+
+def test_history_shapes():
+    assert previous_questions(["a", {"role": "user", "content": "b"}, {"role": "assistant", "content": "x"}, ["c", "y"]]) == ["a", "b", "c"]
+
+
+@pytest.mark.parametrize("bad", ["", "   ", "\x00\x01", None, 42])
+def test_empty_or_non_text_questions_are_refused(bad):
+    with pytest.raises(QuestionError):
+        clean_question(bad, 500)
+
+
+def test_long_question_is_refused_with_the_limit():
+    with pytest.raises(QuestionError, match="500"):
+        clean_question("扶" * 501, 500)
+
+
+def test_control_characters_and_lone_surrogates_are_removed():
+    assert clean_question("扶贫\x00日\ud800是哪天？", 500) == "扶贫日是哪天？"

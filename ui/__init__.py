@@ -1,0 +1,1 @@
+"""User-facing edges: the CLI, the Gradio app, the REST API and the embed page."""

@@ -1,0 +1,207 @@
+"""The ``policyqa`` command: validate arguments, call the core, print. No logic of its own."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from index.errors import PolicyQAError, QuestionError
+from index.settings import Settings, describe_settings, load_settings
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return load_settings(
+        config_file=getattr(args, "config", None),
+        corpus_dir=getattr(args, "corpus", None),
+        index_dir=getattr(args, "index", None),
+        top_k=getattr(args, "top_k", None),
+        host=getattr(args, "host", None),
+        port=getattr(args, "port", None),
+    )
+
+
+def cmd_index(args: argparse.Namespace) -> int:
+    from index.build import build_index
+
+    settings = _settings(args)
+    if not settings.corpus_dir.is_dir():
+        raise PolicyQAError(f"corpus folder {settings.corpus_dir} does not exist")
+    report = build_index(settings, force=args.force)
+    for skipped in report.skipped:
+        print(f"skipped: {skipped.reason}", file=sys.stderr)
+    if report.up_to_date:
+        print(f"index is up to date: {report.documents} documents, {report.chunks} chunks ({report.seconds:.2f} s)")
+        return 0
+    print(
+        f"indexed {report.documents} documents into {report.chunks} chunks and {report.sentences} sentences "
+        f"in {report.seconds:.1f} s ({report.embedded} texts embedded, the rest from the cache); "
+        f"added {len(report.added)}, changed {len(report.changed)}, removed {len(report.removed)}"
+    )
+    return 0
+
+
+def _pipeline(args: argparse.Namespace):
+    from qa.pipeline import QAPipeline
+
+    return QAPipeline(_settings(args))
+
+
+def _questions_from_stdin() -> list[tuple[object, str]]:
+    """(id, question) per non-empty stdin line: plain text or {"id": ..., "question": ...}."""
+    questions = []
+    for line in sys.stdin:
+        line = line.strip()
+        if not line:
+            continue
+        if line.startswith("{"):
+            try:
+                row = json.loads(line)
+                questions.append((row.get("id"), row.get("question", "")))
+                continue
+            except json.JSONDecodeError:
+                pass
+        questions.append((None, line))
+    return questions
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    from qa.pipeline import answer_to_json
+
+    pipeline = _pipeline(args)
+    questions = [(None, args.question)] if args.question else _questions_from_stdin()
+    status = 0
+    for question_id, question in questions:
+        try:
+            answer = pipeline.ask(question, top_k=args.top_k)
+        except QuestionError as exc:
+            status = 2
+            if args.json:
+                print(json.dumps({"id": question_id, "question": question, "error": str(exc)}, ensure_ascii=False))
+            else:
+                print(f"error: {exc}", file=sys.stderr)
+            continue
+        if args.json:
+            print(json.dumps(answer_to_json(answer, question_id), ensure_ascii=False), flush=True)
+        else:
+            print(_for_a_person(answer))
+    return status
+
+
+def _for_a_person(answer) -> str:
+    lines = [answer.text, ""]
+    if answer.rewritten_question:
+        lines.insert(0, f"（按上下文理解为：{answer.rewritten_question}）")
+    if answer.citations:
+        lines.append("来源：")
+        for c in answer.citations:
+            lines.append(f"[{c.marker}] {c.title}（{c.date or '日期不详'}，{c.doc_id}，字符 {c.start}–{c.end}）")
+            lines.append(f"    {c.text}")
+    else:
+        lines.append("相关段落：")
+        for i, hit in enumerate(answer.passages[:3], start=1):
+            lines.append(f"- {hit.title}（{hit.doc_id}）：{hit.text[:80]}…")
+    return "\n".join(lines)
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from qa.evaluate import read_questions, run_eval
+    from qa.pipeline import answer_to_json
+
+    pipeline = _pipeline(args)
+    questions = read_questions(args.qa)
+    pipeline.ask(questions[0].question)  # warm-up: latency is measured with the model loaded
+    metrics, rows = run_eval(questions, lambda q: answer_to_json(pipeline.ask(q, top_k=args.top_k)))
+    if args.json:
+        print(json.dumps({"metrics": metrics, "questions": rows}, ensure_ascii=False))
+        return 0
+    if args.per_question:
+        for row in rows:
+            print(f"{row['id']:>5} {row['type']:<12} rank={row['rank']} hit={row['hit']} {row['answer'][:100]!r}")
+    names = ["recall@1", "recall@5", "mrr@10", "answer_hit", "cited_evidence", "unanswerable_declined"]
+    print(f"questions: {metrics['questions']} ({metrics['answerable']} answerable)")
+    for name in names:
+        print(f"{name:<22} {metrics[name]:.3f}")
+    print(f"{'latency p50 / p95':<22} {metrics['latency_p50_ms']:.1f} / {metrics['latency_p95_ms']:.1f} ms")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from ui.server import serve
+
+    serve(_settings(args))
+    return 0
+
+
+def settings_epilog() -> str:
+    """The settings table for --help."""
+    rows = [f"  {env:<30} default: {default}" for env, default, _ in describe_settings()]
+    return "settings (environment variables; also keys of policyqa.toml):\n" + "\n".join(rows)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="policyqa",
+        description="Offline question answering with cited sources over Chinese policy documents.",
+        epilog=settings_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--config", type=Path, help="a policyqa.toml settings file")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log what happens")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    def subcommand(name: str, help_text: str) -> argparse.ArgumentParser:
+        return commands.add_parser(
+            name, help=help_text, description=help_text, epilog=settings_epilog(),
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+
+    p = subcommand("index", "build or update the index of the corpus folder")
+    p.add_argument("--corpus", type=Path, help="corpus folder (default: POLICYQA_CORPUS_DIR or corpus/)")
+    p.add_argument("--index", type=Path, help="index folder (default: POLICYQA_INDEX_DIR or .index/)")
+    p.add_argument("--force", action="store_true", help="rebuild even when nothing changed")
+    p.set_defaults(run=cmd_index)
+
+    p = subcommand("ask", "answer a question (or one per stdin line) with cited sources")
+    p.add_argument("question", nargs="?", help="the question; omitted: read questions from stdin")
+    p.add_argument("--json", action="store_true", help="print one JSON object per question")
+    p.add_argument("--top-k", type=int, help="passages to retrieve (default 10)")
+    p.add_argument("--index", type=Path, help="index folder")
+    p.set_defaults(run=cmd_ask)
+
+    p = subcommand("eval", "score the system on a question set")
+    p.add_argument("--qa", type=Path, required=True, help="question set (JSON lines, see ../shared/eval)")
+    p.add_argument("--json", action="store_true", help="print metrics and per-question rows as JSON")
+    p.add_argument("--top-k", type=int, help="passages to retrieve (default 10)")
+    p.add_argument("--index", type=Path, help="index folder")
+    p.add_argument("--per-question", action="store_true", help="print a line per question")
+    p.set_defaults(run=cmd_eval)
+
+    p = subcommand("serve", "start the web app and REST API")
+    p.add_argument("--index", type=Path, help="index folder")
+    p.add_argument("--corpus", type=Path, help="corpus folder")
+    p.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, help="port (default 7860)")
+    p.set_defaults(run=cmd_serve)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``policyqa`` console script."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    try:
+        return args.run(args)
+    except PolicyQAError as exc:
+        print(f"policyqa: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("policyqa: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
