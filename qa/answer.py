@@ -53,6 +53,19 @@ MIN_SIMILARITY_ALONE = 0.91
 # How far from a number the counted thing may be named.
 FOCUS_WINDOW = 15
 
+# List questions: policy texts enumerate with 「、」 inside a sentence or with a run of
+# sentences opening 「一是…」「二是…」 (or 第一/（一）/1.) after an introducing sentence.
+W_LIST = 0.4
+LIST_ITEMS_FOR_FULL_SCORE = 4
+MAX_LIST_ITEMS = 8
+LIST_WINDOW_CHARS = 4000  # items may have long bodies between them
+FIRST_ITEM_WITHIN_SENTENCES = 2  # but the list must start right after its introduction
+ORDINAL_START = re.compile(
+    r"^[◆■●·\s]*(?:[（(](?P<a>[一二三四五六七八九十]{1,3})[）)]|(?P<b>[一二三四五六七八九十]{1,3})(?:是|、|．)"
+    r"|第(?P<c>[一二三四五六七八九十]{1,3})(?:[，,、：:是]|条|项|个)|(?P<d>\d{1,2})[.．、)）])"
+)
+CHINESE_DIGITS = {ch: i for i, ch in enumerate("零一二三四五六七八九", start=0)}
+
 # Which quantity kinds answer which question kinds.
 KINDS_WANTED = {
     "year": {"date"},
@@ -84,12 +97,14 @@ class Pick:
     focus: float
     has_number: bool
     supported: bool
+    list_item: bool = False  # an item of the list that the previous pick introduces
 
 
 def weighted_terms(text: str, idf: Callable[[str], float], method: str) -> dict[str, float]:
     """Topic terms of a text (as the lexical index tokenizes) with IDF weights."""
     terms = tokenize(topic_words(text), method)
-    return {t: idf(t) for t in dict.fromkeys(terms) if not FUNCTION_CHARS.intersection(t)}
+    # A single character (「扶」 left of 「怎么扶」) matches inside unrelated words.
+    return {t: idf(t) for t in dict.fromkeys(terms) if len(t) > 1 and not FUNCTION_CHARS.intersection(t)}
 
 
 def coverage_of(text: str, terms: dict[str, float]) -> float:
@@ -126,6 +141,58 @@ def focus_near_number(text: str, focus_terms: dict[str, float], quantities: Sequ
     )
 
 
+def ordinal_of(text: str) -> int | None:
+    """The item number a sentence opens with (「二是」→2, 「（三）」→3, 「4.」→4), else None."""
+    match = ORDINAL_START.match(text)
+    if not match:
+        return None
+    token = next(g for g in match.groups() if g)
+    if token.isdigit():
+        return int(token)
+    if token == "十":
+        return 10
+    if token.startswith("十"):
+        return 10 + CHINESE_DIGITS[token[1]]
+    if token.endswith("十"):
+        return CHINESE_DIGITS[token[0]] * 10
+    if "十" in token:
+        return CHINESE_DIGITS[token[0]] * 10 + CHINESE_DIGITS[token[-1]]
+    return CHINESE_DIGITS.get(token)
+
+
+def following_items(sentence: Sentence, data: IndexData) -> list[Sentence]:
+    """The numbered items (「一是…」「二是…」) that follow a sentence in its document, in order."""
+    items: list[Sentence] = []
+    previous_end = sentence.end
+    for next_id in range(sentence.sentence_id + 1, len(data.sentences)):
+        candidate = data.sentences[next_id]
+        if candidate.doc_id != sentence.doc_id or candidate.start - previous_end > LIST_WINDOW_CHARS:
+            break
+        if not items and next_id - sentence.sentence_id > FIRST_ITEM_WITHIN_SENTENCES:
+            break
+        number = ordinal_of(candidate.text)
+        if number == len(items) + 1:
+            items.append(candidate)
+            previous_end = candidate.end
+            if len(items) == MAX_LIST_ITEMS:
+                break
+        elif number == 1 and items:
+            break  # a new list begins
+    return items if len(items) >= 2 else []
+
+
+def enumeration_score(sentence: Sentence, data: IndexData, terms: dict[str, float]) -> float:
+    """How much a sentence is, or introduces, a list of items (0–1).
+
+    Items are 「、」-separated, numbered sentences that follow, or clauses repeating a
+    term of the question (「通过…一批，通过…一批」 for 「哪四个“一批”」).
+    """
+    inline = sentence.text.count("、") + 1 if "、" in sentence.text else 0
+    repeated = max((sentence.text.count(t) for t in terms), default=0)
+    listed = len(following_items(sentence, data))
+    return min(1.0, max(inline, repeated, listed) / LIST_ITEMS_FOR_FULL_SCORE)
+
+
 def candidate_sentences(hits: Sequence[Hit], data: IndexData, query_vector: np.ndarray) -> list[Candidate]:
     """Sentences of the best passages, each once (text duplicated across documents too)."""
     seen_ids: set[int] = set()
@@ -151,6 +218,7 @@ def pick_for_part(
     candidates: Sequence[Candidate],
     idf: Callable[[str], float],
     method: str,
+    data: IndexData,
 ) -> Pick | None:
     """The best sentence for one part of the question."""
     terms = weighted_terms(part.text, idf, method)
@@ -168,6 +236,7 @@ def pick_for_part(
             + W_NUMBER * has_number
             + W_FOCUS * focus
             + W_PASSAGE_RANK / (1 + candidate.hit_rank)
+            + (W_LIST * enumeration_score(candidate.sentence, data, terms) if part.is_list else 0.0)
         )
         if best is None or score > best.score:
             supported = _supported(part, coverage, focus, has_number, candidate.similarity)
@@ -190,12 +259,16 @@ class Extract:
 
 
 def select_sentences(
-    info: QuestionInfo, candidates: Sequence[Candidate], idf: Callable[[str], float], method: str
+    info: QuestionInfo,
+    candidates: Sequence[Candidate],
+    idf: Callable[[str], float],
+    method: str,
+    data: IndexData,
 ) -> Extract:
     """The best sentence for each part of the question (at most ``MAX_SENTENCES``)."""
     picks: dict[int, Pick] = {}
     for part in info.parts[:MAX_SENTENCES]:
-        pick = pick_for_part(part, candidates, idf, method)
+        pick = pick_for_part(part, candidates, idf, method, data)
         if pick is None:
             continue
         sentence_id = pick.candidate.sentence.sentence_id
@@ -203,14 +276,33 @@ def select_sentences(
             # One sentence answers several parts: it supports the answer if it supports any.
             pick = replace(picks[sentence_id], supported=picks[sentence_id].supported or pick.supported)
         picks[sentence_id] = pick
+        if part.is_list:
+            for item in list_items(pick, data):
+                picks.setdefault(item.candidate.sentence.sentence_id, item)
     return Extract(tuple(picks.values()), any(p.supported for p in picks.values()))
 
 
-def trim_to_relevant(sentence: Sentence, terms: dict[str, float], wants: str) -> tuple[int, int]:
-    """Offsets (in the document) of the clauses of a long sentence that carry the answer."""
+def list_items(intro: Pick, data: IndexData) -> list[Pick]:
+    """Picks for the numbered items that follow an introducing sentence, cited where they stand."""
+    items = []
+    for sentence in following_items(intro.candidate.sentence, data):
+        chunk = data.chunks[data.chunks_containing(sentence)[0]]
+        hit = replace(intro.candidate.hit, chunk_id=chunk.chunk_id, text=chunk.text, start=chunk.start, end=chunk.end)
+        candidate = Candidate(sentence, hit, intro.candidate.hit_rank, intro.candidate.similarity)
+        items.append(Pick(candidate, 0.0, 0.0, 0.0, False, supported=False, list_item=True))
+    return items
+
+
+def trim_to_relevant(sentence: Sentence, terms: dict[str, float], wants: str, list_item: bool = False) -> tuple[int, int]:
+    """Offsets (in the document) of the clauses of a long sentence that carry the answer.
+
+    A long list item keeps its first clause: 「一是发展生产脱贫一批」 names the item.
+    """
     if len(sentence.text) <= TRIM_ABOVE_CHARS:
         return sentence.start, sentence.end
     clauses = [(m.start(), m.end()) for m in CLAUSE.finditer(sentence.text)]
+    if list_item:
+        return sentence.start, sentence.start + clauses[0][1]
     useful = [
         i for i, (s, e) in enumerate(clauses)
         if coverage_of(sentence.text[s:e], terms) > 0.15 or states_wanted_number(sentence.text[s:e], wants)
@@ -236,7 +328,7 @@ def compose(
     length = 0
     for pick in ordered:
         sentence, hit = pick.candidate.sentence, pick.candidate.hit
-        start, end = trim_to_relevant(sentence, terms, info.wants)
+        start, end = trim_to_relevant(sentence, terms, info.wants, pick.list_item)
         text = data.document(sentence.doc_id).text[start:end].rstrip("，,；;：:")
         end = start + len(text)
         if citations and length + len(text) > MAX_ANSWER_CHARS:

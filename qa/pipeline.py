@@ -65,7 +65,7 @@ class QAPipeline:
         retrieved = time.perf_counter()
         idf, method = data.lexical.idf, data.lexical.method
         candidates = extractive.candidate_sentences(hits, data, query_vector)
-        extract = extractive.select_sentences(info, candidates, idf, method)
+        extract = extractive.select_sentences(info, candidates, idf, method, data)
         if extract.answerable:
             answer_text, citations = extractive.compose(info, extract, data, idf, method)
             answered = True

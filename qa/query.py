@@ -17,6 +17,8 @@ from index.errors import QuestionError
 # What kind of number a question asks for, by its question words (first match wins).
 WANTS_YEAR = re.compile(r"哪一?年|什么时候|何时|哪个时间|什么时间|哪一?天|几月|日期|时间")
 WANTS_PERCENT = re.compile(r"百分之几|百分之多少|多少%|比例|比重|占比|率[^，。？?]*(?:多少|几)|百分点")
+# 「哪几句话」「哪五个方面」「哪些地方」ask for a list, not a number.
+LIST_QUESTION = re.compile(r"哪(?:些|几|[一二两三四五六七八九十]+)|有哪|包括什么|包括哪|是什么和什么")
 WANTS_NUMBER = re.compile(r"多少|几[个名户家项次条所万亿千百十年]|几|多大|多高|多长|多远|数量|规模|金额")
 
 FOLLOW_UP_START = re.compile(r"^(?:那|那么|那末|那么说|还有|另外|以及|再问|而)")
@@ -54,6 +56,7 @@ class SubQuestion:
     text: str
     wants: str  # "year" | "percent" | "number" | ""
     focus: tuple[str, ...]  # what a figure question counts, e.g. ("普查员", "普查指导员")
+    is_list: bool = False  # asks for several items (「哪五个」「哪几句话」)
 
 
 @dataclass(frozen=True)
@@ -98,7 +101,7 @@ def _has_surrogates(text: str) -> bool:
 
 def asked_number_kind(question: str) -> str:
     """"year", "percent", "number" or "" for the kind of figure a question asks for."""
-    norm = unicodedata.normalize("NFKC", question)
+    norm = LIST_QUESTION.sub("", unicodedata.normalize("NFKC", question))
     if WANTS_YEAR.search(norm):
         return "year"
     if WANTS_PERCENT.search(norm):
@@ -141,7 +144,10 @@ def split_question(question: str) -> tuple[SubQuestion, ...]:
             else:
                 groups.append(pending)
     groups = groups or [question]
-    return tuple(SubQuestion(g, asked_number_kind(g), figure_focus(g) if asked_number_kind(g) else ()) for g in groups)
+    return tuple(
+        SubQuestion(g, kind, figure_focus(g) if kind else (), bool(LIST_QUESTION.search(g)))
+        for g, kind in ((g, asked_number_kind(g)) for g in groups)
+    )
 
 
 def previous_questions(history: Sequence[object] | None) -> list[str]:
