@@ -18,7 +18,7 @@ from index.errors import QuestionError
 WANTS_YEAR = re.compile(r"哪一?年|什么时候|何时|哪个时间|什么时间|哪一?天|几月|日期|时间")
 WANTS_PERCENT = re.compile(r"百分之几|百分之多少|多少%|比例|比重|占比|率[^，。？?]*(?:多少|几)|百分点")
 # 「哪几句话」「哪五个方面」「哪些地方」ask for a list, not a number.
-LIST_QUESTION = re.compile(r"哪(?:些|几|[一二两三四五六七八九十]+)|有哪|包括什么|包括哪|是什么和什么")
+LIST_QUESTION = re.compile(r"哪(?:些|几|[二两三四五六七八九十]+)|有哪|包括什么|包括哪")
 WANTS_NUMBER = re.compile(r"多少|几[个名户家项次条所万亿千百十年]|几|多大|多高|多长|多远|数量|规模|金额")
 
 FOLLOW_UP_START = re.compile(r"^(?:那|那么|那末|那么说|还有|另外|以及|再问|而)")
