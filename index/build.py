@@ -22,6 +22,7 @@ import faiss
 import numpy as np
 from tqdm import tqdm
 
+from index.clean import CLEANING_VERSION
 from index.chunk import chunk_document, make_splitter, split_sentences
 from index.embed import Embedder, EmbeddingCache, SentenceTransformerEmbedder, embed_with_cache
 from index.errors import IndexLockedError, IndexMismatchError
@@ -95,6 +96,7 @@ def manifest_for(settings: Settings, dim: int, documents: list[Document], chunks
         documents={d.doc_id: d.content_hash for d in documents},
         chunk_count=chunks,
         sentence_count=sentences,
+        cleaning_version=CLEANING_VERSION,
     )
 
 
@@ -110,6 +112,7 @@ def is_up_to_date(previous: Manifest | None, settings: Settings, documents: list
         and previous.chunk_size == settings.chunk_size
         and previous.chunk_overlap == settings.chunk_overlap
         and previous.lexical_tokenizer == settings.lexical_tokenizer
+        and previous.cleaning_version == CLEANING_VERSION
         and previous.documents == {d.doc_id: d.content_hash for d in documents}
     )
 
@@ -133,7 +136,7 @@ def build_index(
     """
     started = time.perf_counter()
     with build_lock(settings.index_dir):
-        documents, skipped = load_corpus(settings.corpus_dir)
+        documents, skipped = load_corpus(settings.corpus_dir, max_bytes=settings.max_document_mb * 2**20)
         previous = read_manifest(settings.index_dir)
         old_hashes = previous.documents if previous else {}
         new_hashes = {d.doc_id: d.content_hash for d in documents}

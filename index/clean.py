@@ -17,6 +17,9 @@ from html.parser import HTMLParser
 
 import yaml
 
+# Bump when cleaning changes the text of unchanged files: the next build then redoes them.
+CLEANING_VERSION = 2
+
 FRONT_MATTER = re.compile(r"\A\s*---[ \t]*\n(.*?)\n---[ \t]*(?:\n|\Z)", re.S)
 HTML_TAG = re.compile(r"</?(?:p|div|br|span|strong|b|i|em|a|h[1-6]|li|ul|ol|table|tr|td|th|img|section|article)\b[^>]*>", re.I)
 # Tags whose end starts a new line of text.
@@ -74,10 +77,13 @@ def clean_document(raw: str, is_html: bool | None = None) -> CleanedText:
     meta, body = split_front_matter(raw)
     if is_html or (is_html is None and len(HTML_TAG.findall(body)) >= 2):
         body = html_to_text(body)
-    lines = [unicodedata.normalize("NFC", line) for line in body.splitlines()]
+    # Identical lines are cleaned once (a line pasted a million times costs one pass).
+    lines = [unicodedata.normalize("NFC", line) for line in dict.fromkeys(body.splitlines())]
     date = meta_date(meta) or find_date(lines[:HEADER_LINES_FOR_DATE])
     paragraphs = [collapse_spaces(line) for line in drop_furniture(lines)]
-    paragraphs = [p for p in paragraphs if has_letters(p)]
+    # A paragraph repeating an earlier one (a title printed twice, a line pasted a million
+    # times) adds nothing to answer from: keep its first occurrence.
+    paragraphs = list(dict.fromkeys(p for p in paragraphs if has_letters(p)))
     text = "\n".join(paragraphs)
     title = _str_or_none(meta.get("title")) or first_heading(paragraphs)
     author = _str_or_none(meta.get("author"))

@@ -168,14 +168,18 @@ def embed_with_cache(
         (vectors of shape (len(texts), dim), number of texts that needed the model).
     """
     cached = cache.get_many(texts)
-    missing = [i for i in range(len(texts)) if i not in cached]
-    fresh = embedder.embed_documents([texts[i] for i in missing], progress=progress) if missing else None
+    # A text repeated in the corpus (duplicated documents, boilerplate) is embedded once.
+    missing_texts = list(dict.fromkeys(texts[i] for i in range(len(texts)) if i not in cached))
+    fresh = embedder.embed_documents(missing_texts, progress=progress) if missing_texts else None
     # Asking the embedder for its dimension would load the model: take it from a vector.
     dim = fresh.shape[1] if fresh is not None else (len(next(iter(cached.values()))) if cached else 0)
     out = np.empty((len(texts), dim), dtype=np.float32)
     for i, vector in cached.items():
         out[i] = vector
     if fresh is not None:
-        out[missing] = fresh
-        cache.put_many([texts[i] for i in missing], fresh)
-    return out, len(missing)
+        row_of = {text: row for row, text in enumerate(missing_texts)}
+        for i in range(len(texts)):
+            if i not in cached:
+                out[i] = fresh[row_of[texts[i]]]
+        cache.put_many(missing_texts, fresh)
+    return out, len(missing_texts)

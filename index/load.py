@@ -96,17 +96,26 @@ def read_docx(data: bytes, name: str) -> str:
         raise DocumentError(f"{name}: DOCX support needs the python-docx package") from exc
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            unpacked = sum(info.file_size for info in archive.infolist())
-        if unpacked > MAX_DOCX_UNPACKED_BYTES:
-            raise DocumentError(f"{name}: the DOCX unpacks to {unpacked} bytes, more than allowed")
+            infos = archive.infolist()
+            if "word/document.xml" not in {info.filename for info in infos}:
+                raise DocumentError(f"{name}: a ZIP file but not a Word document (no word/document.xml)")
+            unpacked = sum(info.file_size for info in infos)
+            packed = sum(info.compress_size for info in infos) or 1
+        if unpacked > MAX_DOCX_UNPACKED_BYTES or unpacked / packed > MAX_DOCX_COMPRESSION_RATIO:
+            raise DocumentError(
+                f"{name}: the DOCX would unpack to {unpacked} bytes ({unpacked // packed}× its size); "
+                "refused as a possible ZIP bomb"
+            )
         document = docx.Document(io.BytesIO(data))
     except (zipfile.BadZipFile, KeyError, ValueError) as exc:
         raise DocumentError(f"{name}: not a readable DOCX file ({exc})") from exc
     return "\n".join(p.text for p in document.paragraphs)
 
 
-# A DOCX whose parts unpack to more than this is treated as a zip bomb.
+# A DOCX whose parts unpack to more than this, or compress better than this ratio
+# (real documents are ≈ 3–10×), is treated as a ZIP bomb and never unpacked.
 MAX_DOCX_UNPACKED_BYTES = 200 * 1024 * 1024
+MAX_DOCX_COMPRESSION_RATIO = 200
 
 # extension → (reader of bytes to text, whether the text is HTML)
 READERS: dict[str, tuple[Callable[[bytes, str], str], bool | None]] = {
@@ -164,12 +173,23 @@ def corpus_files(corpus_dir: Path) -> Iterator[tuple[str, Path]]:
             yield rel.as_posix(), path
 
 
-def load_corpus(corpus_dir: Path) -> tuple[list[Document], list[SkippedFile]]:
-    """Load every supported file of a corpus folder; unreadable ones are skipped with a warning."""
+def load_corpus(corpus_dir: Path, max_bytes: int | None = None) -> tuple[list[Document], list[SkippedFile]]:
+    """Load every supported file of a corpus folder; unreadable ones are skipped with a warning.
+
+    Args:
+        corpus_dir: the folder.
+        max_bytes: files larger than this are skipped (None: no limit).
+    """
     documents: list[Document] = []
     skipped: list[SkippedFile] = []
     for doc_id, path in corpus_files(corpus_dir):
         try:
+            size = path.stat().st_size
+            if max_bytes is not None and size > max_bytes:
+                raise DocumentError(
+                    f"{doc_id}: {size / 2**20:.0f} MB is more than the {max_bytes / 2**20:.0f} MB allowed "
+                    "(setting max_document_mb)"
+                )
             documents.append(load_document(path, doc_id))
         except (DocumentError, OSError) as exc:
             log.warning("skipped %s", exc)

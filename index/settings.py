@@ -50,6 +50,8 @@ class Settings:
     port: int = 7860
     allowed_origins: tuple[str, ...] = ()
     max_upload_mb: int = 20
+    # Larger files in the corpus folder are skipped with a message (issue: 200 MB files).
+    max_document_mb: int = 50
     threads: int = 2
 
     def replace(self, **changes: Any) -> Settings:

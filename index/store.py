@@ -54,6 +54,7 @@ class Manifest:
     documents: dict[str, str]  # doc id → content hash
     chunk_count: int
     sentence_count: int
+    cleaning_version: int = 0
     built_at: str = field(default_factory=lambda: time.strftime("%Y-%m-%dT%H:%M:%S"))
 
 

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -53,7 +54,9 @@ def test_incremental_build_touches_only_the_changed_document(base_settings, embe
     assert again.up_to_date and again.embedded == 0
 
     changed = corpus_copy / "002_88d20b9e249d40e3.txt"
-    changed.write_text(changed.read_text(encoding="utf-8") + "\n新增一句测试用的政策说明。\n", encoding="utf-8")
+    # New text each run: the embedding cache is shared between test runs.
+    novel = f"新增一句测试用的政策说明，编号{uuid.uuid4().hex}。"
+    changed.write_text(changed.read_text(encoding="utf-8") + f"\n{novel}\n", encoding="utf-8")
     (corpus_copy / "003_3021266cc6ae144a.txt").unlink()
     update = build_index(settings, embedder=embedder, progress=QUIET)
     assert update.changed == ("002_88d20b9e249d40e3.txt",)
