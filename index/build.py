@@ -25,7 +25,7 @@ from tqdm import tqdm
 from index.clean import CLEANING_VERSION
 from index.chunk import chunk_document, make_splitter, split_sentences
 from index.embed import Embedder, EmbeddingCache, SentenceTransformerEmbedder, embed_with_cache
-from index.errors import IndexLockedError, IndexMismatchError
+from index.errors import EmptyCorpusError, IndexLockedError, IndexMismatchError
 from index.lexical import LexicalIndex
 from index.load import SkippedFile, load_corpus
 from index.settings import Settings
@@ -137,6 +137,11 @@ def build_index(
     started = time.perf_counter()
     with build_lock(settings.index_dir):
         documents, skipped = load_corpus(settings.corpus_dir, max_bytes=settings.max_document_mb * 2**20)
+        if not documents:
+            raise EmptyCorpusError(
+                f"no readable document in {settings.corpus_dir} ({len(skipped)} skipped); "
+                "add .txt, .md, .html, .pdf or .docx files and index again"
+            )
         previous = read_manifest(settings.index_dir)
         old_hashes = previous.documents if previous else {}
         new_hashes = {d.doc_id: d.content_hash for d in documents}

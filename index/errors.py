@@ -21,6 +21,10 @@ class IndexLockedError(PolicyQAError):
     """Another process is building the index right now."""
 
 
+class EmptyCorpusError(PolicyQAError):
+    """The corpus folder holds no readable document."""
+
+
 class DocumentError(PolicyQAError):
     """A document cannot be read (binary, undecodable, unsupported type)."""
 
