@@ -1,0 +1,284 @@
+"""The knowledge base as a person manages it: list, read, add and delete documents.
+
+Everything here works on the corpus folder and the live index; nothing knows
+about the web UI. Uploaded files are checked at this boundary (size, type by
+content, safe file name, duplicate content) and written atomically, so a build
+running at the same moment never reads half a file. Adding or deleting only
+changes the corpus folder; ``Library.rebuild`` brings the index up to date.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import tempfile
+import threading
+import unicodedata
+import zipfile
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from index.build import BuildReport, StageProgress, build_index
+from index.embed import Embedder
+from index.errors import DocumentError
+from index.load import content_hash, corpus_files, decode_text, load_document
+from index.settings import Settings
+from index.store import IndexData, current_build, load_index, read_manifest
+from index.types import Document
+
+# The file types a person may upload, by extension, and the content each must have.
+TEXT_TYPES = frozenset({".txt", ".md", ".markdown", ".html", ".htm"})
+UPLOAD_TYPES = tuple(sorted(TEXT_TYPES | {".pdf", ".docx"}))
+# Long names are cut: most file systems allow 255 bytes and a CJK character takes 3.
+MAX_NAME_CHARS = 80
+# Anything but letters (any script), digits and a few harmless marks becomes "_".
+UNSAFE_NAME_CHARS = re.compile(r"[^\w\u3000-\u303f\uff08\uff09\-.()（） ]+")
+
+
+@dataclass(frozen=True)
+class DocumentInfo:
+    """One row of the knowledge-base list."""
+
+    doc_id: str
+    title: str
+    date: str | None
+    chunks: int  # 0 while the file is not (yet) in the index
+    indexed: bool
+
+
+@dataclass(frozen=True)
+class LibrarySummary:
+    """What the live index holds, for health checks and page headers."""
+
+    documents: int
+    chunks: int
+    model_id: str
+    built_at: str
+
+
+def sanitize_filename(name: str) -> str:
+    """A safe file name for an uploaded file: no folders, no hidden files, no odd characters.
+
+    Raises:
+        DocumentError: nothing usable is left of the name, or its type is not allowed.
+    """
+    # Browsers send Windows paths too: keep only the last component of either kind.
+    base = re.split(r"[\\/]", unicodedata.normalize("NFC", str(name)))[-1]
+    base = "".join(ch for ch in base if unicodedata.category(ch)[0] != "C")
+    suffix = PurePosixPath(base).suffix.lower()
+    allowed = "、".join(UPLOAD_TYPES)
+    if not suffix:
+        raise DocumentError(f"文件名“{base}”没有扩展名；可上传的类型：{allowed}。")
+    if suffix not in UPLOAD_TYPES:
+        raise DocumentError(f"不支持“{suffix}”类型的文件；可上传的类型：{allowed}。")
+    stem = UNSAFE_NAME_CHARS.sub("_", base[: -len(suffix)]).strip(" ._")
+    stem = stem[:MAX_NAME_CHARS].rstrip(" ._") or "文档"
+    return stem + suffix
+
+
+def check_content(name: str, data: bytes, max_bytes: int) -> None:
+    """Check an upload's size and that its bytes are what its extension says.
+
+    Raises:
+        DocumentError: the file is empty, too large, or its content does not match its type.
+    """
+    if not data.strip():
+        raise DocumentError(f"“{name}”是空文件。")
+    if len(data) > max_bytes:
+        raise DocumentError(
+            f"“{name}”有 {len(data) / 2**20:.1f} MB，超过上传上限 {max_bytes / 2**20:.0f} MB。"
+        )
+    suffix = PurePosixPath(name).suffix.lower()
+    kind = sniff_binary(data)
+    if suffix == ".pdf":
+        if kind != "pdf":
+            raise DocumentError(f"“{name}”的内容不是 PDF 文件（文件头不是 %PDF）。")
+    elif suffix == ".docx":
+        if not _is_docx(data):
+            raise DocumentError(f"“{name}”的内容不是 Word（.docx）文件。")
+    elif suffix in TEXT_TYPES:
+        if kind is not None:
+            raise DocumentError(f"“{name}”的内容是 {kind.upper()} 文件，不是文本；请使用正确的扩展名。")
+        try:
+            decode_text(data, name)
+        except DocumentError as exc:
+            raise DocumentError(f"“{name}”不是文本文件（{exc}）。") from exc
+    else:  # sanitize_filename already refused other types
+        raise DocumentError(f"不支持“{suffix}”类型的文件。")
+
+
+def sniff_binary(data: bytes) -> str | None:
+    """"pdf" or "zip" when the bytes start like one (whatever the file name says), else None."""
+    head = data.lstrip()[:8]
+    if head.startswith(b"%PDF-"):
+        return "pdf"
+    if data.startswith(b"PK\x03\x04"):
+        return "zip"
+    return None
+
+
+def _is_docx(data: bytes) -> bool:
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            return "word/document.xml" in archive.namelist()
+    except (zipfile.BadZipFile, ValueError):
+        return False
+
+
+class Library:
+    """The documents of one corpus folder and its index.
+
+    Args:
+        settings: corpus and index folders, upload limit.
+        index: returns the live index; by default the library loads it itself and
+            reloads it whenever a build swaps in a new one (the server passes the
+            pipeline's, so the index is held in memory once).
+        embedder: the loaded model, used by ``rebuild`` so it is not loaded twice.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        index: Callable[[], IndexData] | None = None,
+        embedder: Embedder | None = None,
+    ) -> None:
+        self.settings = settings
+        self.embedder = embedder
+        self._index = index or self._load_live_index
+        self._loaded: IndexData | None = None
+        self._counts: tuple[int, Counter] | None = None
+        self._hashes: dict[tuple[str, int, int], str] = {}
+        self._write_lock = threading.Lock()
+
+    # -- reading -----------------------------------------------------------------
+
+    def documents(self) -> list[DocumentInfo]:
+        """Every document of the index, then corpus files not (yet) indexed; sorted by file name."""
+        data = self._index()
+        counts = self._chunk_counts(data)
+        rows = {
+            d.doc_id: DocumentInfo(d.doc_id, d.title, d.date, counts.get(d.doc_id, 0), True) for d in data.documents
+        }
+        for doc_id, _ in corpus_files(self.settings.corpus_dir):
+            if doc_id not in rows:
+                rows[doc_id] = DocumentInfo(doc_id, PurePosixPath(doc_id).stem, None, 0, False)
+        return [rows[k] for k in sorted(rows)]
+
+    def document(self, doc_id: str) -> Document:
+        """The cleaned document with this id, as the index holds it.
+
+        Raises:
+            DocumentError: no indexed document has this id.
+        """
+        data = self._index()
+        try:
+            return data.document(doc_id)
+        except KeyError:
+            raise DocumentError(f"找不到文档“{doc_id}”，它可能已被删除。") from None
+
+    def summary(self) -> LibrarySummary:
+        """Counts from the live index's manifest (cheap: no index is loaded).
+
+        Raises:
+            DocumentError: there is no index yet.
+        """
+        manifest = read_manifest(self.settings.index_dir)
+        if manifest is None:
+            raise DocumentError("还没有索引；请先运行 `policyqa index`。")
+        return LibrarySummary(len(manifest.documents), manifest.chunk_count, manifest.model_id, manifest.built_at)
+
+    # -- changing ----------------------------------------------------------------
+
+    def add_file(self, name: str, data: bytes) -> str:
+        """Check an uploaded file and save it into the corpus folder; returns its document id.
+
+        The index is not touched: call ``rebuild`` afterwards.
+        Raises:
+            DocumentError: wrong type or content, too large, unreadable, or a duplicate.
+        """
+        safe = sanitize_filename(name)
+        check_content(safe, data, self.settings.max_upload_mb * 2**20)
+        digest = content_hash(data)
+        with self._write_lock:
+            for doc_id, path in corpus_files(self.settings.corpus_dir):
+                if self._file_hash(path) == digest:
+                    raise DocumentError(f"“{safe}”与已有文档“{doc_id}”内容完全相同，无需重复上传。")
+            target = self._free_path(safe)
+            doc_id = target.relative_to(self.settings.corpus_dir).as_posix()
+            try:
+                load_document(target, doc_id, data)
+            except DocumentError as exc:
+                raise DocumentError(f"无法读取“{safe}”：{exc}") from exc
+            _write_atomically(target, data)
+        return doc_id
+
+    def delete(self, doc_id: str) -> None:
+        """Delete a document's file from the corpus folder (the index changes on ``rebuild``).
+
+        Raises:
+            DocumentError: no corpus file has this id.
+        """
+        files = dict(corpus_files(self.settings.corpus_dir))
+        path = files.get(doc_id)
+        if path is None:
+            raise DocumentError(f"语料文件夹中没有“{doc_id}”，无法删除。")
+        try:
+            path.unlink()
+        except OSError as exc:
+            raise DocumentError(f"无法删除“{doc_id}”：{exc.strerror}") from exc
+
+    def rebuild(self, progress: StageProgress | None = None) -> BuildReport:
+        """Bring the index up to date with the corpus folder (incremental).
+
+        Raises:
+            IndexLockedError: another build is running.
+        """
+        return build_index(self.settings, embedder=self.embedder, progress=progress or (lambda *_: None))
+
+    # -- helpers -----------------------------------------------------------------
+
+    def _load_live_index(self) -> IndexData:
+        build = current_build(self.settings.index_dir)
+        if self._loaded is None or self._loaded.build_dir != build:
+            self._loaded = load_index(self.settings.index_dir, mmap=True)
+        return self._loaded
+
+    def _chunk_counts(self, data: IndexData) -> Counter:
+        if self._counts is None or self._counts[0] != id(data):
+            self._counts = (id(data), Counter(c.doc_id for c in data.chunks))
+        return self._counts[1]
+
+    def _file_hash(self, path: Path) -> str:
+        stat = path.stat()
+        key = (str(path), stat.st_size, stat.st_mtime_ns)
+        if key not in self._hashes:
+            self._hashes[key] = content_hash(path.read_bytes())
+        return self._hashes[key]
+
+    def _free_path(self, name: str) -> Path:
+        folder = self.settings.corpus_dir
+        folder.mkdir(parents=True, exist_ok=True)
+        stem, suffix = name[: -len(PurePosixPath(name).suffix)], PurePosixPath(name).suffix
+        candidate, n = folder / name, 2
+        while candidate.exists():
+            candidate, n = folder / f"{stem}-{n}{suffix}", n + 1
+        return candidate
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    # A hidden temporary name: corpus_files skips dot-files, so a build never sees it.
+    fd, tmp = tempfile.mkstemp(prefix=".upload-", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+

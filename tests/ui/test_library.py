@@ -1,0 +1,188 @@
+"""The knowledge base: upload checks (names, size, type by content, duplicates), delete, list, rebuild."""
+
+from __future__ import annotations
+
+import io
+import shutil
+from pathlib import Path
+
+import pytest
+
+from index.errors import DocumentError
+from index.library import Library, check_content, sanitize_filename
+from index.settings import Settings
+from index.store import read_manifest
+from tests.conftest import CACHE
+
+FACT = "青松县2024年在12个行政村新建村级光伏电站37座，带动1460户脱贫户稳定增收。"
+
+
+def tiny_pdf(text: str) -> bytes:
+    """A one-page PDF with a text layer (ASCII text, Helvetica)."""
+    content = f"BT /F1 12 Tf 10 50 Td ({text}) Tj ET".encode()
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 400 100] /Contents 4 0 R "
+        b"/Resources << /Font << /F1 5 0 R >> >> >>",
+        b"<< /Length %d >>\nstream\n" % len(content) + content + b"\nendstream",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+    ]
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
+    return bytes(out)
+
+
+def tiny_docx(*paragraphs: str) -> bytes:
+    import docx
+
+    document = docx.Document()
+    for paragraph in paragraphs:
+        document.add_paragraph(paragraph)
+    buffer = io.BytesIO()
+    document.save(buffer)
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def library(corpus_copy, tmp_path) -> Library:
+    return Library(Settings(corpus_dir=corpus_copy, index_dir=tmp_path / "index", cache_dir=CACHE, max_upload_mb=1))
+
+
+@pytest.mark.parametrize(
+    ("name", "safe"),
+    [
+        ("../../etc/报告.txt", "报告.txt"),
+        ("..\\..\\Windows\\win.TXT", "win.txt"),
+        ("/abs/path/a.md", "a.md"),
+        (".hidden.md", "hidden.md"),  # dot-files are skipped by the indexer: never create one
+        ("a<b>c|d?.html", "a_b_c_d.html"),
+        ("...txt", "文档.txt"),
+        ("报告（2021）《扶贫》 第1期.docx", "报告（2021）《扶贫》 第1期.docx"),
+        ("tab\there\x00.pdf", "tabhere.pdf"),
+        ("x" * 300 + ".pdf", "x" * 80 + ".pdf"),
+    ],
+)
+def test_file_names_are_sanitized(name, safe):
+    assert sanitize_filename(name) == safe
+
+
+@pytest.mark.parametrize(("name", "message"), [("passwd", "没有扩展名"), ("a.exe", "不支持“.exe”"), ("", "没有扩展名")])
+def test_unsupported_names_are_refused(name, message):
+    with pytest.raises(DocumentError, match=message):
+        sanitize_filename(name)
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "message"),
+    [
+        ("a.txt", b"   \n", "空文件"),
+        ("a.txt", b"a" * (2**20 + 1), "超过上传上限 1 MB"),
+        ("a.pdf", "这是一段文字，不是 PDF。".encode(), "不是 PDF"),
+        ("a.txt", tiny_pdf("hello"), "是 PDF 文件，不是文本"),
+        ("a.md", tiny_docx("段落"), "是 ZIP 文件，不是文本"),
+        ("a.docx", "纯文本".encode(), "不是 Word"),
+        ("a.docx", b"PK\x03\x04" + b"\x00" * 40, "不是 Word"),
+        ("a.txt", b"MZ\x90\x00\x03\x00\x00\x00\x04\x00" * 50, "不是文本文件"),
+    ],
+)
+def test_uploads_are_checked_by_size_and_content(name, data, message):
+    with pytest.raises(DocumentError, match=message):
+        check_content(name, data, max_bytes=2**20)
+
+
+def test_a_text_upload_is_saved_inside_the_corpus(library):
+    doc_id = library.add_file("../../outside/青松县通报.txt", ("青松县光伏扶贫通报\n" + FACT).encode())
+    assert doc_id == "青松县通报.txt"
+    assert (library.settings.corpus_dir / doc_id).read_text(encoding="utf-8").endswith(FACT)
+    assert not (library.settings.corpus_dir.parent / "outside").exists()
+    assert not list(library.settings.corpus_dir.glob(".upload-*"))
+
+
+def test_pdf_and_docx_uploads_are_read_by_their_text_layer(library):
+    assert library.add_file("report.pdf", tiny_pdf("Solar stations built in 2024: 37")) == "report.pdf"
+    assert library.add_file("通报.docx", tiny_docx("青松县光伏扶贫通报", FACT)) == "通报.docx"
+
+
+def test_a_pdf_without_readable_structure_is_refused_with_its_name(library):
+    with pytest.raises(DocumentError, match="无法读取“broken.pdf”"):
+        library.add_file("broken.pdf", b"%PDF-1.4\nthis is not a pdf body at all\n")
+    assert not (library.settings.corpus_dir / "broken.pdf").exists()
+
+
+def test_duplicate_content_is_detected_whatever_the_name(library):
+    existing = sorted(library.settings.corpus_dir.iterdir())[0]
+    with pytest.raises(DocumentError, match=f"与已有文档“{existing.name}”内容完全相同"):
+        library.add_file("another-name.txt", existing.read_bytes())
+
+
+def test_same_name_with_new_content_gets_a_new_name(library):
+    assert library.add_file("通报.txt", ("通报一\n" + FACT).encode()) == "通报.txt"
+    assert library.add_file("通报.txt", ("通报二\n" + FACT + "补充。").encode()) == "通报-2.txt"
+
+
+def test_oversize_upload_is_refused_by_the_library(library):
+    with pytest.raises(DocumentError, match="超过上传上限"):
+        library.add_file("big.txt", ("很长的文件。" * 70000).encode())
+
+
+def test_delete_removes_only_corpus_files(library):
+    corpus = library.settings.corpus_dir
+    outside = corpus.parent / "keep.txt"
+    outside.write_text("不能删", encoding="utf-8")
+    for doc_id in ("../keep.txt", str(outside), "missing.txt", ""):
+        with pytest.raises(DocumentError):
+            library.delete(doc_id)
+    assert outside.exists()
+    victim = sorted(p.name for p in corpus.iterdir())[0]
+    library.delete(victim)
+    assert not (corpus / victim).exists()
+
+
+# -- with the real index ----------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_documents_lists_every_indexed_document_with_its_chunks(built_index):
+    library = Library(built_index)
+    rows = library.documents()
+    manifest = read_manifest(built_index.index_dir)
+    assert [r.doc_id for r in rows] == sorted(manifest.documents)
+    assert all(r.indexed and r.chunks > 0 for r in rows)
+    assert sum(r.chunks for r in rows) == manifest.chunk_count
+    assert library.summary().chunks == manifest.chunk_count
+    first = library.document(rows[0].doc_id)
+    assert first.title == rows[0].title and len(first.text) > 100
+    with pytest.raises(DocumentError, match="找不到文档"):
+        library.document("no-such.txt")
+
+
+@pytest.mark.slow
+def test_add_rebuild_delete_rebuild(built_index, embedder, corpus_copy, tmp_path):
+    index_dir = tmp_path / "index"
+    shutil.copytree(built_index.index_dir, index_dir, ignore=shutil.ignore_patterns(".lock"))
+    settings = Settings(corpus_dir=corpus_copy, index_dir=index_dir, cache_dir=CACHE)
+    library = Library(settings, embedder=embedder)
+    doc_id = library.add_file("青松县通报.txt", ("青松县光伏扶贫通报\n" + FACT).encode())
+    assert {r.doc_id: r.indexed for r in library.documents()}[doc_id] is False
+    stages = []
+    report = library.rebuild(lambda stage, done, total: stages.append(stage))
+    assert report.added == (doc_id,) and "write" in stages
+    row = {r.doc_id: r for r in library.documents()}[doc_id]
+    assert row.indexed and row.chunks >= 1 and row.title == "青松县光伏扶贫通报"
+    assert FACT in library.document(doc_id).text
+    library.delete(doc_id)
+    assert library.rebuild().removed == (doc_id,)
+    assert doc_id not in {r.doc_id for r in library.documents()}
+
+
+def test_uploaded_file_is_readable_by_other_users(library):
+    doc_id = library.add_file("a.txt", ("标题\n" + FACT).encode())
+    assert (Path(library.settings.corpus_dir) / doc_id).stat().st_mode & 0o444 == 0o444

@@ -1,0 +1,163 @@
+"""Answers and documents as HTML: markers linked, the cited span marked, every text escaped."""
+
+from __future__ import annotations
+
+import re
+from html.parser import HTMLParser
+
+from index.library import DocumentInfo
+from index.types import Document
+from qa.types import Answer, Citation, Conflict, Hit
+from ui import render
+
+EVIL = '<img src=x onerror="alert(1)"><script>alert(2)</script>'
+DOC_TEXT = "第一段。\n中央层面共安排320个单位定点帮扶592个贫困县。" + EVIL + "结尾。"
+
+
+def _citation(marker: int = 1, title: str = "坚定不移推进脱贫攻坚") -> Citation:
+    sentence = "中央层面共安排320个单位定点帮扶592个贫困县。"
+    start = DOC_TEXT.index(sentence)
+    return Citation(
+        marker=marker,
+        doc_id="002_x.txt",
+        title=title,
+        date="2016-01-01",
+        text=sentence,
+        start=start,
+        end=start + len(sentence),
+        passage=DOC_TEXT[5:],
+        passage_start=5,
+        passage_end=len(DOC_TEXT),
+    )
+
+
+def _hit(text: str = "相关的段落文字" + EVIL) -> Hit:
+    return Hit(chunk_id=0, doc_id="a/b c.txt", title="标题" + EVIL, date=None, text=text, start=3, end=9, score=0.5)
+
+
+def _answer(answered: bool = True, **changes) -> Answer:
+    values = dict(
+        question="中央层面共安排多少个单位定点帮扶贫困县？",
+        answered=answered,
+        text="中央层面共安排320个单位。[1]另见[2]。" if answered else "根据现有文档，无法回答这个问题。",
+        citations=(_citation(),) if answered else (),
+        passages=(_hit(), _hit(), _hit(), _hit()),
+        timings_ms={"total": 1.0},
+    )
+    values.update(changes)
+    return Answer(**values)
+
+
+class _Tags(HTMLParser):
+    """Every start tag and attribute of an HTML string."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.tags: list[tuple[str, dict]] = []
+        self.feed(text)
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append((tag, dict(attrs)))
+
+
+def test_answer_links_known_markers_to_their_cards_only():
+    html = render.answer_html(_answer(), turn="t1")
+    assert '<a class="pqa-marker" href="#pqa-t1-1"' in html
+    assert 'id="pqa-t1-1"' in html
+    assert "[2]" in html and "#pqa-t1-2" not in html  # no citation 2: left as text
+
+
+def test_card_shows_title_date_source_and_marks_the_cited_sentence():
+    card = render.citation_card(_citation(), "t1")
+    assert "坚定不移推进脱贫攻坚" in card and "2016-01-01" in card and "002_x.txt" in card
+    assert re.search(r"<mark>中央层面共安排320个单位定点帮扶592个贫困县。</mark>", card)
+
+
+def test_card_link_carries_document_and_offsets():
+    citation = _citation()
+    card = render.citation_card(citation, "t1")
+    href = dict(_Tags(card).tags[-1][1])["href"]
+    assert href == f"#pqa-source?doc=002_x.txt&start={citation.start}&end={citation.end}"
+
+
+def test_document_ids_are_url_encoded_in_links():
+    assert render.source_href("a/b c&d.txt", 1, 2) == "#pqa-source?doc=a%2Fb%20c%26d.txt&start=1&end=2"
+
+
+def test_card_context_is_cut_around_the_sentence():
+    long_passage = "甲" * 200 + "被引用的句子。" + "乙" * 200
+    citation = Citation(1, "d.txt", "t", None, "被引用的句子。", 200, 207, long_passage, 0, len(long_passage))
+    html = render.highlighted_passage(citation, context=10)
+    assert html == "…" + "甲" * 10 + "<mark>被引用的句子。</mark>" + "乙" * 10 + "…"
+
+
+def test_sentence_outside_its_passage_is_still_shown():
+    citation = Citation(1, "d.txt", "t", None, "句子。", 50, 53, "别的段落", 0, 4)
+    assert render.highlighted_passage(citation) == "<mark>句子。</mark>"
+
+
+def test_everything_from_documents_is_escaped():
+    answer = _answer(text="答案" + EVIL + "[1]", notes=(EVIL,), rewritten_question=EVIL)
+    for html in (
+        render.answer_html(answer, "t"),
+        render.answer_html(_answer(answered=False), "t"),
+        render.source_html(Document("d<x>.txt", EVIL, EVIL, None, DOC_TEXT, "h"), 0, 5),
+        render.error_html(EVIL),
+        render.viewer_error_html(EVIL),
+    ):
+        tags = {tag for tag, _ in _Tags(html).tags}
+        assert "script" not in tags and "img" not in tags, html
+        assert not any(name.startswith("on") for _, attrs in _Tags(html).tags for name in attrs), html
+        assert "&lt;img src=x onerror=&quot;alert(1)&quot;&gt;" in html
+
+
+def test_chat_messages_are_one_html_block_without_newlines():
+    for html in (render.answer_html(_answer(), "t"), render.answer_html(_answer(answered=False), "t")):
+        assert "\n" not in html  # a blank line would end the HTML block and turn the rest into Markdown
+    assert "第一段。<br>中央层面" in render.answer_html(_answer(text="第一段。\n中央层面[1]"), "t")
+
+
+def test_declined_answer_says_so_and_lists_three_related_passages():
+    html = render.answer_html(_answer(answered=False), "t")
+    assert "无法回答" in html and "相关段落" in html
+    assert html.count('class="pqa-card pqa-related"') == render.RELATED_PASSAGES
+    assert "#pqa-source?doc=a%2Fb%20c.txt&amp;start=3&amp;end=9" in html
+
+
+def test_streaming_shows_partial_text_with_cursor_escaped_and_no_cards_yet():
+    html = render.partial_html("中央层面共安排320个单位。[1]" + EVIL + "\n下一句")
+    assert "pqa-cursor" in html and "pqa-card" not in html
+    assert "&lt;script&gt;" in html and "<script>" not in html and "\n" not in html
+
+
+def test_conflicts_and_notes_are_shown():
+    conflict = Conflict("贫困人口", ({"title": "甲文件", "text": "5575万"}, {"title": "乙文件", "text": "5630万"}))
+    html = render.answer_html(_answer(conflicts=(conflict,), notes=("大模型不可用，显示摘录式回答",)), "t")
+    assert "说法不一致" in html and "甲文件：5575万" in html and "大模型不可用" in html
+
+
+def test_follow_up_shows_how_it_was_understood():
+    html = render.answer_html(_answer(rewritten_question="中央层面共安排多少个单位定点帮扶贫困县，军队呢？"), "t")
+    assert "按上下文理解为：中央层面共安排多少个单位定点帮扶贫困县，军队呢？" in html
+
+
+def test_source_view_marks_exactly_the_requested_span():
+    doc = Document("d.txt", "标题", "2020-01-02", None, DOC_TEXT, "h")
+    start = DOC_TEXT.index("中央")
+    html = render.source_html(doc, start, start + 4)
+    assert '<mark class="pqa-hit">中央层面</mark>' in html
+    assert "第一段。\n" in html  # newlines kept: the viewer shows them with white-space: pre-wrap
+    assert f"全文 {len(DOC_TEXT)} 字" in html
+
+
+def test_source_view_clamps_offsets_past_the_end():
+    doc = Document("d.txt", "标题", None, None, "短文。", "h")
+    assert '<mark class="pqa-hit"></mark>' in render.source_html(doc, 50, 80)
+    assert '<mark class="pqa-hit">短文</mark>' in render.source_html(doc, -5, 2)
+
+
+def test_document_rows_for_the_knowledge_base_table():
+    infos = [DocumentInfo("a.txt", "甲", None, 3, True), DocumentInfo("b.pdf", "b", None, 0, False)]
+    rows = render.document_rows(infos)
+    assert rows == [["甲", "日期不详", 3, "已索引", "a.txt"], ["b", "日期不详", 0, "未索引", "b.pdf"]]
+    assert len(render.DOCUMENT_HEADERS) == len(rows[0])

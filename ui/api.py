@@ -1,0 +1,235 @@
+"""The REST API and the pages around the Gradio app, on one FastAPI app.
+
+``POST /api/ask`` returns exactly the object of ``policyqa ask --json``;
+``GET /api/health`` says whether the index is loaded. Swagger UI at ``/docs``
+is served from a local copy (FastAPI's default loads it from a CDN). Which
+other sites may call the API (CORS) or frame the app (``frame-ancestors``)
+comes from ``settings.allowed_origins``; by default only this origin may.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import re
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from index.errors import ConfigError, IndexMissingError, PolicyQAError, QuestionError
+from index.library import Library
+from index.settings import Settings
+from qa.pipeline import QAPipeline, answer_to_json
+from ui.handlers import GENERIC_ERROR, chinese_part
+
+log = logging.getLogger(__name__)
+
+
+def gradio_package_dir() -> str:
+    """Gradio's install folder, found without importing it (importing it is slow)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("gradio")
+    return str(Path(spec.origin).parent) if spec and spec.origin else ""
+
+
+EMBED_PAGE = Path(__file__).parent / "embed.html"
+GRADIO_JS = Path(gradio_package_dir()) / "templates" / "frontend" / "gradio.js"
+# An origin as CSP and CORS understand it: scheme://host[:port], nothing after.
+ORIGIN = re.compile(r"^https?://[A-Za-z0-9.\-\[\]:]+$")
+
+
+class AskRequest(BaseModel):
+    """A question, with the conversation so far for follow-ups."""
+
+    question: Annotated[str, Field(strict=True, description="the question", examples=["扶贫日是哪一天？"])]
+    history: list[Any] = Field(
+        default_factory=list,
+        description='earlier turns: question strings or {"role": "user"|"assistant", "content": str} messages',
+    )
+    top_k: Annotated[int | None, Field(strict=True, description="passages to retrieve (1–100)")] = None
+    id: Any = Field(default=None, description="echoed back as the answer's id")
+
+
+class CitationOut(BaseModel):
+    marker: int
+    source: str
+    title: str
+    date: str | None
+    text: str
+    start: int
+    end: int
+
+
+class PassageOut(BaseModel):
+    source: str
+    text: str
+    start: int
+    end: int
+    score: float
+
+
+class AskResponse(BaseModel):
+    """The answer, as ``policyqa ask --json`` prints it."""
+
+    id: Any
+    question: str
+    answered: bool
+    answer: str
+    citations: list[CitationOut]
+    passages: list[PassageOut]
+    timings_ms: dict[str, float]
+
+
+class ErrorResponse(BaseModel):
+    error: str
+
+
+def check_origins(origins: tuple[str, ...]) -> tuple[str, ...]:
+    """The allowed embedding origins, validated.
+
+    Raises:
+        ConfigError: an entry is not ``*`` or ``scheme://host[:port]``.
+    """
+    for origin in origins:
+        if origin != "*" and not ORIGIN.match(origin):
+            raise ConfigError(
+                f"allowed_origins entry {origin!r} is not an origin; write it as https://host or https://host:port"
+            )
+    return tuple(o.rstrip("/") for o in origins)
+
+
+def frame_ancestors(origins: tuple[str, ...]) -> str:
+    """The Content-Security-Policy value that lets only these origins (and this one) frame the app."""
+    return "frame-ancestors " + " ".join(["'self'", *origins])
+
+
+def create_api(settings: Settings, pipeline: QAPipeline, library: Library) -> FastAPI:
+    """The FastAPI app with the REST API, the docs and the embed page (Gradio is mounted later)."""
+    origins = check_origins(settings.allowed_origins)
+    api = FastAPI(
+        title="政策文件问答 API",
+        description="Offline question answering with cited sources over Chinese policy documents.",
+        version="1",
+        docs_url=None,
+        redoc_url=None,
+    )
+    _add_security(api, origins)
+    _add_errors(api)
+
+    @api.post(
+        "/api/ask",
+        response_model=None,
+        responses={200: {"model": AskResponse}, 400: {"model": ErrorResponse}, 422: {"model": ErrorResponse}},
+        summary="Answer a question with cited sources",
+    )
+    def ask(request: AskRequest) -> JSONResponse:
+        answer = pipeline.ask(request.question, history=request.history, top_k=request.top_k)
+        return JSONResponse(answer_to_json(answer, request.id))
+
+    @api.get("/api/health", summary="Is the index loaded, and what does it hold")
+    def health() -> dict:
+        summary = library.summary()
+        return {
+            "status": "ok",
+            "documents": summary.documents,
+            "chunks": summary.chunks,
+            "model": summary.model_id,
+            "index_built_at": summary.built_at,
+        }
+
+    @api.get("/embed", response_class=HTMLResponse, include_in_schema=False)
+    def embed(request: Request) -> HTMLResponse:
+        base = str(request.base_url).rstrip("/")
+        page = EMBED_PAGE.read_text(encoding="utf-8").replace("{{APP_URL}}", html.escape(base, quote=True))
+        return HTMLResponse(page)
+
+    @api.get("/gradio.js", include_in_schema=False)
+    def gradio_web_component() -> FileResponse:
+        # Gradio ships the <gradio-app> loader but does not serve it; its imports
+        # resolve against /assets/, which the mounted Gradio app serves.
+        return FileResponse(GRADIO_JS, media_type="text/javascript")
+
+    _add_docs(api)
+    return api
+
+
+def _add_security(api: FastAPI, origins: tuple[str, ...]) -> None:
+    # With its own CORSMiddleware on the parent app, Gradio adds no CORS headers of its own.
+    api.add_middleware(
+        CORSMiddleware,
+        allow_origins=list(origins),
+        allow_methods=["GET", "POST"],
+        allow_headers=["*"],
+    )
+    policy = frame_ancestors(origins)
+
+    @api.middleware("http")
+    async def framing_headers(request: Request, call_next):
+        response = await call_next(request)
+        response.headers["Content-Security-Policy"] = policy
+        if not origins:
+            response.headers["X-Frame-Options"] = "SAMEORIGIN"  # for browsers without CSP level 2
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        return response
+
+
+def _add_errors(api: FastAPI) -> None:
+    @api.exception_handler(RequestValidationError)
+    async def bad_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = "; ".join(_problem(e) for e in exc.errors())
+        return JSONResponse({"error": f"请求格式不对：{problems}"}, status_code=422)
+
+    @api.exception_handler(QuestionError)
+    async def bad_question(request: Request, exc: QuestionError) -> JSONResponse:
+        return JSONResponse({"error": str(exc)}, status_code=400)
+
+    @api.exception_handler(IndexMissingError)
+    async def no_index(request: Request, exc: IndexMissingError) -> JSONResponse:
+        return JSONResponse({"error": chinese_part(str(exc))}, status_code=503)
+
+    @api.exception_handler(PolicyQAError)
+    async def product_error(request: Request, exc: PolicyQAError) -> JSONResponse:
+        return JSONResponse({"error": chinese_part(str(exc))}, status_code=500)
+
+    @api.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code, headers=exc.headers)
+
+    @api.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("request %s failed", request.url.path)
+        return JSONResponse({"error": GENERIC_ERROR}, status_code=500)
+
+
+def _problem(error: dict) -> str:
+    if error.get("type") == "json_invalid":
+        return "请求体不是合法的 JSON"
+    field = ".".join(str(p) for p in error.get("loc", ())[1:])
+    return f"{field or '请求体'}: {error.get('msg', '')}"
+
+
+def _add_docs(api: FastAPI) -> None:
+    """Swagger UI at /docs from the swagger-ui-bundle package, not a CDN."""
+    import swagger_ui_bundle
+
+    api.mount("/docs-static", StaticFiles(directory=swagger_ui_bundle.swagger_ui_path), name="docs-static")
+
+    @api.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=api.openapi_url,
+            title=api.title,
+            swagger_js_url="/docs-static/swagger-ui-bundle.js",
+            swagger_css_url="/docs-static/swagger-ui.css",
+            swagger_favicon_url="/docs-static/favicon-32x32.png",
+            swagger_ui_parameters={"validatorUrl": None},
+        )

@@ -1,0 +1,203 @@
+"""What each control of the web app does, without Gradio: parse input, call the core, render.
+
+``ui.app`` wires these to Gradio events; keeping them free of Gradio makes
+them plain functions to test and to reuse (the REST API shares the error
+messages).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from index.build import BuildReport
+from index.errors import (
+    DocumentError,
+    IndexLockedError,
+    IndexMismatchError,
+    IndexMissingError,
+    PolicyQAError,
+)
+from index.library import Library
+from qa.pipeline import QAPipeline
+from ui import render
+from ui.stream import answer_stream, ends_sentence
+
+log = logging.getLogger(__name__)
+
+# Pause after each streamed sentence: long enough to see the answer being composed,
+# short enough that a four-sentence answer is complete in a fifth of a second.
+# (Within a sentence, an LLM's tokens are shown as fast as they come.)
+STREAM_PAUSE_S = 0.05
+# Build stages as the progress bar names them.
+STAGE_NAMES = {"chunks": "计算段落向量", "sentences": "计算句子向量", "write": "写入索引"}
+# (stage, done, total), as index.build reports progress.
+Progress = Callable[[str, int, int], None]
+GENERIC_ERROR = "抱歉，处理时出错了。请换个说法再试；如果一直出错，请联系管理员查看服务日志。"
+
+
+def user_message(exc: Exception) -> str:
+    """A plain Chinese message for an error, never a traceback."""
+    if isinstance(exc, IndexMissingError):
+        return "还没有建立索引：请到“知识库”页点击“检查并更新索引”，或在终端运行 policyqa index。"
+    if isinstance(exc, IndexLockedError):
+        return "索引正在更新，请稍等片刻再试。"
+    if isinstance(exc, IndexMismatchError):
+        return "索引与当前配置的模型不一致，请运行 policyqa index --force 重新建立索引。"
+    if isinstance(exc, PolicyQAError):
+        return chinese_part(str(exc))
+    return GENERIC_ERROR
+
+
+def chinese_part(message: str) -> str:
+    """The Chinese half of a bilingual core message (「请输入问题。 Please type a question.」)."""
+    return re.split(r"(?<=[。！？])\s+(?=[A-Za-z])", message, maxsplit=1)[0]
+
+
+def user_questions(history: Sequence[object] | None) -> list[str]:
+    """The user's earlier questions from a Gradio chat history.
+
+    Gradio 6 sends message content as a list of parts ({"type": "text", "text": ...});
+    older shapes send a string. The pipeline gets plain question strings.
+    """
+    questions = []
+    for message in history or ():
+        if not isinstance(message, dict) or message.get("role") != "user":
+            continue
+        content = message.get("content")
+        parts = content if isinstance(content, list) else [content]
+        text = "".join(
+            p if isinstance(p, str) else str(p.get("text", "")) if isinstance(p, dict) else "" for p in parts
+        ).strip()
+        if text:
+            questions.append(text)
+    return questions
+
+
+def respond(pipeline: QAPipeline, message: str, history: Sequence[object] | None) -> Iterator[str]:
+    """The chat's reply to one message, as HTML that grows sentence by sentence."""
+    turn = secrets.token_hex(4)
+    yield render.pending_html()
+    shown = ""
+    try:
+        for item in answer_stream(pipeline, message, user_questions(history)):
+            if isinstance(item, str):
+                shown += item
+                yield render.partial_html(shown)
+                if ends_sentence(shown):
+                    time.sleep(STREAM_PAUSE_S)
+            else:
+                yield render.answer_html(item, turn)
+    except PolicyQAError as exc:
+        yield render.error_html(user_message(exc))
+    except Exception:  # the person sees a message; the log keeps the traceback
+        log.exception("answering %r failed", message)
+        yield render.error_html(GENERIC_ERROR)
+
+
+@dataclass(frozen=True)
+class SourceRequest:
+    """A click on a citation: which document, which characters."""
+
+    doc_id: str
+    start: int
+    end: int
+
+
+def parse_source_request(data: object) -> SourceRequest:
+    """Read the click event's data sent by the page.
+
+    Raises:
+        DocumentError: the data is not a document id with two character offsets.
+    """
+    if not isinstance(data, dict):
+        raise DocumentError("无法打开原文：链接不完整。")
+    doc_id = data.get("doc_id")
+    try:
+        start, end = int(data.get("start")), int(data.get("end"))
+    except (TypeError, ValueError):
+        raise DocumentError("无法打开原文：链接中的位置无效。") from None
+    if not isinstance(doc_id, str) or not doc_id or start < 0 or end < start:
+        raise DocumentError("无法打开原文：链接中的文档或位置无效。")
+    return SourceRequest(doc_id, start, end)
+
+
+def open_source(library: Library, data: object) -> str:
+    """The source viewer's HTML for a clicked citation."""
+    try:
+        request = parse_source_request(data)
+        return render.source_html(library.document(request.doc_id), request.start, request.end)
+    except PolicyQAError as exc:
+        return render.viewer_error_html(user_message(exc))
+
+
+def library_header(library: Library) -> str:
+    """One line about the knowledge base, for the page header."""
+    try:
+        summary = library.summary()
+    except PolicyQAError:
+        return "还没有索引"
+    return f"已收录 {summary.documents} 份文件（{summary.chunks} 个段落）"
+
+
+def upload_files(library: Library, paths: Sequence[str | Path], progress: Progress) -> str:
+    """Add uploaded files to the corpus and update the index; returns a status message (Markdown)."""
+    added, problems = [], []
+    for path in paths:
+        path = Path(path)
+        try:
+            added.append(library.add_file(path.name, path.read_bytes()))
+        except DocumentError as exc:
+            problems.append(str(exc))
+        except OSError as exc:
+            problems.append(f"无法读取上传的文件“{path.name}”：{exc.strerror}")
+    lines = []
+    if added:
+        lines.append(f"已添加 {len(added)} 个文件：{'、'.join(added)}。")
+        lines.append(_rebuild(library, progress))
+    lines.extend(f"未添加：{problem}" for problem in problems)
+    return "\n\n".join(lines) or "没有选择文件。"
+
+
+def delete_document(library: Library, doc_id: str | None, progress: Progress) -> str:
+    """Delete a document and update the index; returns a status message."""
+    if not doc_id:
+        return "没有删除任何文件。"
+    try:
+        library.delete(doc_id)
+    except DocumentError as exc:
+        return str(exc)
+    return f"已删除 {doc_id}。\n\n" + _rebuild(library, progress)
+
+
+def reindex(library: Library, progress: Progress) -> str:
+    """Bring the index up to date with the corpus folder; returns a status message."""
+    return _rebuild(library, progress)
+
+
+def _rebuild(library: Library, progress: Progress) -> str:
+    try:
+        report = library.rebuild(progress)
+    except PolicyQAError as exc:
+        return "索引没有更新：" + user_message(exc)
+    return build_summary(report)
+
+
+def build_summary(report: BuildReport) -> str:
+    """A build report in one or two sentences."""
+    if report.up_to_date:
+        text = f"索引已是最新：{report.documents} 份文件，{report.chunks} 个段落。"
+    else:
+        text = (
+            f"索引已更新（{report.seconds:.1f} 秒）：{report.documents} 份文件，{report.chunks} 个段落；"
+            f"新增 {len(report.added)}、修改 {len(report.changed)}、删除 {len(report.removed)}。"
+            "问答已使用新索引。"
+        )
+    for skipped in report.skipped:
+        text += f"\n\n跳过无法读取的文件：{skipped.reason}"
+    return text

@@ -1,0 +1,91 @@
+"""``policyqa serve``: bring the index up to date, load the model once, serve app and API.
+
+    settings → build_index (no-op when up to date) → QAPipeline → FastAPI (/api, /docs, /embed)
+             → Gradio app mounted at "/" → uvicorn on settings.host:settings.port
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import sys
+import time
+
+from index.errors import ConfigError
+from index.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def create_server_app(settings: Settings):
+    """The complete ASGI app (index checked and loaded, model loaded once)."""
+    from index.build import build_index
+    from index.embed import SentenceTransformerEmbedder
+    from index.library import Library
+    from qa.pipeline import QAPipeline
+    from ui import offline  # noqa: F401  (before gradio and transformers are imported)
+    from ui.api import check_origins, create_api
+    from ui.app import build_app, mount
+    from ui.examples import pick_examples
+
+    check_origins(settings.allowed_origins)  # fail before minutes of loading, not after
+    if not settings.corpus_dir.is_dir():
+        raise ConfigError(f"corpus folder {settings.corpus_dir} does not exist; create it or set POLICYQA_CORPUS_DIR")
+    _say("loading the embedding model…")
+    embedder = SentenceTransformerEmbedder(settings)
+    _say(f"checking the index of {settings.corpus_dir}…")
+    report = build_index(settings, embedder=embedder)
+    for skipped in report.skipped:
+        _say(f"skipped: {skipped.reason}")
+    if not report.up_to_date:
+        _say(f"indexed {report.documents} documents ({report.chunks} chunks) in {report.seconds:.1f} s")
+    pipeline = QAPipeline(settings, embedder=embedder)
+
+    def live_index():
+        pipeline.reload_if_changed()
+        return pipeline.data
+
+    library = Library(settings, index=live_index, embedder=embedder)
+    started = time.perf_counter()
+    documents = [library.document(d.doc_id) for d in library.documents() if d.indexed]
+    examples = pick_examples(pipeline.ask, documents)
+    log.info("picked %d example questions in %.1f s", len(examples), time.perf_counter() - started)
+    api = create_api(settings, pipeline, library)
+    return mount(api, build_app(pipeline, library, examples, settings.max_upload_mb), settings.max_upload_mb)
+
+
+def serve(settings: Settings) -> None:
+    """Run the web app and REST API until interrupted.
+
+    Raises:
+        ConfigError: the port is taken, the corpus folder is missing or a setting is invalid.
+    """
+    import uvicorn
+
+    _check_port_free(settings.host, settings.port)
+    app = create_server_app(settings)
+    url = f"http://{_display_host(settings.host)}:{settings.port}"
+    _say(f"ready: open {url} in a browser (API docs: {url}/docs); Ctrl+C stops")
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning")
+
+
+def _check_port_free(host: str, port: int) -> None:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot listen on {host}:{port} ({exc.strerror}); stop the other server or choose another port "
+                "with --port or POLICYQA_PORT"
+            ) from exc
+
+
+def _display_host(host: str) -> str:
+    return "127.0.0.1" if host in {"0.0.0.0", ""} else f"[{host}]" if ":" in host else host
+
+
+def _say(message: str) -> None:
+    print(f"policyqa: {message}", file=sys.stderr, flush=True)
+
