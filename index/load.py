@@ -24,6 +24,8 @@ log = logging.getLogger(__name__)
 # A decoded text with more than this share of control, private-use or
 # unassigned characters is binary that happened to decode.
 MAX_JUNK_SHARE = 0.01
+# Formats that GB18030 would happily "decode" as text.
+FOREIGN_FORMATS = ((b"%PDF", "PDF"), (b"PK\x03\x04", "ZIP/DOCX"))
 BOMS = (
     (b"\xef\xbb\xbf", "utf-8-sig"),
     (b"\xff\xfe", "utf-16"),
@@ -51,6 +53,9 @@ def decode_text(data: bytes, name: str = "file") -> str:
                 return _checked(data.decode(encoding), name)
             except UnicodeDecodeError as exc:
                 raise DocumentError(f"{name}: starts with a {encoding} mark but does not decode: {exc}") from exc
+    for magic, kind in FOREIGN_FORMATS:
+        if data.startswith(magic):
+            raise DocumentError(f"{name}: is a {kind} file, not text; give it the {kind} file extension")
     if b"\x00" in data[:8192]:
         raise DocumentError(f"{name}: looks binary (contains NUL bytes), not a text document")
     for encoding in ("utf-8", "gb18030"):

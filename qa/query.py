@@ -153,18 +153,27 @@ def split_question(question: str) -> tuple[SubQuestion, ...]:
 def previous_questions(history: Sequence[object] | None) -> list[str]:
     """The user's earlier questions from a history in any of the accepted shapes.
 
-    Accepted: a list of strings (earlier questions), of {"role", "content"} messages,
+    Accepted: a list of strings (earlier questions), of {"role", "content"} messages
+    (content a string, or Gradio 6's list of {"type": "text", "text": ...} parts),
     or of [question, answer] pairs.
     """
     questions: list[str] = []
     for turn in history or ():
         if isinstance(turn, str):
             questions.append(turn)
-        elif isinstance(turn, dict) and turn.get("role") == "user" and isinstance(turn.get("content"), str):
-            questions.append(turn["content"])
+        elif isinstance(turn, dict) and turn.get("role") == "user":
+            questions.append(_message_text(turn.get("content")))
         elif isinstance(turn, (list, tuple)) and turn and isinstance(turn[0], str):
             questions.append(turn[0])
     return [q.strip() for q in questions if q and q.strip()]
+
+
+def _message_text(content: object) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text")
+    return ""
 
 
 def is_follow_up(question: str) -> bool:

@@ -109,3 +109,11 @@ def test_documents_get_ids_relative_to_the_corpus(tmp_path):
     (tmp_path / ".hidden.txt").write_text("隐藏。", encoding="utf-8")
     documents, _ = load_corpus(tmp_path)
     assert [d.doc_id for d in documents] == ["sub/a.txt"]
+
+
+@pytest.mark.parametrize("data,kind", [(b"%PDF-1.4\n%binary", "PDF"), (b"PK\x03\x04rest-of-zip", "ZIP")])
+def test_pdf_or_zip_named_txt_is_refused(tmp_path, data, kind):
+    path = tmp_path / "report.txt"
+    path.write_bytes(data)
+    with pytest.raises(DocumentError, match=kind):
+        load_document(path, "report.txt")

@@ -42,7 +42,9 @@ def test_self_contained_question_is_not_rewritten():
 
 
 def test_history_shapes():
-    assert previous_questions(["a", {"role": "user", "content": "b"}, {"role": "assistant", "content": "x"}, ["c", "y"]]) == ["a", "b", "c"]
+    gradio_message = {"role": "user", "content": [{"type": "text", "text": "d"}]}
+    history = ["a", {"role": "user", "content": "b"}, {"role": "assistant", "content": "x"}, ["c", "y"], gradio_message]
+    assert previous_questions(history) == ["a", "b", "c", "d"]
 
 
 @pytest.mark.parametrize("bad", ["", "   ", "\x00\x01", None, 42])
