@@ -39,22 +39,24 @@ class Citation:
 
 @dataclass(frozen=True)
 class Figure:
-    """A number in an answer and whether the snippet its marker cites states it too."""
+    """A number in an answer and whether the snippet its marker cites states it too (qa.figures)."""
 
-    text: str
-    value: float
-    unit: str
-    marker: int | None
+    text: str  # as written in the answer, e.g. "6601亿元"
+    value: float  # normalized (qa.numbers): 660100000000.0; a date encodes its parts (20131103)
+    unit: str  # "元", "%", "年", "年月日", … ("" when none)
+    marker: int | None  # the marker whose snippet states it, else the first citing it; None: uncited
     verified: bool
-    reason: str = ""
+    reason: str = ""  # why it is not verified (Chinese, for the tooltip); "" when verified
 
 
 @dataclass(frozen=True)
 class Conflict:
-    """Documents that state different values for the same measure."""
+    """Documents that state different values for the same measure, period and place (qa.conflicts)."""
 
-    measure: str
-    values: tuple[dict, ...]  # each {"text", "value", "unit", "source", "title", "date"}
+    measure: str  # the anchor's clause with its figure cut out, e.g. "全国累计选派…驻村工作队"
+    # each {"text", "value", "unit", "source", "title", "date", "marker", "sentence", "period"};
+    # the answer's own value first, every value cited by its "marker"
+    values: tuple[dict, ...]
 
 
 @dataclass(frozen=True)

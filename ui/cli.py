@@ -75,25 +75,50 @@ def cmd_ask(args: argparse.Namespace) -> int:
     status = 0
     for question_id, question in questions:
         try:
-            answer = pipeline.ask(question, top_k=args.top_k)
+            if args.json:
+                print(json.dumps(answer_to_json(pipeline.ask(question, top_k=args.top_k), question_id),
+                                 ensure_ascii=False), flush=True)
+            else:
+                _print_streamed(pipeline.ask_stream(question, top_k=args.top_k))
         except QuestionError as exc:
             status = 2
             if args.json:
                 print(json.dumps({"id": question_id, "question": question, "error": str(exc)}, ensure_ascii=False))
             else:
                 print(f"error: {exc}", file=sys.stderr)
-            continue
-        if args.json:
-            print(json.dumps(answer_to_json(answer, question_id), ensure_ascii=False), flush=True)
-        else:
-            print(_for_a_person(answer))
     return status
 
 
-def _for_a_person(answer) -> str:
-    lines = [answer.text, ""]
-    if answer.rewritten_question:
-        lines.insert(0, f"（按上下文理解为：{answer.rewritten_question}）")
+def _print_streamed(items) -> None:
+    """Print an answer's pieces as they come, then what the final answer adds (or corrects)."""
+    shown = ""
+    for item in items:
+        if isinstance(item, str):
+            print(item, end="", flush=True)
+            shown += item
+            continue
+        if shown and shown != item.text:
+            # A generated answer was repaired, or replaced by the extractive one: show what counts.
+            print("\n\n——（核对后的回答）——")
+            shown = ""
+        elif shown:
+            print()  # end the streamed text's line
+        print(_for_a_person(item, text_shown=bool(shown)))
+
+
+def _for_a_person(answer, text_shown: bool = False) -> str:
+    lines = [f"（按上下文理解为：{answer.rewritten_question}）"] if answer.rewritten_question else []
+    lines.extend(f"注意：{note}" for note in answer.notes)  # before the text: "以下为摘录式回答" must lead
+    lines.extend(([] if text_shown else [answer.text]) + [""])
+    if answer.figures:
+        marks = [f"{f.text}{'' if f.verified else '（未核实：' + f.reason + '）'}" for f in answer.figures]
+        checked = sum(f.verified for f in answer.figures)
+        lines.append(f"数字核对：{checked}/{len(answer.figures)} 个与引用原文一致。" + ("" if checked == len(marks) else
+                     "；".join(m for m, f in zip(marks, answer.figures) if not f.verified)))
+    for conflict in answer.conflicts:
+        lines.append(f"说法不一致：{conflict.measure}")
+        for v in conflict.values:
+            lines.append(f"    {v['text']} — {v['title']}（{v.get('date') or '日期不详'}，{v['source']}）[{v['marker']}]")
     if answer.citations:
         lines.append("来源：")
         for c in answer.citations:
@@ -131,7 +156,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     from ui.server import serve
 
-    serve(_settings(args))
+    settings = _settings(args)
+    if args.allow_remote:
+        settings = settings.replace(allow_unauthenticated=True)
+    serve(settings)
     return 0
 
 
@@ -185,6 +213,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--corpus", type=Path, help="corpus folder")
     p.add_argument("--host", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, help="port (default 7860)")
+    p.add_argument(
+        "--allow-remote", action="store_true",
+        help="serve a non-loopback --host without login (POLICYQA_ALLOW_UNAUTHENTICATED=1); "
+        "otherwise set POLICYQA_AUTH to a users file",
+    )
     p.set_defaults(run=cmd_serve)
     return parser
 

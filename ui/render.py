@@ -17,7 +17,7 @@ from urllib.parse import quote
 
 from index.library import DocumentInfo
 from index.types import Document
-from qa.types import Answer, Citation, Hit
+from qa.types import Answer, Citation, Figure, Hit
 
 MARKER = re.compile(r"\[(\d+)\]")
 # The href prefix the page's click handler recognizes as "open this span in the viewer".
@@ -51,9 +51,22 @@ def card_id(turn: str, marker: int) -> str:
     return f"pqa-{turn}-{marker}"
 
 
-def answer_text_html(text: str, turn: str, markers: Iterable[int] = ()) -> str:
-    """The answer text escaped, each [n] of a known citation linked to its card."""
+def answer_text_html(text: str, turn: str, markers: Iterable[int] = (), figures: Iterable[Figure] = ()) -> str:
+    """The answer text escaped, each [n] of a known citation linked to its card.
+
+    A figure that its cited snippet does not state is marked, with the reason as tooltip.
+    """
     known = set(markers)
+    escaped = _lines(text)
+    for figure in figures:
+        if figure.verified or not figure.text:
+            continue
+        reason = figure.reason or "引用的原文中没有这个数字"
+        mark = (
+            f'<span class="pqa-unverified" title="未核实：{_esc(reason)}">{_esc(figure.text)}'
+            '<sup aria-hidden="true">⚠</sup></span>'
+        )
+        escaped = escaped.replace(_esc(figure.text), mark, 1)
 
     def link(match: re.Match) -> str:
         n = int(match.group(1))
@@ -61,7 +74,7 @@ def answer_text_html(text: str, turn: str, markers: Iterable[int] = ()) -> str:
             return match.group(0)
         return f'<a class="pqa-marker" href="#{card_id(turn, n)}" title="查看引用 {n}">[{n}]</a>'
 
-    return MARKER.sub(link, _lines(text))
+    return MARKER.sub(link, escaped)
 
 
 def highlighted_passage(citation: Citation, context: int = CARD_CONTEXT_CHARS) -> str:
@@ -119,8 +132,12 @@ def answer_html(answer: Answer, turn: str) -> str:
     if answer.rewritten_question:
         parts.append(f'<div class="pqa-rewrite">按上下文理解为：{_esc(answer.rewritten_question)}</div>')
     markers = [c.marker for c in answer.citations]
-    parts.append(f'<div class="pqa-text">{answer_text_html(answer.text, turn, markers)}</div>')
+    parts.append(f'<div class="pqa-text">{answer_text_html(answer.text, turn, markers, answer.figures)}</div>')
     parts.extend(f'<div class="pqa-note">{_esc(note)}</div>' for note in answer.notes)
+    unverified = [f for f in answer.figures if not f.verified]
+    if unverified:
+        listed = "；".join(f"{_esc(f.text)}（{_esc(f.reason or '引用的原文中没有这个数字')}）" for f in unverified)
+        parts.append(f'<div class="pqa-note pqa-unverified-note">⚠ 以下数字未能在所引原文中核实：{listed}</div>')
     parts.extend(_conflict_html(conflict) for conflict in answer.conflicts)
     if answer.citations:
         parts.append('<div class="pqa-sources"><div class="pqa-sources-title">引用来源</div>')
@@ -136,7 +153,8 @@ def answer_html(answer: Answer, turn: str) -> str:
 
 def _conflict_html(conflict) -> str:
     values = "；".join(
-        f"{_esc(str(v.get('title', '')))}：{_esc(str(v.get('text', '')))}" for v in conflict.values
+        f"《{_esc(str(v.get('title', '')))}》（{_esc(str(v.get('date') or UNKNOWN_DATE))}）："
+        f"{_esc(str(v.get('text', '')))}" for v in conflict.values
     )
     return f'<div class="pqa-note">不同文件对“{_esc(conflict.measure)}”的说法不一致：{values}</div>'
 

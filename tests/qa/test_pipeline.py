@@ -16,7 +16,7 @@ from tests.conftest import REPO
 
 pytestmark = pytest.mark.slow
 
-ANSWER_KEYS = {"id", "question", "answered", "answer", "citations", "passages", "timings_ms"}
+ANSWER_KEYS = {"id", "question", "answered", "answer", "citations", "passages", "timings_ms", "figures", "conflicts"}
 CITATION_KEYS = {"marker", "source", "title", "date", "text", "start", "end"}
 PASSAGE_KEYS = {"source", "text", "start", "end", "score"}
 

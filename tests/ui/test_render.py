@@ -133,7 +133,7 @@ def test_streaming_shows_partial_text_with_cursor_escaped_and_no_cards_yet():
 def test_conflicts_and_notes_are_shown():
     conflict = Conflict("贫困人口", ({"title": "甲文件", "text": "5575万"}, {"title": "乙文件", "text": "5630万"}))
     html = render.answer_html(_answer(conflicts=(conflict,), notes=("大模型不可用，显示摘录式回答",)), "t")
-    assert "说法不一致" in html and "甲文件：5575万" in html and "大模型不可用" in html
+    assert "说法不一致" in html and "《甲文件》（日期不详）：5575万" in html and "大模型不可用" in html
 
 
 def test_follow_up_shows_how_it_was_understood():
@@ -161,3 +161,31 @@ def test_document_rows_for_the_knowledge_base_table():
     rows = render.document_rows(infos)
     assert rows == [["甲", "日期不详", 3, "已索引", "a.txt"], ["b", "日期不详", 0, "未索引", "b.pdf"]]
     assert len(render.DOCUMENT_HEADERS) == len(rows[0])
+
+
+def test_unverified_figure_is_marked_with_its_reason_and_listed():
+    from qa.types import Answer, Figure
+
+    answer = Answer(
+        question="q", answered=True, text="累计投入7200亿元[1]，帮扶320个单位[1]。", citations=(), passages=(),
+        timings_ms={}, figures=(
+            Figure(text="7200亿元", value=7.2e11, unit="元", marker=1, verified=False, reason="引用[1]写的是7100多亿元"),
+            Figure(text="320个", value=320, unit="个", marker=1, verified=True),
+        ),
+    )
+    html_out = render.answer_html(answer, "t1")
+    assert 'class="pqa-unverified" title="未核实：引用[1]写的是7100多亿元">7200亿元' in html_out
+    assert "320个" in html_out and html_out.count("pqa-unverified\"") == 1
+    assert "以下数字未能在所引原文中核实：7200亿元" in html_out
+
+
+def test_conflict_lists_each_value_with_title_and_date():
+    from qa.types import Answer, Conflict
+
+    conflict = Conflict(measure="驻村工作队", values=(
+        {"text": "25.5万个", "title": "甲", "date": "2025-10-10", "source": "a.txt"},
+        {"text": "24.5万个", "title": "<乙>", "date": None, "source": "b.txt"},
+    ))
+    answer = Answer(question="q", answered=True, text="t", citations=(), passages=(), timings_ms={}, conflicts=(conflict,))
+    html_out = render.answer_html(answer, "t2")
+    assert "《甲》（2025-10-10）：25.5万个" in html_out and "《&lt;乙&gt;》（日期不详）：24.5万个" in html_out
