@@ -22,7 +22,7 @@ import numpy as np
 from index.lexical import normalize, tokenize
 from index.store import IndexData
 from index.types import Sentence
-from qa.numbers import Quantity, find_quantities
+from qa.numbers import Quantity, find_quantities, parse_quantity
 from qa.query import QuestionInfo, SubQuestion, topic_words
 from qa.types import Citation, Hit
 
@@ -64,7 +64,6 @@ ORDINAL_START = re.compile(
     r"^[◆■●·\s]*(?:[（(](?P<a>[一二三四五六七八九十]{1,3})[）)]|(?P<b>[一二三四五六七八九十]{1,3})(?:是|、|．)"
     r"|第(?P<c>[一二三四五六七八九十]{1,3})(?:[，,、：:是]|条|项|个)|(?P<d>\d{1,2})[.．、)）])"
 )
-CHINESE_DIGITS = {ch: i for i, ch in enumerate("零一二三四五六七八九", start=0)}
 
 # Which quantity kinds answer which question kinds.
 KINDS_WANTED = {
@@ -146,18 +145,8 @@ def ordinal_of(text: str) -> int | None:
     match = ORDINAL_START.match(text)
     if not match:
         return None
-    token = next(g for g in match.groups() if g)
-    if token.isdigit():
-        return int(token)
-    if token == "十":
-        return 10
-    if token.startswith("十"):
-        return 10 + CHINESE_DIGITS[token[1]]
-    if token.endswith("十"):
-        return CHINESE_DIGITS[token[0]] * 10
-    if "十" in token:
-        return CHINESE_DIGITS[token[0]] * 10 + CHINESE_DIGITS[token[-1]]
-    return CHINESE_DIGITS.get(token)
+    number = parse_quantity(next(g for g in match.groups() if g))
+    return int(number.value) if number else None
 
 
 def following_items(sentence: Sentence, data: IndexData) -> list[Sentence]:
