@@ -55,6 +55,27 @@ class Settings:
     # Larger files in the corpus folder are skipped with a message (issue: 200 MB files).
     max_document_mb: int = 50
     threads: int = 2
+    # Access control and load (README, "Access control and load"; ui/security.py).
+    # A users file (`name:scrypt-hash:role` lines) turns on login for the web app and HTTP Basic
+    # for /api/*; empty = no login. Only role "admin" may upload, delete or reindex.
+    auth: str = ""
+    # A bearer token that /api/* accepts (Authorization: Bearer ...); empty = none.
+    api_token: str = ""
+    # Listening on a non-loopback address without a users file is refused unless this is set.
+    allow_unauthenticated: bool = False
+    # Questions per minute per client address on /api/ask (token bucket; a client may spend a
+    # minute's worth at once); 0 = no limit.
+    rate_limit_per_minute: int = 60
+    # Questions answered at once (web app and API together). On the 2-core target 1 to 4
+    # served the same ≈ 25 answers/s to 20 clients (README, "Load"); 2 is one per core. More
+    # wait, up to ask_queue_size of them for at most ask_wait_s seconds; beyond that the
+    # reply is "busy, retry" (HTTP 503).
+    ask_workers: int = 2
+    ask_queue_size: int = 32
+    ask_wait_s: float = 10.0
+    # Larger request bodies are refused with 413 before they are read (uploads excepted:
+    # max_upload_mb limits those).
+    max_request_kb: int = 1024
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with some fields changed (values are coerced like env values)."""

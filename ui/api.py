@@ -5,6 +5,11 @@
 is served from a local copy (FastAPI's default loads it from a CDN). Which
 other sites may call the API (CORS) or frame the app (``frame-ancestors``)
 comes from ``settings.allowed_origins``; by default only this origin may.
+
+``RequestGuard`` applies ``ui.security.Guards`` to every request before it is
+routed: request bodies over ``max_request_kb`` get 413 unread, ``/api/*`` needs
+credentials when a users file or token is set (401), ``/api/ask`` is rate
+limited per client (429) and answers only in a free answer slot (503 when busy).
 """
 
 from __future__ import annotations
@@ -14,6 +19,8 @@ import logging
 import re
 from pathlib import Path
 from typing import Annotated, Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -29,6 +36,7 @@ from index.library import Library
 from index.settings import Settings
 from qa.pipeline import QAPipeline, answer_to_json
 from ui.handlers import GENERIC_ERROR, chinese_part
+from ui.security import RATE_LIMITED_MESSAGE, Guards, ServerBusyError
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +53,18 @@ EMBED_PAGE = Path(__file__).parent / "embed.html"
 GRADIO_JS = Path(gradio_package_dir()) / "templates" / "frontend" / "gradio.js"
 # An origin as CSP and CORS understand it: scheme://host[:port], nothing after.
 ORIGIN = re.compile(r"^https?://[A-Za-z0-9.\-\[\]:]+$")
+# Gradio's upload route takes files up to its own max_file_size (see ui.app.mount).
+UPLOAD_PATH = "/gradio_api/upload"
+LOGIN_PATHS = ("/login", "/login/")
+UNAUTHORIZED_MESSAGE = (
+    "需要身份验证：请在 Authorization 头中提供 Bearer 令牌，或管理员分配的用户名和密码（HTTP Basic）。 "
+    "Authentication required: send Authorization: Bearer <token> or HTTP Basic credentials."
+)
+UNPARSABLE_MESSAGE = (
+    "请求体无法解析：必须是 UTF-8 编码的 JSON，且嵌套不能过深。 "
+    "The body could not be parsed: send UTF-8 JSON without deep nesting."
+)
+TOO_LARGE_MESSAGE = "请求体太大（上限 {kb} KB）。 The request body is larger than the limit of {kb} KB."
 
 
 class AskRequest(BaseModel):
@@ -112,9 +132,17 @@ def frame_ancestors(origins: tuple[str, ...]) -> str:
     return "frame-ancestors " + " ".join(["'self'", *origins])
 
 
-def create_api(settings: Settings, pipeline: QAPipeline, library: Library) -> FastAPI:
-    """The FastAPI app with the REST API, the docs and the embed page (Gradio is mounted later)."""
+def create_api(settings: Settings, pipeline: QAPipeline, library: Library, guards: Guards | None = None) -> FastAPI:
+    """The FastAPI app with the REST API, the docs and the embed page (Gradio is mounted later).
+
+    Args:
+        settings: origins and, when ``guards`` is None, the access and load limits.
+        pipeline: answers questions.
+        library: for the health summary.
+        guards: the server's access and load policy, shared with the web app.
+    """
     origins = check_origins(settings.allowed_origins)
+    guards = guards or Guards.from_settings(settings)
     api = FastAPI(
         title="政策文件问答 API",
         description="Offline question answering with cited sources over Chinese policy documents.",
@@ -122,17 +150,23 @@ def create_api(settings: Settings, pipeline: QAPipeline, library: Library) -> Fa
         docs_url=None,
         redoc_url=None,
     )
+    api.add_middleware(RequestGuard, guards=guards)  # inside CORS: refusals carry CORS headers
     _add_security(api, origins)
     _add_errors(api)
 
     @api.post(
         "/api/ask",
         response_model=None,
-        responses={200: {"model": AskResponse}, 400: {"model": ErrorResponse}, 422: {"model": ErrorResponse}},
+        responses={
+            200: {"model": AskResponse},
+            **{status: {"model": ErrorResponse} for status in (400, 401, 413, 422, 429, 503)},
+        },
         summary="Answer a question with cited sources",
     )
     def ask(request: AskRequest) -> JSONResponse:
-        answer = pipeline.ask(request.question, history=request.history, top_k=request.top_k)
+        # A plain def runs in a worker thread; the slot bounds how many compute at once.
+        with guards.slots.slot():
+            answer = pipeline.ask(request.question, history=request.history, top_k=request.top_k)
         return JSONResponse(answer_to_json(answer, request.id))
 
     @api.get("/api/health", summary="Is the index loaded, and what does it hold")
@@ -144,6 +178,8 @@ def create_api(settings: Settings, pipeline: QAPipeline, library: Library) -> Fa
             "chunks": summary.chunks,
             "model": summary.model_id,
             "index_built_at": summary.built_at,
+            "answering": guards.slots.running,
+            "waiting": guards.slots.waiting,
         }
 
     @api.get("/embed", response_class=HTMLResponse, include_in_schema=False)
@@ -192,6 +228,10 @@ def _add_errors(api: FastAPI) -> None:
     async def bad_question(request: Request, exc: QuestionError) -> JSONResponse:
         return JSONResponse({"error": str(exc)}, status_code=400)
 
+    @api.exception_handler(ServerBusyError)
+    async def busy(request: Request, exc: ServerBusyError) -> JSONResponse:
+        return JSONResponse({"error": str(exc)}, status_code=503, headers={"Retry-After": str(exc.retry_after_s)})
+
     @api.exception_handler(IndexMissingError)
     async def no_index(request: Request, exc: IndexMissingError) -> JSONResponse:
         return JSONResponse({"error": chinese_part(str(exc))}, status_code=503)
@@ -202,12 +242,95 @@ def _add_errors(api: FastAPI) -> None:
 
     @api.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code, headers=exc.headers)
+        # FastAPI's words for a body that is not UTF-8 or nests too deeply to parse.
+        message = UNPARSABLE_MESSAGE if exc.detail == "There was an error parsing the body" else str(exc.detail)
+        return JSONResponse({"error": message}, status_code=exc.status_code, headers=exc.headers)
 
     @api.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("request %s failed", request.url.path)
         return JSONResponse({"error": GENERIC_ERROR}, status_code=500)
+
+
+class _BodyTooLarge(StarletteHTTPException):
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, TOO_LARGE_MESSAGE.format(kb=limit // 1024))
+
+
+class RequestGuard:
+    """ASGI middleware applying a server's ``Guards`` before any route sees a request."""
+
+    def __init__(self, app: ASGIApp, guards: Guards) -> None:
+        self.app = app
+        self.guards = guards
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path, method = scope["path"], scope["method"]
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", ())}
+        client = (scope.get("client") or ("unknown", 0))[0]
+        limit = self.guards.max_request_bytes
+        refusal = None
+        if not path.startswith(UPLOAD_PATH) and _content_length(headers) > limit:
+            refusal = _error(413, TOO_LARGE_MESSAGE.format(kb=limit // 1024))  # refused unread
+        elif method == "POST" and path in LOGIN_PATHS:
+            refusal = _rate_limited(self.guards.login_limiter.retry_after(client))
+        elif path.startswith("/api/"):
+            if method == "POST" and path == "/api/ask" and self.guards.ask_limiter is not None:
+                refusal = _rate_limited(self.guards.ask_limiter.retry_after(client))
+            if refusal is None and self.guards.api_locked and not self.guards.api_caller(headers.get("authorization")):
+                refusal = _error(401, UNAUTHORIZED_MESSAGE, {"WWW-Authenticate": 'Bearer, Basic realm="policyqa"'})
+        if refusal is not None:
+            await refusal(scope, receive, send)
+            return
+        if path.startswith(UPLOAD_PATH):
+            await self.app(scope, receive, send)
+            return
+        await self._with_body_limit(scope, receive, send, limit)
+
+    async def _with_body_limit(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
+        """Run the app, refusing a body without Content-Length once it grows past the limit."""
+        received = 0
+        started = False
+
+        async def counted_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > limit:
+                raise _BodyTooLarge(limit)
+            return message
+
+        async def tracked_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counted_receive, tracked_send)
+        except _BodyTooLarge as exc:
+            if started:
+                raise
+            await _error(413, str(exc.detail))(scope, receive, send)
+
+
+def _content_length(headers: dict[str, str]) -> int:
+    try:
+        return int(headers.get("content-length", "0"))
+    except ValueError:
+        return 0
+
+
+def _error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status, headers=headers)
+
+
+def _rate_limited(retry_after_s: int) -> JSONResponse | None:
+    if retry_after_s == 0:
+        return None
+    return _error(429, RATE_LIMITED_MESSAGE.format(seconds=retry_after_s), {"Retry-After": str(retry_after_s)})
 
 
 def _problem(error: dict) -> str:

@@ -12,11 +12,13 @@ from pathlib import Path
 from ui import offline  # noqa: F401, I001  (must run before gradio is imported)
 
 import gradio as gr  # noqa: E402
+from gradio.components.chatbot import TextMessage  # noqa: E402
 
 from index.library import UPLOAD_TYPES, Library  # noqa: E402
 from index.errors import PolicyQAError  # noqa: E402
 from qa.pipeline import QAPipeline, answer_to_json  # noqa: E402
 from ui import handlers, render  # noqa: E402
+from ui.security import Guards  # noqa: E402
 
 STATIC = Path(__file__).parent / "static"
 CSS = (STATIC / "app.css").read_text(encoding="utf-8")
@@ -45,10 +47,40 @@ KB_HINT = (
     "可上传 {types} 文件（每个不超过 {mb} MB；PDF 和 Word 只读取文字层，扫描件无法识别）。"
     "上传或删除后索引会自动增量更新，问答立即使用新内容，无需重启。"
 )
+LOGIN_MESSAGE = "请输入管理员分配的用户名和密码。"
+# Events other than answering (uploads, rebuilds, source clicks) run this many at a time:
+# one per core of the 2-core target.
+OTHER_EVENTS_AT_ONCE = 2
+# Gradio's queue holds at most this many waiting events per answer slot and queue place;
+# a full queue is Gradio's own (English) busy toast, the last resort after our busy message.
+GRADIO_QUEUE_FACTOR = 4
 FOOTER = (
     '<div class="pqa-footer">离线运行 · 回答摘自原文并标注出处 · '
     '<a href="/docs" target="_blank">REST API 文档</a> · <a href="/embed" target="_blank">嵌入到其他网页</a></div>'
 )
+
+
+def typed_text_chatbot(**options) -> gr.Chatbot:
+    """A gr.Chatbot showing a person's own messages as the text they typed, never as HTML.
+
+    Gradio renders user messages as (sanitized) HTML, so a question with ``<img src=…>``
+    would load that image; the answers stay HTML made by ``ui.render``. (The instance's
+    postprocess is wrapped: a subclass would make Gradio write a .pyi file into ui/.)
+    """
+    chatbot = gr.Chatbot(**options)
+    postprocess = chatbot.postprocess
+
+    def as_typed(value):
+        data = postprocess(value)
+        for message in data.root:
+            if message.role == "user":
+                for part in message.content:
+                    if isinstance(part, TextMessage):
+                        part.text = handlers.typed_text(part.text)
+        return data
+
+    chatbot.postprocess = as_typed
+    return chatbot
 
 
 def header_html(library: Library) -> str:
@@ -59,7 +91,9 @@ def header_html(library: Library) -> str:
     )
 
 
-def build_app(pipeline: QAPipeline, library: Library, examples: list[str], max_upload_mb: int) -> gr.Blocks:
+def build_app(
+    pipeline: QAPipeline, library: Library, examples: list[str], max_upload_mb: int, guards: Guards
+) -> gr.Blocks:
     """The whole web app as a Gradio Blocks (mount it with ``mount``).
 
     Args:
@@ -67,15 +101,20 @@ def build_app(pipeline: QAPipeline, library: Library, examples: list[str], max_u
         library: lists, shows, adds and deletes documents.
         examples: example questions shown in the empty chat.
         max_upload_mb: the upload limit, for the hint text.
+        guards: answer slots shared with the API, and who may change the knowledge base.
     """
+    slots = guards.slots
+    # Every answer slot and queue place may hold a chat event; the slots decide who computes.
+    answering_events = slots.workers + slots.queue_size
 
     def respond(message: str, history: list):
-        yield from handlers.respond(pipeline, message, history)
+        yield from handlers.respond(pipeline, message, history, slots)
 
     def ask_json(question: str, history: list | None = None, top_k: int | None = None) -> dict:
         """Answer a question; returns the same object as POST /api/ask and `policyqa ask --json`."""
         try:
-            return answer_to_json(pipeline.ask(question, history=history, top_k=top_k))
+            with slots.slot():
+                return answer_to_json(pipeline.ask(question, history=history, top_k=top_k))
         except PolicyQAError as exc:
             raise gr.Error(handlers.user_message(exc)) from None
 
@@ -91,15 +130,30 @@ def build_app(pipeline: QAPipeline, library: Library, examples: list[str], max_u
             header_html(library),
         )
 
-    def on_upload(files, progress=gr.Progress()):  # noqa: B008 - Gradio's idiom
+    def may_change(request: gr.Request | None) -> bool:
+        return guards.may_change_library(getattr(request, "username", None))
+
+    def on_upload(files, request: gr.Request, progress=gr.Progress()):  # noqa: B008 - Gradio's idiom
+        if not may_change(request):
+            return (handlers.REFUSED, *kb_views())
         paths = [f if isinstance(f, str) else f.name for f in (files or [])]
         return (handlers.upload_files(library, paths, _progress(progress)), *kb_views())
 
-    def on_delete(doc_id, progress=gr.Progress()):  # noqa: B008 - Gradio's idiom
+    def on_delete(doc_id, request: gr.Request, progress=gr.Progress()):  # noqa: B008 - Gradio's idiom
+        if not may_change(request):
+            return (handlers.REFUSED, *kb_views())
         return (handlers.delete_document(library, doc_id, _progress(progress)), *kb_views())
 
-    def on_reindex(progress=gr.Progress()):  # noqa: B008 - Gradio's idiom
+    def on_reindex(request: gr.Request, progress=gr.Progress()):  # noqa: B008 - Gradio's idiom
+        if not may_change(request):
+            return (handlers.REFUSED, *kb_views())
         return (handlers.reindex(library, _progress(progress)), *kb_views())
+
+    def permissions(request: gr.Request):
+        """Knowledge-base controls usable only by those who may use them (the handlers check again)."""
+        allowed = may_change(request)
+        hint = "" if allowed else handlers.NOT_ADMIN
+        return (*(gr.update(interactive=allowed) for _ in range(4)), hint)
 
     with gr.Blocks(title=TITLE, analytics_enabled=False, delete_cache=(3600, 3600)) as app:
         header = gr.HTML(header_html(library), elem_id="pqa-header-block")
@@ -109,7 +163,7 @@ def build_app(pipeline: QAPipeline, library: Library, examples: list[str], max_u
                     with gr.Column(scale=3, min_width=380):
                         gr.ChatInterface(
                             respond,
-                            chatbot=gr.Chatbot(
+                            chatbot=typed_text_chatbot(
                                 elem_id="pqa-chat",
                                 height="64vh",
                                 min_height=420,
@@ -134,6 +188,7 @@ def build_app(pipeline: QAPipeline, library: Library, examples: list[str], max_u
                             show_progress="hidden",  # the pending message says it is working
                             api_name="chat",
                             analytics_enabled=False,
+                            concurrency_limit=answering_events,
                         )
                     with gr.Column(scale=2, min_width=300):
                         viewer = gr.HTML(
@@ -178,7 +233,12 @@ def build_app(pipeline: QAPipeline, library: Library, examples: list[str], max_u
             api_visibility="private",
         )
         app.load(kb_views, None, [table, to_delete, header], api_visibility="private")
-        gr.api(ask_json, api_name="ask")
+        app.load(permissions, None, [upload, reindex, to_delete, delete, status], api_visibility="private")
+        gr.api(ask_json, api_name="ask", concurrency_limit=answering_events)
+    app.queue(
+        default_concurrency_limit=OTHER_EVENTS_AT_ONCE,
+        max_size=GRADIO_QUEUE_FACTOR * answering_events,
+    )
     return app
 
 
@@ -191,12 +251,17 @@ def _progress(progress: gr.Progress) -> handlers.Progress:
     return report
 
 
-def mount(api, app: gr.Blocks, max_upload_mb: int):
-    """Mount the Gradio app at "/" of the FastAPI app, offline-safe; returns the FastAPI app."""
+def mount(api, app: gr.Blocks, max_upload_mb: int, guards: Guards):
+    """Mount the Gradio app at "/" of the FastAPI app, offline-safe; returns the FastAPI app.
+
+    With a users file, Gradio's own login page guards the app (``guards.check_login``).
+    """
     return gr.mount_gradio_app(
         api,
         app,
         path="/",
+        auth=guards.check_login if guards.users is not None else None,
+        auth_message=LOGIN_MESSAGE,
         theme=THEME,
         css=CSS,
         footer_links=[],

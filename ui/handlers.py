@@ -12,6 +12,7 @@ import re
 import secrets
 import time
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +27,7 @@ from index.errors import (
 from index.library import Library
 from qa.pipeline import QAPipeline
 from ui import render
+from ui.security import AnswerSlots
 from ui.stream import answer_stream, ends_sentence
 
 log = logging.getLogger(__name__)
@@ -39,6 +41,8 @@ STAGE_NAMES = {"chunks": "计算段落向量", "sentences": "计算句子向量"
 # (stage, done, total), as index.build reports progress.
 Progress = Callable[[str, int, int], None]
 GENERIC_ERROR = "抱歉，处理时出错了。请换个说法再试；如果一直出错，请联系管理员查看服务日志。"
+NOT_ADMIN = "只有管理员可以上传、删除文件或更新索引；请用管理员账号登录。"
+REFUSED = "没有执行：" + NOT_ADMIN
 
 
 def user_message(exc: Exception) -> str:
@@ -59,6 +63,14 @@ def chinese_part(message: str) -> str:
     return re.split(r"(?<=[。！？])\s+(?=[A-Za-z])", message, maxsplit=1)[0]
 
 
+def typed_text(message: str) -> str:
+    """A person's chat message made to show as the text they typed: no "<" starts a tag.
+
+    Idempotent (the chat sends shown messages back as history); ``user_questions`` undoes it.
+    """
+    return message.replace("<", "&lt;")
+
+
 def user_questions(history: Sequence[object] | None) -> list[str]:
     """The user's earlier questions from a Gradio chat history.
 
@@ -73,26 +85,33 @@ def user_questions(history: Sequence[object] | None) -> list[str]:
         parts = content if isinstance(content, list) else [content]
         text = "".join(
             p if isinstance(p, str) else str(p.get("text", "")) if isinstance(p, dict) else "" for p in parts
-        ).strip()
+        ).replace("&lt;", "<").strip()
         if text:
             questions.append(text)
     return questions
 
 
-def respond(pipeline: QAPipeline, message: str, history: Sequence[object] | None) -> Iterator[str]:
-    """The chat's reply to one message, as HTML that grows sentence by sentence."""
+def respond(
+    pipeline: QAPipeline, message: str, history: Sequence[object] | None, slots: AnswerSlots | None = None
+) -> Iterator[str]:
+    """The chat's reply to one message, as HTML that grows sentence by sentence.
+
+    With ``slots``, the answer is composed in one of the server's answer slots; when
+    none comes free in time the reply is the busy message (``ServerBusyError``).
+    """
     turn = secrets.token_hex(4)
     yield render.pending_html()
     shown = ""
     try:
-        for item in answer_stream(pipeline, message, user_questions(history)):
-            if isinstance(item, str):
-                shown += item
-                yield render.partial_html(shown)
-                if ends_sentence(shown):
-                    time.sleep(STREAM_PAUSE_S)
-            else:
-                yield render.answer_html(item, turn)
+        with slots.slot() if slots is not None else nullcontext():
+            for item in answer_stream(pipeline, message, user_questions(history)):
+                if isinstance(item, str):
+                    shown += item
+                    yield render.partial_html(shown)
+                    if ends_sentence(shown):
+                        time.sleep(STREAM_PAUSE_S)
+                else:
+                    yield render.answer_html(item, turn)
     except PolicyQAError as exc:
         yield render.error_html(user_message(exc))
     except Exception:  # the person sees a message; the log keeps the traceback

@@ -1,7 +1,10 @@
 """``policyqa serve``: bring the index up to date, load the model once, serve app and API.
 
-    settings → build_index (no-op when up to date) → QAPipeline → FastAPI (/api, /docs, /embed)
-             → Gradio app mounted at "/" → uvicorn on settings.host:settings.port
+    settings → Guards (users, limits) → build_index (no-op when up to date) → QAPipeline
+             → FastAPI (/api, /docs, /embed) → Gradio app mounted at "/" → uvicorn on host:port
+
+A non-loopback host without a users file is refused unless explicitly allowed
+(``ui.security.check_exposure``).
 """
 
 from __future__ import annotations
@@ -27,8 +30,14 @@ def create_server_app(settings: Settings):
     from ui.api import check_origins, create_api
     from ui.app import build_app, mount
     from ui.examples import pick_examples
+    from ui.security import Guards, check_exposure
 
-    check_origins(settings.allowed_origins)  # fail before minutes of loading, not after
+    # Fail before minutes of loading, not after.
+    check_origins(settings.allowed_origins)
+    check_exposure(settings)
+    guards = Guards.from_settings(settings)
+    if guards.users is not None:
+        _say(f"login required: {len(guards.users)} users in {settings.auth}")
     if not settings.corpus_dir.is_dir():
         raise ConfigError(f"corpus folder {settings.corpus_dir} does not exist; create it or set POLICYQA_CORPUS_DIR")
     _say("loading the embedding model…")
@@ -50,8 +59,9 @@ def create_server_app(settings: Settings):
     documents = [library.document(d.doc_id) for d in library.documents() if d.indexed]
     examples = pick_examples(pipeline.ask, documents)
     log.info("picked %d example questions in %.1f s", len(examples), time.perf_counter() - started)
-    api = create_api(settings, pipeline, library)
-    return mount(api, build_app(pipeline, library, examples, settings.max_upload_mb), settings.max_upload_mb)
+    api = create_api(settings, pipeline, library, guards)
+    app = build_app(pipeline, library, examples, settings.max_upload_mb, guards)
+    return mount(api, app, settings.max_upload_mb, guards)
 
 
 def serve(settings: Settings) -> None:
@@ -62,6 +72,9 @@ def serve(settings: Settings) -> None:
     """
     import uvicorn
 
+    from ui.security import check_exposure
+
+    check_exposure(settings)
     _check_port_free(settings.host, settings.port)
     app = create_server_app(settings)
     url = f"http://{_display_host(settings.host)}:{settings.port}"

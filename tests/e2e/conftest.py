@@ -32,6 +32,11 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
 ALLOWED_ORIGIN = "http://intranet.test:8080"
 ARTIFACTS = REPO / "tests" / "artifacts"
 SERVER_START_TIMEOUT_S = 180
+# The server with login (tests/e2e/test_access.py): two users and an API token.
+ADMIN = ("admin", "admin-pass-1")
+READER = ("reader", "reader-pass-1")
+API_TOKEN = "e2e-token-0123456789"
+AUTH_RATE_LIMIT_PER_MINUTE = 30
 
 
 @dataclass
@@ -94,7 +99,36 @@ def intranet_sites():
 @pytest.fixture(scope="session")
 def app_server(built_index, tmp_path_factory, intranet_sites) -> AppServer:
     """``policyqa serve`` on a free loopback port, over private copies of corpus and index."""
-    root = tmp_path_factory.mktemp("app")
+    yield from _serve(
+        built_index, tmp_path_factory.mktemp("app"),
+        {"POLICYQA_ALLOWED_ORIGINS": f"{ALLOWED_ORIGIN},{intranet_sites.allowed}"},
+    )
+
+
+@pytest.fixture(scope="session")
+def auth_server(built_index, tmp_path_factory) -> AppServer:
+    """A second server with a users file (ADMIN, READER), API_TOKEN and a rate limit."""
+    from ui.security import hash_password
+
+    root = tmp_path_factory.mktemp("auth-app")
+    users = root / "users.txt"
+    users.write_text(
+        f"# e2e users\n{ADMIN[0]}:{hash_password(ADMIN[1])}:admin\n{READER[0]}:{hash_password(READER[1])}:user\n",
+        encoding="utf-8",
+    )
+    yield from _serve(
+        built_index, root,
+        {
+            "POLICYQA_AUTH": str(users),
+            "POLICYQA_API_TOKEN": API_TOKEN,
+            "POLICYQA_RATE_LIMIT_PER_MINUTE": str(AUTH_RATE_LIMIT_PER_MINUTE),
+        },
+        health_headers={"Authorization": f"Bearer {API_TOKEN}"},
+    )
+
+
+def _serve(built_index, root: Path, env_extra: dict[str, str], health_headers: dict | None = None):
+    """Run ``policyqa serve`` over copies of the session's corpus and index in ``root``; stop it after."""
     corpus, index = root / "corpus", root / "index"
     shutil.copytree(built_index.corpus_dir, corpus)
     for path in corpus.iterdir():
@@ -110,7 +144,7 @@ def app_server(built_index, tmp_path_factory, intranet_sites) -> AppServer:
         "POLICYQA_CACHE_DIR": str(CACHE),
         "POLICYQA_HOST": "127.0.0.1",
         "POLICYQA_PORT": str(port),
-        "POLICYQA_ALLOWED_ORIGINS": f"{ALLOWED_ORIGIN},{intranet_sites.allowed}",
+        **env_extra,
     }
     log = root / "server.log"
     with open(log, "wb") as out:
@@ -119,7 +153,7 @@ def app_server(built_index, tmp_path_factory, intranet_sites) -> AppServer:
         )
     server = AppServer(f"http://127.0.0.1:{port}", corpus, log, process)
     try:
-        _wait_until_healthy(server)
+        _wait_until_healthy(server, health_headers or {})
         yield server
     finally:
         process.terminate()
@@ -130,13 +164,13 @@ def app_server(built_index, tmp_path_factory, intranet_sites) -> AppServer:
             process.wait()
 
 
-def _wait_until_healthy(server: AppServer) -> None:
+def _wait_until_healthy(server: AppServer, headers: dict) -> None:
     deadline = time.monotonic() + SERVER_START_TIMEOUT_S
     while time.monotonic() < deadline:
         if server.process.poll() is not None:
             pytest.fail(f"the server exited with {server.process.returncode}:\n{server.log.read_text()[-3000:]}")
         try:
-            if httpx.get(server.url + "/api/health", timeout=2).status_code == 200:
+            if httpx.get(server.url + "/api/health", headers=headers, timeout=2).status_code == 200:
                 return
         except httpx.HTTPError:
             pass
@@ -178,15 +212,19 @@ class Tab:
 
 @pytest.fixture
 def open_tab(browser, app_server):
-    """Opens pages in fresh browser contexts (Chinese locale); closes them after the test."""
+    """Opens pages in fresh browser contexts (Chinese locale); closes them after the test.
+
+    ``server=`` opens another server's page (default: ``app_server``).
+    """
     contexts = []
 
-    def open_(path: str = "/", **context_options) -> Tab:
+    def open_(path: str = "/", server: AppServer | None = None, **context_options) -> Tab:
+        server = server or app_server
         options = {"locale": "zh-CN", "viewport": {"width": 1366, "height": 900}, **context_options}
         context = browser.new_context(**options)
         contexts.append(context)
         page = context.new_page()
-        tab = Tab(page, app_server.url)
+        tab = Tab(page, server.url)
         page.on("request", lambda request: tab.requests.append(request.url))
 
         def on_dialog(dialog):
@@ -194,7 +232,7 @@ def open_tab(browser, app_server):
             dialog.accept()  # confirms "delete?"; an alert would be recorded, which tests forbid
 
         page.on("dialog", on_dialog)
-        page.goto(app_server.url + path)
+        page.goto(server.url + path)
         return tab
 
     yield open_

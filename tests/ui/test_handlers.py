@@ -118,3 +118,37 @@ def test_chinese_part_of_bilingual_messages():
         "问题太长（600 字），请控制在 500 字以内。"
     )
     assert handlers.chinese_part("only english") == "only english"
+
+
+def test_reply_when_every_answer_slot_is_taken_is_a_chinese_busy_message(monkeypatch):
+    from ui.security import AnswerSlots
+
+    monkeypatch.setattr(handlers, "STREAM_PAUSE_S", 0)
+    slots = AnswerSlots(workers=1, queue_size=0, wait_s=5)
+    pipeline = FakePipeline(ANSWER)
+    with slots.slot():  # another question is being answered
+        replies = list(handlers.respond(pipeline, "问题", [], slots))
+    assert "服务器正忙，请稍后几秒再试" in replies[-1] and "Traceback" not in replies[-1]
+    assert pipeline.histories == []  # nothing was computed
+    replies = list(handlers.respond(pipeline, "问题", [], slots))
+    assert "pqa-card" in replies[-1]
+    assert slots.running == 0
+
+
+def test_an_abandoned_reply_gives_its_slot_back(monkeypatch):
+    from ui.security import AnswerSlots
+
+    monkeypatch.setattr(handlers, "STREAM_PAUSE_S", 0)
+    slots = AnswerSlots(workers=1, queue_size=0, wait_s=5)
+    reply = handlers.respond(FakePipeline(ANSWER), "问题", [], slots)
+    next(reply), next(reply)  # the person pressed "stop" after the first sentence
+    assert slots.running == 1
+    reply.close()
+    assert slots.running == 0
+
+
+def test_typed_text_shows_markup_as_text_and_survives_the_round_trip():
+    shown = handlers.typed_text("<img src=x onerror=alert(1)>扶贫日 a<b")
+    assert "<" not in shown and handlers.typed_text(shown) == shown
+    history = [{"role": "user", "content": [{"type": "text", "text": shown}]}]
+    assert handlers.user_questions(history) == ["<img src=x onerror=alert(1)>扶贫日 a<b"]
