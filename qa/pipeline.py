@@ -259,7 +259,7 @@ def _checked_top_k(top_k: int) -> int:
     from index.errors import QuestionError
 
     if isinstance(top_k, bool) or not isinstance(top_k, int) or not 1 <= top_k <= MAX_TOP_K:
-        raise QuestionError(f"top_k must be a whole number from 1 to {MAX_TOP_K}, not {top_k!r}")
+        raise QuestionError(f"top_k 须为 1 到 {MAX_TOP_K} 的整数。 top_k must be a whole number from 1 to {MAX_TOP_K}, not {top_k!r}")
     return top_k
 
 

@@ -35,7 +35,8 @@ QUESTION_WORDS = re.compile(
     r"|几(?:句话|句|个|项|条|种|方面|年|户|名|家|次|位)?|是谁|叫什么名字|叫什么|有哪些|分别|一共|总共|共计|是否|怎么样|怎样|怎么|如何"
     r"|为什么|请问|具体|到底|吗|呢|了"
 )
-INVISIBLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b-\u200f\u2028\u2029\ufeff]")
+# Control, zero-width and bidirectional-override characters: invisible, and a way to disguise text.
+INVISIBLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b-\u200f\u2028-\u202e\u2066-\u2069\ufeff]")
 
 
 # The thing a figure question counts: what follows 多少/几 (and a measure word), or what

@@ -60,3 +60,7 @@ def test_long_question_is_refused_with_the_limit():
 
 def test_control_characters_and_lone_surrogates_are_removed():
     assert clean_question("扶贫\x00日\ud800是哪天？", 500) == "扶贫日是哪天？"
+
+
+def test_bidirectional_overrides_are_removed():
+    assert clean_question("扶贫\u202e日\u2066是哪天？\u2069", 500) == "扶贫日是哪天？"
