@@ -13,31 +13,7 @@ from index.build import build_index
 from index.errors import DocumentError
 from index.load import load_corpus, load_document
 from index.store import load_index
-
-
-def _pdf_with_text(text: str) -> bytes:
-    """A one-page PDF whose text layer holds ``text`` (ASCII, standard Helvetica font)."""
-    stream = f"BT /F1 12 Tf 72 720 Td ({text}) Tj ET".encode()
-    objects = [
-        b"<< /Type /Catalog /Pages 2 0 R >>",
-        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
-        b"/Resources << /Font << /F1 5 0 R >> >> >>",
-        b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream",
-        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
-    ]
-    out = io.BytesIO()
-    out.write(b"%PDF-1.4\n")
-    offsets = []
-    for number, body in enumerate(objects, start=1):
-        offsets.append(out.tell())
-        out.write(b"%d 0 obj\n" % number + body + b"\nendobj\n")
-    xref = out.tell()
-    out.write(b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1))
-    for offset in offsets:
-        out.write(b"%010d 00000 n \n" % offset)
-    out.write(b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref))
-    return out.getvalue()
+from tests.sample_files import pdf_with_text
 
 
 def _encrypted_pdf() -> bytes:
@@ -69,8 +45,8 @@ def bad_corpus(tmp_path):
     (folder / "image.txt").write_bytes(bytes(range(256)) * 64)
     (folder / "gbk.txt").write_bytes("东西部扶贫协作结对帮扶贫困县。".encode("gb18030"))
     (folder / "utf16.txt").write_bytes("易地扶贫搬迁安置贫困人口。".encode("utf-16"))
-    (folder / "report.pdf").write_bytes(_pdf_with_text("Poverty alleviation report 2021"))
-    (folder / "truncated.pdf").write_bytes(_pdf_with_text("cut short")[:120])
+    (folder / "report.pdf").write_bytes(pdf_with_text("Poverty alleviation report 2021"))
+    (folder / "truncated.pdf").write_bytes(pdf_with_text("cut short")[:120])
     (folder / "locked.pdf").write_bytes(_encrypted_pdf())
     (folder / "bomb.docx").write_bytes(_zip_bomb_docx())
     (folder / "zip.docx").write_bytes(b"PK\x05\x06" + b"\0" * 18)

@@ -13,31 +13,9 @@ from index.library import Library, check_content, sanitize_filename
 from index.settings import Settings
 from index.store import read_manifest
 from tests.conftest import CACHE
+from tests.sample_files import pdf_with_text
 
 FACT = "青松县2024年在12个行政村新建村级光伏电站37座，带动1460户脱贫户稳定增收。"
-
-
-def tiny_pdf(text: str) -> bytes:
-    """A one-page PDF with a text layer (ASCII text, Helvetica)."""
-    content = f"BT /F1 12 Tf 10 50 Td ({text}) Tj ET".encode()
-    objects = [
-        b"<< /Type /Catalog /Pages 2 0 R >>",
-        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 400 100] /Contents 4 0 R "
-        b"/Resources << /Font << /F1 5 0 R >> >> >>",
-        b"<< /Length %d >>\nstream\n" % len(content) + content + b"\nendstream",
-        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
-    ]
-    out = bytearray(b"%PDF-1.4\n")
-    offsets = []
-    for number, body in enumerate(objects, start=1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
-    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
-    return bytes(out)
 
 
 def tiny_docx(*paragraphs: str) -> bytes:
@@ -86,7 +64,7 @@ def test_unsupported_names_are_refused(name, message):
         ("a.txt", b"   \n", "空文件"),
         ("a.txt", b"a" * (2**20 + 1), "超过上传上限 1 MB"),
         ("a.pdf", "这是一段文字，不是 PDF。".encode(), "不是 PDF"),
-        ("a.txt", tiny_pdf("hello"), "是 PDF 文件，不是文本"),
+        ("a.txt", pdf_with_text("hello"), "是 PDF 文件，不是文本"),
         ("a.md", tiny_docx("段落"), "是 ZIP 文件，不是文本"),
         ("a.docx", "纯文本".encode(), "不是 Word"),
         ("a.docx", b"PK\x03\x04" + b"\x00" * 40, "不是 Word"),
@@ -107,7 +85,7 @@ def test_a_text_upload_is_saved_inside_the_corpus(library):
 
 
 def test_pdf_and_docx_uploads_are_read_by_their_text_layer(library):
-    assert library.add_file("report.pdf", tiny_pdf("Solar stations built in 2024: 37")) == "report.pdf"
+    assert library.add_file("report.pdf", pdf_with_text("Solar stations built in 2024: 37")) == "report.pdf"
     assert library.add_file("通报.docx", tiny_docx("青松县光伏扶贫通报", FACT)) == "通报.docx"
 
 
