@@ -7,6 +7,7 @@ from the web and hang offline).
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from ui import offline  # noqa: F401, I001  (must run before gradio is imported)
@@ -22,8 +23,10 @@ from ui.security import Guards  # noqa: E402
 
 STATIC = Path(__file__).parent / "static"
 CSS = (STATIC / "app.css").read_text(encoding="utf-8")
-VIEWER_JS = (STATIC / "viewer.js").read_text(encoding="utf-8")
 TITLE = "政策文件问答"
+QUESTION_HINT = "输入问题，按回车发送；也可以接着上一个回答追问"
+# The viewer's script restores this hint after each answer (ui/static/viewer.js, keepHint).
+VIEWER_JS = f"const QUESTION_HINT = {json.dumps(QUESTION_HINT)};\n" + (STATIC / "viewer.js").read_text(encoding="utf-8")
 
 # Fonts every desktop and phone has, Chinese first; no web fonts.
 SYSTEM_SANS = [
@@ -174,7 +177,7 @@ def build_app(
                                 show_label=False,
                             ),
                             textbox=gr.Textbox(
-                                placeholder="输入问题，按回车发送；也可以接着上一个回答追问",
+                                placeholder=QUESTION_HINT,
                                 show_label=False,
                                 lines=1,
                                 max_lines=4,

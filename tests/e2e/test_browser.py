@@ -107,6 +107,25 @@ def test_follow_up_question_uses_the_conversation_and_streams(open_tab):
     assert page.evaluate("window.__pqaSawPartial"), "the answer was not shown while being composed"
 
 
+def test_question_hint_comes_back_and_the_page_stays_responsive(open_tab):
+    from ui.app import QUESTION_HINT
+
+    page = open_tab().page
+    wait_for_app(page)
+    box = "#pqa-question textarea"
+    ask(page, FIGURE_QUESTION)
+    hint_back = f"() => document.querySelector('{box}').getAttribute('placeholder') === {QUESTION_HINT!r}"
+    page.wait_for_function(hint_back, timeout=10_000)
+    # Blanking the hint on a usable box (what Gradio does mid-answer) must neither stick nor
+    # set off an endless chain of restores that freezes the page.
+    for _ in range(3):
+        page.evaluate(f"() => document.querySelector('{box}').setAttribute('placeholder', '')")
+        page.wait_for_function(hint_back, timeout=10_000)
+    page.set_default_timeout(10_000)
+    page.get_by_role("tab", name="知识库").click()  # needs animation frames: a busy page never gives them
+    page.get_by_role("tab", name="问答").click()
+
+
 def test_declined_question_says_so_and_lists_related_passages(open_tab):
     page = open_tab().page
     wait_for_app(page)

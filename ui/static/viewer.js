@@ -51,17 +51,20 @@ watch("value", () => {
   }
 });
 // Gradio's ChatInterface blanks the question box's hint while answering and never
-// puts it back; restore it whenever the box is usable again.
+// puts it back; restore it whenever the box is usable again. The hint text comes from
+// the server (QUESTION_HINT, prepended by ui/app.py), never from the box itself: a box
+// first seen mid-answer has a blank hint, and "restoring" a blank hint re-triggered
+// this observer forever, freezing the page. Writing only a different value ends the loop.
 const keepHint = (tries) => {
   const box = root.querySelector("#pqa-question textarea");
   if (!box) {
     if (tries > 0) setTimeout(() => keepHint(tries - 1), 300);
     return;
   }
-  if (box.__pqaHint !== undefined) return;
-  box.__pqaHint = box.getAttribute("placeholder") || "";
+  if (box.__pqaHint) return;
+  box.__pqaHint = true;
   new MutationObserver(() => {
-    if (!box.disabled && !box.getAttribute("placeholder")) box.setAttribute("placeholder", box.__pqaHint);
+    if (!box.disabled && box.getAttribute("placeholder") !== QUESTION_HINT) box.setAttribute("placeholder", QUESTION_HINT);
   }).observe(box, { attributes: true, attributeFilter: ["placeholder", "disabled"] });
 };
-keepHint(20);
+keepHint(100);
