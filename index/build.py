@@ -31,6 +31,7 @@ from index.load import SkippedFile, load_corpus
 from index.settings import Settings
 from index.store import FORMAT_VERSION, IndexData, Manifest, read_manifest, write_index
 from index.types import Chunk, Document, Sentence
+from index.vectors import FLAT, SENTENCE_ANN, build_vector_index, index_kind
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +98,8 @@ def manifest_for(settings: Settings, dim: int, documents: list[Document], chunks
         chunk_count=chunks,
         sentence_count=sentences,
         cleaning_version=CLEANING_VERSION,
+        dense_index=index_kind(chunks, settings.flat_max_vectors, settings.ann_index),
+        sentence_index=index_kind(sentences, settings.flat_max_vectors, SENTENCE_ANN),
     )
 
 
@@ -114,6 +117,9 @@ def is_up_to_date(previous: Manifest | None, settings: Settings, documents: list
         and previous.lexical_tokenizer == settings.lexical_tokenizer
         and previous.cleaning_version == CLEANING_VERSION
         and previous.documents == {d.doc_id: d.content_hash for d in documents}
+        and previous.dense_index == index_kind(previous.chunk_count, settings.flat_max_vectors, settings.ann_index)
+        and previous.sentence_index
+        == index_kind(previous.sentence_count, settings.flat_max_vectors, SENTENCE_ANN)
     )
 
 
@@ -169,14 +175,22 @@ def build_index(
         dim = chunk_vectors.shape[1] or lazy.dim
         if previous and previous.model_id == settings.embedding_model and previous.dim != dim:
             raise IndexMismatchError(f"model dimension changed from {previous.dim} to {dim}; rebuild with --force")
+        manifest = manifest_for(settings, dim, documents, len(chunks), len(sentences))
+        approximate_chunks = manifest.dense_index != FLAT
         data = IndexData(
-            manifest=manifest_for(settings, dim, documents, len(chunks), len(sentences)),
+            manifest=manifest,
             documents=documents,
             chunks=chunks,
             sentences=sentences,
             sentence_vectors=sentence_vectors,
-            dense=flat_index(chunk_vectors, dim),
+            dense=build_vector_index(chunk_vectors.reshape(-1, dim), manifest.dense_index, threads=settings.threads),
             lexical=LexicalIndex.build([c.text for c in chunks], settings.lexical_tokenizer),
+            chunk_vectors=chunk_vectors if approximate_chunks else None,
+            sentence_ann=(
+                build_vector_index(sentence_vectors, manifest.sentence_index, threads=settings.threads)
+                if manifest.sentence_index != FLAT
+                else None
+            ),
         )
         report("write", 0, 1)
         write_index(settings.index_dir, data)
@@ -207,10 +221,7 @@ def split_corpus(documents: list[Document], settings: Settings) -> tuple[list[Ch
 
 def flat_index(vectors: np.ndarray, dim: int) -> faiss.Index:
     """Exact inner-product search over normalized vectors (cosine similarity)."""
-    index = faiss.IndexFlatIP(dim)
-    if len(vectors):
-        index.add(np.ascontiguousarray(vectors, dtype=np.float32))
-    return index
+    return build_vector_index(np.asarray(vectors, dtype=np.float32).reshape(-1, dim), FLAT)
 
 
 class _LazyEmbedder:

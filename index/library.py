@@ -16,7 +16,6 @@ import tempfile
 import threading
 import unicodedata
 import zipfile
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -149,7 +148,7 @@ class Library:
         self.embedder = embedder
         self._index = index or self._load_live_index
         self._loaded: IndexData | None = None
-        self._counts: tuple[int, Counter] | None = None
+        self._counts: tuple[int, dict[str, int]] | None = None
         self._hashes: dict[tuple[str, int, int], str] = {}
         self._write_lock = threading.Lock()
 
@@ -246,9 +245,9 @@ class Library:
             self._loaded = load_index(self.settings.index_dir, mmap=True)
         return self._loaded
 
-    def _chunk_counts(self, data: IndexData) -> Counter:
+    def _chunk_counts(self, data: IndexData) -> dict[str, int]:
         if self._counts is None or self._counts[0] != id(data):
-            self._counts = (id(data), Counter(c.doc_id for c in data.chunks))
+            self._counts = (id(data), data.chunk_counts())
         return self._counts[1]
 
     def _file_hash(self, path: Path) -> str:

@@ -55,6 +55,15 @@ class Settings:
     # Larger files in the corpus folder are skipped with a message (issue: 200 MB files).
     max_document_mb: int = 50
     threads: int = 2
+    # Query embedding: "onnx" (the same fp32 model in ONNX Runtime: same vectors, ≈2x faster
+    # than PyTorch, far faster on a busy machine), "onnx-int8" (≈2x faster again, cosine ≥ 0.996,
+    # moves two borderline dev questions from rank 5 to 6–7) or "torch". bench/README.md.
+    query_backend: str = "onnx"
+    # Vector search is exact up to this many vectors (chunks and sentences counted apart),
+    # then approximate and re-ranked with the exact vectors kept on disk: chunk vectors in
+    # ann_index ("ivf-sq8", "ivf-pq" or "hnsw"), sentence vectors in IVF-PQ. bench/README.md, "Scale".
+    flat_max_vectors: int = 50_000
+    ann_index: str = "ivf-sq8"
     # Access control and load (README, "Access control and load"; ui/security.py).
     # A users file (`name:scrypt-hash:role` lines) turns on login for the web app and HTTP Basic
     # for /api/*; empty = no login. Only role "admin" may upload, delete or reindex.

@@ -5,27 +5,36 @@ Layout of ``<index_dir>``::
     CURRENT              name of the live build directory (replaced atomically)
     .lock                held while a build runs
     build-<stamp>/       one complete build:
-        manifest.json        format version, model, chunker, per-document hashes
+        manifest.json        format version, model, chunker, index kinds, per-document hashes
         documents.jsonl      cleaned documents (text, title, date, hash)
         chunks.npy           int64 rows (document row, start, end)
         sentences.npy        int64 rows (document row, start, end)
+        sentence_chunks.npy  int64 rows (first chunk, chunk after the last) holding each sentence
         sentence_vectors.npy float32, normalized, one row per sentence
-        dense.faiss          FAISS inner-product index over chunk vectors
+        dense.faiss          FAISS inner-product index over chunk vectors (flat, or approximate)
+        chunk_vectors.npy    float32 chunk vectors, only when dense.faiss is approximate
+        sentences.faiss      approximate index over sentence vectors, only above the flat size
         bm25/                bm25s index over chunk tokens
 
 A new build is written beside the live one and ``CURRENT`` is replaced by
 rename, so a build killed at any point leaves the previous index loadable.
-No pickle anywhere.
+No pickle anywhere. Indexes written before ``sentence_chunks.npy`` and the
+approximate kinds existed load unchanged (the map is computed on load).
+
+Large indexes (more than ``LARGE_INDEX_CHUNKS`` chunks) are opened memory-mapped:
+arrays, BM25 postings and exact vectors stay on disk, and document text is read
+from ``documents.jsonl`` when a document is asked for.
 """
 
 from __future__ import annotations
 
-import bisect
 import json
 import os
 import shutil
 import time
-from dataclasses import asdict, dataclass, field
+from collections import OrderedDict
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import faiss
@@ -34,9 +43,18 @@ import numpy as np
 from index.errors import IndexMismatchError, IndexMissingError
 from index.lexical import LexicalIndex
 from index.types import Chunk, Document, Sentence
+from index.vectors import FLAT, VectorIndex, configure_search
 
 FORMAT_VERSION = 1
 CURRENT = "CURRENT"
+# Above this many chunks an index is opened memory-mapped with text left on disk: at 10^6
+# chunks it then holds 1.2 KB of RAM per chunk (bench/README.md, "Scale").
+LARGE_INDEX_CHUNKS = 50_000
+# Documents kept parsed when text is read from disk (a question touches ≤ 10).
+DOCUMENT_CACHE = 64
+# In large indexes BM25 leaves out query tokens found in more than this share of chunks
+# (index.lexical.LexicalIndex._without_common; bench/README.md, "Scale").
+LARGE_INDEX_MAX_DF_SHARE = 0.05
 
 
 @dataclass(frozen=True)
@@ -56,61 +74,190 @@ class Manifest:
     sentence_count: int
     cleaning_version: int = 0
     built_at: str = field(default_factory=lambda: time.strftime("%Y-%m-%dT%H:%M:%S"))
+    # Kinds of vector index (index.vectors); manifests older than these fields mean "flat".
+    dense_index: str = FLAT
+    sentence_index: str = FLAT
+
+
+class _LazyTable(Sequence):
+    """A read-only sequence whose items are made on access by ``_item(i)``, 0 <= i < len."""
+
+    def _item(self, i: int):
+        raise NotImplementedError
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        if i < 0:
+            i += len(self)
+        if not 0 <= i < len(self):
+            raise IndexError(f"row {i} out of range (0..{len(self) - 1})")
+        return self._item(i)
+
+    def __iter__(self) -> Iterator:
+        return (self._item(i) for i in range(len(self)))
+
+
+class SpanTable(_LazyTable):
+    """Chunks or sentences as rows (document row, start, end), made into records on access.
+
+    Holding ten million spans as arrays costs 24 bytes each (on disk when memory-mapped)
+    instead of a Python object with its own copy of the text.
+    """
+
+    def __init__(self, rows: np.ndarray, documents: Sequence[Document], record: type[Chunk] | type[Sentence]):
+        self.rows = rows
+        self.documents = documents
+        self.record = record
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def _item(self, i: int):
+        row, start, end = (int(x) for x in self.rows[i])
+        doc = self.documents[row]
+        return self.record(i, doc.doc_id, start, end, doc.text[start:end])
+
+
+class DocumentTable(_LazyTable):
+    """Documents read from ``documents.jsonl`` on access (one JSON line each), a few kept parsed.
+
+    Lines are read with ``pread``, not through a memory map, so the text of documents
+    never asked for is not counted in the process's resident memory.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._file = open(path, "rb")  # noqa: SIM115 (open as long as the index is loaded)
+        ends = []
+        offset = 0
+        while block := self._file.read(1 << 24):
+            ends.append(np.flatnonzero(np.frombuffer(block, dtype=np.uint8) == ord("\n")) + offset)
+            offset += len(block)
+        self._ends = np.concatenate(ends) if ends else np.empty(0, dtype=np.int64)
+        self._starts = np.concatenate(([0], self._ends[:-1] + 1)) if len(self._ends) else self._ends
+        self._cache: OrderedDict[int, Document] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._ends)
+
+    def _item(self, i: int) -> Document:
+        doc = self._cache.get(i)
+        if doc is None:
+            start, end = int(self._starts[i]), int(self._ends[i])
+            doc = Document(**json.loads(os.pread(self._file.fileno(), end - start, start)))
+            self._cache[i] = doc
+            if len(self._cache) > DOCUMENT_CACHE:
+                self._cache.popitem(last=False)
+        else:
+            self._cache.move_to_end(i)
+        return doc
 
 
 @dataclass
 class IndexData:
-    """Everything a built index holds, in memory."""
+    """Everything a built index holds: in memory, or memory-mapped for large indexes."""
 
     manifest: Manifest
-    documents: list[Document]
-    chunks: list[Chunk]
-    sentences: list[Sentence]
+    documents: Sequence[Document]
+    chunks: Sequence[Chunk]
+    sentences: Sequence[Sentence]
     sentence_vectors: np.ndarray
     dense: faiss.Index
     lexical: LexicalIndex
     build_dir: Path | None = None
+    # Exact chunk vectors, when ``dense`` is approximate (re-ranking reads them).
+    chunk_vectors: np.ndarray | None = None
+    # Approximate index over sentence vectors; None means exact search over them.
+    sentence_ann: faiss.Index | None = None
+    # Per sentence: (first chunk, chunk after the last) of the chunks that overlap it.
+    sentence_chunks: np.ndarray | None = None
     _doc_rows: dict[str, int] = field(default_factory=dict, repr=False)
-    _sentence_starts: dict[str, list[int]] = field(default_factory=dict, repr=False)
-    _sentence_firsts: dict[str, int] = field(default_factory=dict, repr=False)
-    _chunk_starts: dict[str, list[int]] = field(default_factory=dict, repr=False)
-    _chunk_firsts: dict[str, int] = field(default_factory=dict, repr=False)
+    _chunk_rows: np.ndarray = field(default=None, repr=False)
+    _sentence_rows: np.ndarray = field(default=None, repr=False)
+    _chunk_search: VectorIndex | None = field(default=None, repr=False)
+    _sentence_search: VectorIndex | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
-        self._doc_rows = {d.doc_id: i for i, d in enumerate(self.documents)}
-        for s in self.sentences:
-            self._sentence_firsts.setdefault(s.doc_id, s.sentence_id)
-            self._sentence_starts.setdefault(s.doc_id, []).append(s.start)
-        for c in self.chunks:
-            self._chunk_firsts.setdefault(c.doc_id, c.chunk_id)
-            self._chunk_starts.setdefault(c.doc_id, []).append(c.start)
+        if isinstance(self.documents, DocumentTable):
+            # Reading every line for its id would parse all text: the manifest lists ids in row order.
+            self._doc_rows = {doc_id: i for i, doc_id in enumerate(self.manifest.documents)}
+        else:
+            self._doc_rows = {d.doc_id: i for i, d in enumerate(self.documents)}
+        self._chunk_rows = span_rows(self.chunks, self._doc_rows)
+        self._sentence_rows = span_rows(self.sentences, self._doc_rows)
+        if self.sentence_chunks is None:
+            self.sentence_chunks = chunks_of_sentences(self._chunk_rows, self._sentence_rows)
 
     def document(self, doc_id: str) -> Document:
         """The document with this id."""
         return self.documents[self._doc_rows[doc_id]]
 
+    def chunk_counts(self) -> dict[str, int]:
+        """Number of chunks per document id (from the row table: no chunk text is read)."""
+        counts = np.bincount(np.asarray(self._chunk_rows[:, 0]), minlength=len(self._doc_rows))
+        return {doc_id: int(counts[row]) for doc_id, row in self._doc_rows.items()}
+
     def sentences_in(self, chunk: Chunk) -> list[Sentence]:
         """The sentences that overlap a chunk, in order."""
-        starts = self._sentence_starts.get(chunk.doc_id, [])
-        first = self._sentence_firsts.get(chunk.doc_id, 0)
-        lo = max(bisect.bisect_right(starts, chunk.start) - 1, 0)
-        hi = bisect.bisect_left(starts, chunk.end)
-        found = [self.sentences[first + i] for i in range(lo, hi)]
+        row = self._doc_rows[chunk.doc_id]
+        first, stop = _rows_of_document(self._sentence_rows, row)
+        starts = self._sentence_rows[first:stop, 1]
+        ends = self._sentence_rows[first:stop, 2]
+        lo = int(np.searchsorted(ends, chunk.start, side="right"))
+        hi = int(np.searchsorted(starts, chunk.end, side="left"))
+        found = [self.sentences[first + i] for i in range(lo, max(lo, hi))]
         return [s for s in found if s.end > chunk.start and s.start < chunk.end]
 
     def chunks_containing(self, sentence: Sentence) -> list[int]:
         """Ids of the chunks that overlap a sentence (overlapping chunks can share one)."""
-        starts = self._chunk_starts.get(sentence.doc_id, [])
-        first = self._chunk_firsts.get(sentence.doc_id, 0)
-        hi = bisect.bisect_left(starts, sentence.end)
-        ids = []
-        for i in range(hi - 1, -1, -1):
-            chunk = self.chunks[first + i]
-            if chunk.end > sentence.start:
-                ids.append(chunk.chunk_id)
-            elif chunk.end <= sentence.start and i < hi - 2:
-                break
-        return sorted(ids)
+        first, stop = (int(x) for x in self.sentence_chunks[sentence.sentence_id])
+        return list(range(first, stop))
+
+    def chunk_search(self) -> VectorIndex:
+        """Search over chunk vectors (exact, or approximate and re-ranked)."""
+        if self._chunk_search is None:
+            self._chunk_search = VectorIndex(self.chunk_vectors, self.dense)
+        return self._chunk_search
+
+    def sentence_search(self) -> VectorIndex:
+        """Search over sentence vectors (exact, or approximate and re-ranked)."""
+        if self._sentence_search is None:
+            self._sentence_search = VectorIndex(self.sentence_vectors, self.sentence_ann)
+        return self._sentence_search
+
+
+def span_rows(spans: Sequence[Chunk] | Sequence[Sentence], doc_rows: dict[str, int]) -> np.ndarray:
+    """Rows (document row, start, end) of chunks or sentences, int64, shape (n, 3)."""
+    if isinstance(spans, SpanTable):
+        return spans.rows
+    return np.array([(doc_rows[s.doc_id], s.start, s.end) for s in spans], dtype=np.int64).reshape(-1, 3)
+
+
+def chunks_of_sentences(chunk_rows: np.ndarray, sentence_rows: np.ndarray) -> np.ndarray:
+    """For each sentence, (first chunk, chunk after the last) of the chunks that overlap it.
+
+    Both row arrays are in document order and, within a document, in text order; chunk
+    starts and ends both increase (the splitter moves forward), so the overlapping chunks
+    of a sentence are one run found by binary search on (document, offset) keys.
+    """
+    out = np.zeros((len(sentence_rows), 2), dtype=np.int64)
+    if len(chunk_rows) == 0 or len(sentence_rows) == 0:
+        return out
+    scale = int(max(chunk_rows[:, 2].max(), sentence_rows[:, 2].max())) + 1
+    chunk_starts = chunk_rows[:, 0] * scale + chunk_rows[:, 1]
+    chunk_ends = chunk_rows[:, 0] * scale + chunk_rows[:, 2]
+    sentence_starts = sentence_rows[:, 0] * scale + sentence_rows[:, 1]
+    sentence_ends = sentence_rows[:, 0] * scale + sentence_rows[:, 2]
+    out[:, 0] = np.searchsorted(chunk_ends, sentence_starts, side="right")  # first chunk ending after the start
+    out[:, 1] = np.searchsorted(chunk_starts, sentence_ends, side="left")  # chunks starting before the end
+    out[:, 1] = np.maximum(out[:, 0], out[:, 1])
+    return out
+
+
+def _rows_of_document(rows: np.ndarray, doc_row: int) -> tuple[int, int]:
+    column = rows[:, 0]
+    return int(np.searchsorted(column, doc_row, side="left")), int(np.searchsorted(column, doc_row, side="right"))
 
 
 def current_build(index_dir: Path) -> Path | None:
@@ -127,7 +274,13 @@ def read_manifest(index_dir: Path) -> Manifest | None:
     build = current_build(index_dir)
     if build is None:
         return None
-    return Manifest(**json.loads((build / "manifest.json").read_text(encoding="utf-8")))
+    return _parse_manifest(build / "manifest.json")
+
+
+def _parse_manifest(path: Path) -> Manifest:
+    values = json.loads(path.read_text(encoding="utf-8"))
+    known = {f.name for f in fields(Manifest)}
+    return Manifest(**{k: v for k, v in values.items() if k in known})
 
 
 def check_compatible(manifest: Manifest, model_id: str) -> None:
@@ -149,14 +302,18 @@ def write_index(index_dir: Path, data: IndexData) -> Path:
     index_dir.mkdir(parents=True, exist_ok=True)
     build = index_dir / f"build-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}-{time.monotonic_ns() % 10**6}"
     build.mkdir()
-    rows = {d.doc_id: i for i, d in enumerate(data.documents)}
     with open(build / "documents.jsonl", "w", encoding="utf-8") as out:
         for doc in data.documents:
             out.write(json.dumps(asdict(doc), ensure_ascii=False) + "\n")
-    np.save(build / "chunks.npy", _span_rows(data.chunks, rows), allow_pickle=False)
-    np.save(build / "sentences.npy", _span_rows(data.sentences, rows), allow_pickle=False)
-    np.save(build / "sentence_vectors.npy", data.sentence_vectors.astype(np.float32), allow_pickle=False)
+    np.save(build / "chunks.npy", data._chunk_rows, allow_pickle=False)
+    np.save(build / "sentences.npy", data._sentence_rows, allow_pickle=False)
+    np.save(build / "sentence_chunks.npy", np.asarray(data.sentence_chunks, dtype=np.int64), allow_pickle=False)
+    _save_vectors(build / "sentence_vectors.npy", data.sentence_vectors)
     faiss.write_index(data.dense, str(build / "dense.faiss"))
+    if data.chunk_vectors is not None:
+        _save_vectors(build / "chunk_vectors.npy", data.chunk_vectors)
+    if data.sentence_ann is not None:
+        faiss.write_index(data.sentence_ann, str(build / "sentences.faiss"))
     data.lexical.save(build / "bm25")
     # The manifest is written last: a build directory without one is incomplete.
     _write_durably(build / "manifest.json", json.dumps(asdict(data.manifest), ensure_ascii=False, indent=1))
@@ -168,6 +325,18 @@ def write_index(index_dir: Path, data: IndexData) -> Path:
     return build
 
 
+def _save_vectors(path: Path, vectors: np.ndarray) -> None:
+    """Save float32 vectors, in slices when they are large (they may be a memory map)."""
+    if vectors.dtype == np.float32 and len(vectors) <= 1 << 18:
+        np.save(path, vectors, allow_pickle=False)
+        return
+    out = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=vectors.shape)
+    for begin in range(0, len(vectors), 1 << 18):
+        out[begin : begin + (1 << 18)] = vectors[begin : begin + (1 << 18)]
+    out.flush()
+    del out
+
+
 def remove_stale_builds(index_dir: Path) -> None:
     """Delete build directories other than the live one (leftovers of killed builds included)."""
     live = current_build(index_dir)
@@ -176,13 +345,15 @@ def remove_stale_builds(index_dir: Path) -> None:
             shutil.rmtree(path, ignore_errors=True)
 
 
-def load_index(index_dir: Path, model_id: str | None = None, mmap: bool = False) -> IndexData:
+def load_index(index_dir: Path, model_id: str | None = None, mmap: bool | None = None) -> IndexData:
     """Load the live build of an index.
 
     Args:
         index_dir: the index directory.
         model_id: when given, the index must have been built with this model.
-        mmap: memory-map the large arrays instead of reading them.
+        mmap: memory-map the large arrays instead of reading them; None (the default)
+            does so for indexes of more than ``LARGE_INDEX_CHUNKS`` chunks, which also
+            leaves document text on disk.
     Raises:
         IndexMissingError: there is no complete index in ``index_dir``.
         IndexMismatchError: the index was built with another model or format.
@@ -190,36 +361,56 @@ def load_index(index_dir: Path, model_id: str | None = None, mmap: bool = False)
     build = current_build(index_dir)
     if build is None:
         raise IndexMissingError(f"no index in {index_dir}; build one with `policyqa index`")
-    manifest = Manifest(**json.loads((build / "manifest.json").read_text(encoding="utf-8")))
+    manifest = _parse_manifest(build / "manifest.json")
     check_compatible(manifest, model_id or manifest.model_id)
-    documents = [
-        Document(**json.loads(line))
-        for line in (build / "documents.jsonl").read_text(encoding="utf-8").splitlines()
-        if line
-    ]
-    mode = "r" if mmap else None
-    chunk_rows = np.load(build / "chunks.npy", mmap_mode=mode, allow_pickle=False)
-    sentence_rows = np.load(build / "sentences.npy", mmap_mode=mode, allow_pickle=False)
+    large = manifest.chunk_count > LARGE_INDEX_CHUNKS
+    mode = "r" if (large if mmap is None else mmap) else None
+    if large:
+        documents: Sequence[Document] = DocumentTable(build / "documents.jsonl")
+    else:
+        documents = [
+            Document(**json.loads(line))
+            for line in (build / "documents.jsonl").read_text(encoding="utf-8").splitlines()
+            if line
+        ]
+
+    def array(name: str) -> np.ndarray | None:
+        path = build / name
+        if not path.is_file():
+            return None
+        return np.load(path, mmap_mode=mode, allow_pickle=False)
+
+    chunk_rows, sentence_rows = array("chunks.npy"), array("sentences.npy")
+    dense = _read_faiss(build / "dense.faiss")
+    sentence_ann = _read_faiss(build / "sentences.faiss") if manifest.sentence_index != FLAT else None
     return IndexData(
         manifest=manifest,
         documents=documents,
-        chunks=[Chunk(i, *_span(documents, row)) for i, row in enumerate(chunk_rows)],
-        sentences=[Sentence(i, *_span(documents, row)) for i, row in enumerate(sentence_rows)],
-        sentence_vectors=np.load(build / "sentence_vectors.npy", mmap_mode=mode, allow_pickle=False),
-        dense=faiss.read_index(str(build / "dense.faiss")),
-        lexical=LexicalIndex.load(build / "bm25", manifest.lexical_tokenizer, mmap=mmap),
+        chunks=_spans(chunk_rows, documents, Chunk, large),
+        sentences=_spans(sentence_rows, documents, Sentence, large),
+        sentence_vectors=array("sentence_vectors.npy"),
+        dense=dense,
+        lexical=LexicalIndex.load(
+            build / "bm25", manifest.lexical_tokenizer, mmap=mode is not None,
+            max_df_share=LARGE_INDEX_MAX_DF_SHARE if large else None,
+        ),
         build_dir=build,
+        chunk_vectors=array("chunk_vectors.npy") if manifest.dense_index != FLAT else None,
+        sentence_ann=sentence_ann,
+        sentence_chunks=array("sentence_chunks.npy"),
     )
 
 
-def _span_rows(spans: list[Chunk] | list[Sentence], rows: dict[str, int]) -> np.ndarray:
-    return np.array([(rows[s.doc_id], s.start, s.end) for s in spans], dtype=np.int64).reshape(-1, 3)
+def _read_faiss(path: Path) -> faiss.Index:
+    # Compressed codes are read into memory: every search touches them.
+    index = faiss.read_index(str(path))
+    configure_search(index)
+    return index
 
 
-def _span(documents: list[Document], row: np.ndarray) -> tuple[str, int, int, str]:
-    doc = documents[int(row[0])]
-    start, end = int(row[1]), int(row[2])
-    return doc.doc_id, start, end, doc.text[start:end]
+def _spans(rows: np.ndarray, documents: Sequence[Document], record: type, lazy: bool):
+    table = SpanTable(rows.reshape(-1, 3), documents, record)
+    return table if lazy else list(table)
 
 
 def _write_durably(path: Path, text: str) -> None:

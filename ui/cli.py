@@ -153,6 +153,15 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    from bench.run import main as run_bench
+
+    if not args.qa.is_file():
+        raise PolicyQAError(f"question set {args.qa} does not exist; give one with --qa")
+    sizes = tuple(int(s) for s in args.sizes.split(",")) if args.sizes else None
+    return run_bench(_settings(args), args.qa, args.quick, args.json, sizes, args.work, args.reuse)
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from ui.server import serve
 
@@ -219,6 +228,16 @@ def build_parser() -> argparse.ArgumentParser:
         "otherwise set POLICYQA_AUTH to a users file",
     )
     p.set_defaults(run=cmd_serve)
+
+    p = subcommand("bench", "benchmark against the LangChain baseline, then synthetic corpora up to 10^6 chunks")
+    p.add_argument("--qa", type=Path, default=Path("../shared/eval/dev.jsonl"), help="question set (JSON lines)")
+    p.add_argument("--json", action="store_true", help="print the report as one JSON object (table on stderr)")
+    p.add_argument("--quick", action="store_true", help="real corpus and 10^4 chunks only (≤ 10 minutes)")
+    p.add_argument("--corpus", type=Path, help="corpus folder")
+    p.add_argument("--sizes", help="synthetic sizes in chunks, comma-separated (default 10000 or 10000,100000,1000000)")
+    p.add_argument("--work", type=Path, help="folder for the benchmark's indexes (default: a temporary folder)")
+    p.add_argument("--reuse", action="store_true", help="reuse synthetic indexes already built in --work")
+    p.set_defaults(run=cmd_bench)
     return parser
 
 

@@ -1,0 +1,69 @@
+"""The benchmark's pure parts: exact top-k, recall, targets and the table, on hand-made numbers."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from bench.run import _ratios, _targets, format_table
+from bench.scale import _exact_top, _recall
+from index.vectors import top_n
+
+
+def test_exact_top_in_blocks_equals_a_full_sort():
+    rng = np.random.default_rng(0)
+    vectors = rng.standard_normal((1000, 16)).astype(np.float32)
+    queries = rng.standard_normal((7, 16)).astype(np.float32)
+    found = _exact_top(vectors, queries, 10, top_n, block=128)
+    for q, ids in zip(queries, found):
+        assert ids.tolist() == np.argsort(-(vectors @ q), kind="stable")[:10].tolist()
+
+
+def test_recall_is_the_mean_share_of_exact_neighbours_found():
+    exact = [np.array([1, 2, 3, 4]), np.array([5, 6, 7, 8])]
+    assert _recall([np.array([1, 2, 9, 4]), np.array([5, 6, 7, 8])], exact) == 0.875
+
+
+def report(scale_chunks: int = 1_000_000) -> dict:
+    ours = {"recall@5": 1.0, "mrr@10": 0.92, "answer_p50_ms": 25.0, "answer_p95_ms": 90.0, "retrieve_p50_ms": 20.0,
+            "retrieve_p95_ms": 30.0, "embed_query_p50_ms": 14.0, "index_chunks_per_s": 5.0, "warm_reindex_s": 0.5}
+    queries = {"recall@5": 1.0, "mrr@10": 0.92, "retrieve_p50_ms": 40.0, "retrieve_p95_ms": 60.0,
+               "embed_query_p50_ms": 28.0}
+    return {
+        "ours": ours,
+        "ours_int8_queries": {**queries, "recall@5": 0.94, "embed_query_p50_ms": 7.0},
+        "ours_torch_queries": queries,
+        "baseline": {"recall@5": 0.8, "mrr@10": 0.9, "retrieve_p50_ms": 40.0, "retrieve_p95_ms": 50.0,
+                     "index_chunks_per_s": 10.0},
+        "query_vector_agreement": {"onnx vs torch": {"min_cosine": 1.0}},
+        "scale": [{"chunks": scale_chunks, "index_type": "ivf-sq8", "sentence_index_type": "ivf-pq",
+                   "retrieve_p50_ms": 18.0, "retrieve_p95_ms": 30.0, "recall@10_vs_exact": 0.97,
+                   "sentence_recall@10_vs_exact": 0.9, "bytes_per_chunk": 2100.0}],
+    }
+
+
+def test_targets_name_what_was_met_and_what_was_missed():
+    r = report()
+    r["ratios"] = _ratios(r)
+    targets = _targets(r)
+    missed = {name for name, t in targets.items() if not t["met"]}
+    assert missed == {
+        "answer_p95_ms <= 80",
+        "mrr@10 >= baseline + 0.05",
+        "bytes_per_chunk <= 2048 at 1,000,000 chunks",
+    }
+    assert r["ratios"]["retrieve_p50 ours/baseline"] == 0.5
+
+
+def test_scale_targets_are_judged_only_at_a_million_chunks():
+    r = report(scale_chunks=10_000)
+    assert not any("chunks" in name for name in _targets(r))
+
+
+def test_the_table_ends_with_ratios_and_targets():
+    r = report()
+    r["ratios"] = _ratios(r)
+    r["targets"] = _targets(r)
+    lines = format_table(r).splitlines()
+    assert lines[-2].startswith("ratios: retrieve_p50 ours/baseline 0.5")
+    assert lines[-1].startswith("targets: missed: ")
+    assert any("1,000,000 chunks" in line and "ivf-sq8+ivf-pq" in line for line in lines)
