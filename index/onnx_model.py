@@ -3,16 +3,17 @@
 Query embedding dominated answer latency: ≈20–27 ms per question for e5-small in
 PyTorch fp32 on 2 cores, and 10x more when other processes compete for the cores
 (PyTorch's OpenMP threads spin-wait). The same fp32 model in ONNX Runtime, with its
-LayerNorms fused and worker threads that sleep instead of spinning, computes the
-same vectors (cosine 1.0000) in about half the time on an idle machine and
-degrades gracefully under load. Measured side by side in ``policyqa bench``.
+attention and LayerNorms fused, computes the same vectors (cosine 1.0000) in about
+a third of the time on an idle machine (p50 9.3 vs 31.9 ms on the dev questions).
+Measured side by side in ``policyqa bench``.
 
 ``query_backend = "onnx-int8"`` adds dynamic int8 quantization of the weight matrix
 products: ≈2x faster again, vectors at cosine ≥ 0.996 to fp32, but on the dev set
 two questions whose evidence sits exactly at rank 5 drop to rank 6–7 (Recall@5
 1.000 → 0.941), so fp32 is the default (bench/README.md, "Query embedding").
 
-Passages keep their PyTorch vectors (the index is unchanged); only queries run here.
+Passages are embedded here too when padded batches agree with PyTorch to cosine
+``PASSAGE_AGREEMENT`` (recorded in ``conversion.json``), else by PyTorch.
 The conversion checks agreement with the PyTorch model on fixed probe texts and is
 refused below ``QUERY_AGREEMENT``. It runs once per model directory, into
 ``<cache>/models/<name>-<path hash>-onnx-v<N>``, written to a temporary directory and renamed
@@ -274,9 +275,12 @@ class OnnxEncoder:
         options = ort.SessionOptions()
         options.intra_op_num_threads = max(1, threads)
         options.inter_op_num_threads = 1
-        # Spinning worker threads cost 2–3x latency when other processes use the cores
-        # (measured: int8 p50 17 ms without spinning vs 23 ms with, on a loaded 2-core machine).
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        # Worker threads spin between the operators of one run (ONNX Runtime's default). On the
+        # idle 2-core machine: query p50 9.3 ms spinning vs 15.3 ms sleeping; the load test with
+        # 4 clients lost 7 % throughput to spinning, and on a machine busy with other processes
+        # sleeping threads did better (int8 p50 17 vs 23 ms). Stopping the spin after each run
+        # ("session.force_spinning_stop") was slowest of all (17.4 ms). bench/README.md.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "1")
         options.log_severity_level = 3
         self.session = ort.InferenceSession(
             str(directory / (INT8_FILE if int8 else MODEL_FILE)), options, providers=["CPUExecutionProvider"]

@@ -55,9 +55,9 @@ class Settings:
     # Larger files in the corpus folder are skipped with a message (issue: 200 MB files).
     max_document_mb: int = 50
     threads: int = 2
-    # Query embedding: "onnx" (the same fp32 model in ONNX Runtime: same vectors, ≈2x faster
-    # than PyTorch, far faster on a busy machine), "onnx-int8" (≈2x faster again, cosine ≥ 0.996,
-    # moves two borderline dev questions from rank 5 to 6–7) or "torch". bench/README.md.
+    # Query embedding: "onnx" (the same fp32 model in ONNX Runtime: same vectors, p50 9 ms vs
+    # 32 ms in PyTorch on 2 idle cores), "onnx-int8" (faster still, cosine ≥ 0.994, moves two
+    # borderline dev questions from rank 5 to 6–7) or "torch". bench/README.md.
     query_backend: str = "onnx"
     # Vector search is exact up to this many vectors (chunks and sentences counted apart),
     # then approximate and re-ranked with the exact vectors kept on disk: chunk vectors in
