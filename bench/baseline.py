@@ -11,6 +11,7 @@ separate query prompt, and the usual setup does not add them.
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -43,9 +44,13 @@ def build_baseline(documents: Sequence[Document], model_path: str, threads: int)
     from langchain_text_splitters import RecursiveCharacterTextSplitter
 
     torch.set_num_threads(threads)
-    embeddings = HuggingFaceEmbeddings(
-        model_name=model_path, model_kwargs={"device": "cpu"}, encode_kwargs={"normalize_embeddings": True}
-    )
+    with warnings.catch_warnings():
+        # Deprecated in favour of langchain-huggingface, which would downgrade huggingface_hub
+        # here; the class is what most existing LangChain setups still use.
+        warnings.simplefilter("ignore")
+        embeddings = HuggingFaceEmbeddings(
+            model_name=model_path, model_kwargs={"device": "cpu"}, encode_kwargs={"normalize_embeddings": True}
+        )
     embeddings.embed_query("warm-up")
     started = time.perf_counter()
     splitter = RecursiveCharacterTextSplitter(chunk_size=CHUNK_SIZE, chunk_overlap=CHUNK_OVERLAP)

@@ -6,7 +6,7 @@ One run, one machine, one corpus, one embedding model directory:
    for the baseline (``bench.baseline``);
 2. dev questions, one at a time: Recall@5 / MRR@10 and latency of retrieval (query
    embedding included) for us, for us with PyTorch query embedding, and for the
-   baseline, measured interleaved so machine noise hits all three alike; full-answer
+   baseline, path after path in each round so machine noise hits all alike; full-answer
    latency through ``QAPipeline.ask``;
 3. synthetic corpora (``bench.scale``, composed vectors): 10^4 chunks with ``--quick``,
    10^4, 10^5 and 10^6 without.
@@ -90,7 +90,7 @@ def run_bench(
             "ours_torch": Retriever(data, torch_embedder),
         }
         pipeline = QAPipeline(real, embedder=embedder)
-        say(f"dev set: {len(questions)} answerable questions x {rounds} rounds, interleaved")
+        say(f"dev set: {len(questions)} answerable questions x {rounds} rounds, path after path")
         quality = _quality(questions, retrievers, baseline)
         embedders = {"embed_onnx": embedder, "embed_int8": int8_embedder, "embed_torch": torch_embedder}
         latency = _latencies(questions, rounds, retrievers, embedders, baseline, pipeline)
@@ -173,7 +173,14 @@ def _rank_metrics(ranks: list[int | None]) -> dict[str, float]:
 
 
 def _latencies(questions, rounds, retrievers: dict, embedders: dict, baseline, pipeline) -> dict:
-    """p50/p95 (ms) per measured path, one question at a time, paths interleaved."""
+    """p50/p95 (ms) per measured path, one question at a time.
+
+    Each round runs every path over all questions in turn, so machine noise over time hits
+    all paths alike, while consecutive calls stay on one path: a call right after another
+    engine's (PyTorch's, or another ONNX session's) shares the cores with that engine's
+    still-spinning threads, which no single-engine process sees (it made ONNX fp32 query
+    embedding measure 17 ms interleaved per question against 9 ms alone).
+    """
     runs: dict[str, Callable[[str], object]] = {
         **{name: (lambda q, r=retriever: r.search(q, 10)) for name, retriever in retrievers.items()},  # embeds too
         "baseline": lambda q: baseline.search(q, 10),
@@ -184,8 +191,9 @@ def _latencies(questions, rounds, retrievers: dict, embedders: dict, baseline, p
         run(questions[0].question)
     times: dict[str, list[float]] = {name: [] for name in runs}
     for _ in range(rounds):
-        for q in questions:
-            for name, run in runs.items():
+        for name, run in runs.items():
+            run(questions[0].question)  # let the previous path's threads settle
+            for q in questions:
                 started = time.perf_counter()
                 run(q.question)
                 times[name].append(time.perf_counter() - started)

@@ -31,7 +31,10 @@ SENTENCE_ANN = "ivf-pq"
 # (2x: 0.977) in 1.8 ms; 8x and 24 lists cost up to 4x the time for nothing more.
 RERANK_FACTOR = 4
 MIN_CANDIDATES = 100
-NPROBE = 16
+# Lists probed, by kind. At 10^6 chunks (1,024 lists) chunk recall@10 with SQ8 codes was
+# 0.928 / 0.961 / 0.990 at 16 / 32 / 64 probes for 1.2 / 1.7 / 2.9 ms; PQ codes bound the
+# sentence recall instead (0.883 at 16 probes, 0.886 at 32 for twice the time).
+NPROBE = {"ivf-sq8": 32, "ivf-pq": 16}
 HNSW_EF_SEARCH = 96
 HNSW_LINKS = 24
 HNSW_EF_CONSTRUCTION = 64
@@ -57,8 +60,9 @@ def inverted_lists(count: int) -> int:
     """Number of IVF lists: a power of two near sqrt(count).
 
     FAISS suggests 4–16·sqrt(n); at 7.5·10^6 sentence vectors that makes assigning them
-    take 15+ minutes on 2 cores, while sqrt(n) lists with ``NPROBE`` probes keep recall
-    ≥ 0.95 after re-ranking (bench/README.md, "Scale").
+    take 15+ minutes on 2 cores, while sqrt(n) lists with ``NPROBE`` probes keep chunk
+    recall@10 ≥ 0.95 after re-ranking (sentences' PQ codes: 0.88 at 10^6 chunks;
+    bench/README.md, "Scale").
     """
     return int(2 ** round(math.log2(max(math.sqrt(max(count, 1)), 16))))
 
@@ -135,7 +139,7 @@ def configure_search(index: faiss.Index) -> None:
         index.hnsw.efSearch = HNSW_EF_SEARCH
     ivf = faiss.try_extract_index_ivf(index)
     if ivf is not None:
-        ivf.nprobe = NPROBE
+        ivf.nprobe = NPROBE[describe(index)]
 
 
 def is_exact(index: faiss.Index) -> bool:
