@@ -19,7 +19,9 @@ $(STAMP): pyproject.toml
 index: setup
 	$(BIN)/policyqa index
 
+# Index first (a no-op when corpus/ is unchanged): serve refuses to start without an index.
 run: setup
+	$(BIN)/policyqa index
 	$(BIN)/policyqa serve
 
 test: setup
@@ -30,6 +32,9 @@ test-fast: setup
 
 eval: setup
 	$(BIN)/policyqa eval --qa ../shared/eval/dev.jsonl
+
+bench: setup
+	$(BIN)/policyqa bench --qa ../shared/eval/dev.jsonl --quick
 
 clean:
 	rm -rf .index .cache

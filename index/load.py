@@ -79,7 +79,6 @@ def read_pdf(data: bytes, name: str) -> str:
     """The text layer of a PDF, one line per extracted line."""
     try:
         from pypdf import PdfReader
-        from pypdf.errors import PdfReadError
     except ImportError as exc:  # pragma: no cover - pypdf is a dependency
         raise DocumentError(f"{name}: PDF support needs the pypdf package") from exc
     try:
@@ -87,8 +86,11 @@ def read_pdf(data: bytes, name: str) -> str:
         if reader.is_encrypted:
             raise DocumentError(f"{name}: the PDF is encrypted; save an unprotected copy and add it again")
         return "\n".join(page.extract_text() or "" for page in reader.pages)
-    except (PdfReadError, ValueError, KeyError, TypeError, OSError) as exc:
-        raise DocumentError(f"{name}: not a readable PDF ({exc})") from exc
+    except DocumentError:
+        raise
+    # A damaged file can make pypdf raise almost anything; it must cost one file, not the build.
+    except Exception as exc:
+        raise DocumentError(f"{name}: not a readable PDF ({type(exc).__name__}: {exc})") from exc
 
 
 def read_docx(data: bytes, name: str) -> str:
@@ -112,9 +114,12 @@ def read_docx(data: bytes, name: str) -> str:
                 "refused as a possible ZIP bomb"
             )
         document = docx.Document(io.BytesIO(data))
-    except (zipfile.BadZipFile, KeyError, ValueError) as exc:
-        raise DocumentError(f"{name}: not a readable DOCX file ({exc})") from exc
-    return "\n".join(p.text for p in document.paragraphs)
+        return "\n".join(p.text for p in document.paragraphs)
+    except DocumentError:
+        raise
+    # Broken XML inside the ZIP surfaces as lxml's XMLSyntaxError, among others.
+    except Exception as exc:
+        raise DocumentError(f"{name}: not a readable DOCX file ({type(exc).__name__}: {exc})") from exc
 
 
 # A DOCX whose parts unpack to more than this, or compress better than this ratio

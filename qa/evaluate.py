@@ -16,6 +16,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from index.errors import ConfigError
+
 MARKER = re.compile(r"\[\d+\]")
 MAX_ANSWER_CHARS = 300
 MIN_RUN_SHARE = 0.6
@@ -39,9 +41,17 @@ class EvalQuestion:
 
 
 def read_questions(path: Path) -> list[EvalQuestion]:
-    """Read a question set (JSON lines)."""
+    """Read a question set (JSON lines).
+
+    Raises:
+        ConfigError: the file is missing, unreadable, has a line that is not a question, or holds none.
+    """
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read the question set {path}: {exc}") from exc
     questions = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         try:
@@ -56,8 +66,10 @@ def read_questions(path: Path) -> list[EvalQuestion]:
                     type=row.get("type", ""),
                 )
             )
-        except (json.JSONDecodeError, KeyError, TypeError) as exc:
-            raise ValueError(f"{path}:{number}: not a question line ({exc})") from exc
+        except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
+            raise ConfigError(f"{path}:{number}: not a question line ({exc})") from exc
+    if not questions:
+        raise ConfigError(f"the question set {path} holds no questions")
     return questions
 
 
@@ -124,28 +136,29 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[max(0, math.ceil(share * len(ordered)) - 1)]
 
 
-def score(pairs: Iterable[tuple[EvalQuestion, dict]]) -> dict[str, float]:
+def share(count: float, total: int) -> float | None:
+    """count / total, or None when the set has nothing to measure (None, unlike NaN, is valid JSON)."""
+    return count / total if total else None
+
+
+def score(pairs: Iterable[tuple[EvalQuestion, dict]]) -> dict[str, float | None]:
     """All metrics of the README for (question, reply) pairs."""
     pairs = list(pairs)
     answerable = [(q, r) for q, r in pairs if q.answerable]
     unanswerable = [(q, r) for q, r in pairs if not q.answerable]
     ranks = [first_relevant_rank(r, q) for q, r in answerable]
-    n = max(len(answerable), 1)
+    n = len(answerable)
     totals = [r["timings_ms"]["total"] for _, r in pairs]
+    cited = sum(any(is_relevant(c["source"], c["text"], q) for c in r.get("citations", [])) for q, r in answerable)
     return {
         "questions": len(pairs),
-        "answerable": len(answerable),
-        "recall@1": sum(1 for k in ranks if k is not None and k <= 1) / n,
-        "recall@5": sum(1 for k in ranks if k is not None and k <= 5) / n,
-        "mrr@10": sum(1 / k for k in ranks if k is not None) / n,
-        "answer_hit": sum(answer_hit(r, q) for q, r in answerable) / n,
-        "cited_evidence": sum(
-            any(is_relevant(c["source"], c["text"], q) for c in r.get("citations", [])) for q, r in answerable
-        )
-        / n,
-        "unanswerable_declined": (
-            sum(not r.get("answered") for _, r in unanswerable) / len(unanswerable) if unanswerable else float("nan")
-        ),
+        "answerable": n,
+        "recall@1": share(sum(1 for k in ranks if k is not None and k <= 1), n),
+        "recall@5": share(sum(1 for k in ranks if k is not None and k <= 5), n),
+        "mrr@10": share(sum(1 / k for k in ranks if k is not None), n),
+        "answer_hit": share(sum(answer_hit(r, q) for q, r in answerable), n),
+        "cited_evidence": share(cited, n),
+        "unanswerable_declined": share(sum(not r.get("answered") for _, r in unanswerable), len(unanswerable)),
         "latency_p50_ms": percentile(totals, 0.50),
         "latency_p95_ms": percentile(totals, 0.95),
     }

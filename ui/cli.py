@@ -135,8 +135,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from qa.evaluate import read_questions, run_eval
     from qa.pipeline import answer_to_json
 
+    questions = read_questions(args.qa)  # before the model loads: a wrong path fails at once
     pipeline = _pipeline(args)
-    questions = read_questions(args.qa)
     pipeline.ask(questions[0].question)  # warm-up: latency is measured with the model loaded
     metrics, rows = run_eval(questions, lambda q: answer_to_json(pipeline.ask(q, top_k=args.top_k)))
     if args.json:
@@ -148,7 +148,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     names = ["recall@1", "recall@5", "mrr@10", "answer_hit", "cited_evidence", "unanswerable_declined"]
     print(f"questions: {metrics['questions']} ({metrics['answerable']} answerable)")
     for name in names:
-        print(f"{name:<22} {metrics[name]:.3f}")
+        value = metrics[name]
+        print(f"{name:<22} {'n/a (none in the set)' if value is None else f'{value:.3f}'}")
     print(f"{'latency p50 / p95':<22} {metrics['latency_p50_ms']:.1f} / {metrics['latency_p95_ms']:.1f} ms")
     return 0
 

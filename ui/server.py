@@ -1,10 +1,11 @@
-"""``policyqa serve``: bring the index up to date, load the model once, serve app and API.
+"""``policyqa serve``: bring an existing index up to date, load the model once, serve app and API.
 
-    settings → Guards (users, limits) → build_index (no-op when up to date) → QAPipeline
+    settings → Guards (users, limits) → index exists? → build_index (no-op when up to date) → QAPipeline
              → FastAPI (/api, /docs, /embed) → Gradio app mounted at "/" → uvicorn on host:port
 
 A non-loopback host without a users file is refused unless explicitly allowed
-(``ui.security.check_exposure``).
+(``ui.security.check_exposure``). A missing index is an error that says how to build one
+(``make run`` builds it first), so a mistyped ``--index`` never starts indexing into a stray folder.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import socket
 import sys
 import time
 
-from index.errors import ConfigError
+from index.errors import ConfigError, IndexMissingError
 from index.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -25,6 +26,7 @@ def create_server_app(settings: Settings):
     from index.build import build_index
     from index.embed import SentenceTransformerEmbedder
     from index.library import Library
+    from index.store import current_build
     from qa.pipeline import QAPipeline
     from ui import offline  # noqa: F401  (before gradio and transformers are imported)
     from ui.api import check_origins, create_api
@@ -40,6 +42,10 @@ def create_server_app(settings: Settings):
         _say(f"login required: {len(guards.users)} users in {settings.auth}")
     if not settings.corpus_dir.is_dir():
         raise ConfigError(f"corpus folder {settings.corpus_dir} does not exist; create it or set POLICYQA_CORPUS_DIR")
+    if current_build(settings.index_dir) is None:
+        raise IndexMissingError(
+            f"no index in {settings.index_dir}; build one with `policyqa index` (`make run` does both)"
+        )
     _say("loading the embedding model…")
     embedder = SentenceTransformerEmbedder(settings)
     _say(f"checking the index of {settings.corpus_dir}…")

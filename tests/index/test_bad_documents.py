@@ -36,6 +36,15 @@ def _zip_bomb_docx() -> bytes:
     return out.getvalue()
 
 
+def _broken_xml_docx() -> bytes:
+    """A Word-shaped ZIP whose XML parts are cut off mid-tag."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("[Content_Types].xml", "<Types><Default Extension=")
+        archive.writestr("word/document.xml", "<w:document><w:body><w:p>")
+    return out.getvalue()
+
+
 @pytest.fixture
 def bad_corpus(tmp_path):
     folder = tmp_path / "corpus"
@@ -50,6 +59,7 @@ def bad_corpus(tmp_path):
     (folder / "locked.pdf").write_bytes(_encrypted_pdf())
     (folder / "bomb.docx").write_bytes(_zip_bomb_docx())
     (folder / "zip.docx").write_bytes(b"PK\x05\x06" + b"\0" * 18)
+    (folder / "broken.docx").write_bytes(_broken_xml_docx())
     with open(folder / "huge.txt", "wb") as huge:
         huge.truncate(200 * 2**20)  # sparse: 200 MB on paper, nothing on disk
     (folder / "repeated.txt").write_text("同一行扶贫政策说明。\n" * 10**6, encoding="utf-8")
@@ -70,8 +80,14 @@ def test_each_bad_file_gets_its_own_message(bad_corpus):
     assert "encrypted" in reasons["locked.pdf"]
     assert "ZIP bomb" in reasons["bomb.docx"]
     assert "not a Word document" in reasons["zip.docx"]
+    assert "not a readable DOCX" in reasons["broken.docx"]
     assert "200 MB" in reasons["huge.txt"] and "max_document_mb" in reasons["huge.txt"]
     assert time.perf_counter() - started < 60
+
+
+def test_gbk_and_utf16_files_decode_to_their_text(bad_corpus):
+    assert load_document(bad_corpus / "gbk.txt", "gbk.txt").text == "东西部扶贫协作结对帮扶贫困县。"
+    assert load_document(bad_corpus / "utf16.txt", "utf16.txt").text == "易地扶贫搬迁安置贫困人口。"
 
 
 def test_million_identical_lines_become_one_paragraph(bad_corpus):
@@ -101,7 +117,7 @@ def test_the_rest_of_the_corpus_still_indexes(bad_corpus, base_settings, embedde
     report = build_index(settings, embedder=embedder, progress=lambda *_: None)
     assert report.documents == 6
     assert {s.path for s in report.skipped} == {
-        "empty.txt", "image.txt", "truncated.pdf", "locked.pdf", "bomb.docx", "zip.docx", "huge.txt"
+        "empty.txt", "image.txt", "truncated.pdf", "locked.pdf", "bomb.docx", "zip.docx", "broken.docx", "huge.txt"
     }
     data = load_index(settings.index_dir)
     assert {d.doc_id for d in data.documents} == {"gbk.txt", "good.txt", "page.html", "repeated.txt", "report.pdf", "utf16.txt"}

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
-from qa.evaluate import EvalQuestion, answer_hit, is_relevant, longest_common_run, score
+from index.errors import ConfigError
+from qa.evaluate import EvalQuestion, answer_hit, is_relevant, longest_common_run, read_questions, score
 
 Q = EvalQuestion(
     id="q1", question="投入了多少？", answers=("6601", "亿元"),
@@ -57,3 +60,19 @@ def test_score_combines_ranks_declines_and_latency():
     assert metrics["cited_evidence"] == 1.0
     assert metrics["unanswerable_declined"] == 1.0
     assert metrics["latency_p50_ms"] == 20.0 and metrics["latency_p95_ms"] == 40.0
+
+
+def test_a_metric_with_nothing_to_measure_is_null_not_nan():
+    metrics = score([(U, _reply(answered=False))])
+    assert metrics["recall@1"] is None and metrics["answer_hit"] is None
+    assert metrics["unanswerable_declined"] == 1.0
+    json.dumps(metrics, allow_nan=False)  # valid JSON
+
+
+@pytest.mark.parametrize("content", [None, "", "\n\n", '{"question": "no id"}\n', "[1, 2]\n"])
+def test_a_bad_question_set_is_a_clear_error(tmp_path, content):
+    path = tmp_path / "qa.jsonl"
+    if content is not None:
+        path.write_text(content, encoding="utf-8")
+    with pytest.raises(ConfigError, match=str(path.name)):
+        read_questions(path)

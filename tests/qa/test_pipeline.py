@@ -16,7 +16,7 @@ from tests.conftest import REPO
 
 pytestmark = pytest.mark.slow
 
-ANSWER_KEYS = {"id", "question", "answered", "answer", "citations", "passages", "timings_ms", "figures", "conflicts"}
+ANSWER_KEYS = {"id", "question", "answered", "answer", "citations", "passages", "timings_ms", "figures", "conflicts", "notes"}
 CITATION_KEYS = {"marker", "source", "title", "date", "text", "start", "end"}
 PASSAGE_KEYS = {"source", "text", "start", "end", "score"}
 
@@ -98,6 +98,15 @@ def test_json_has_exactly_the_documented_keys(pipeline):
     json.dumps(reply)  # serializable
 
 
+def test_the_openapi_schema_describes_what_the_api_returns(pipeline):
+    from ui.api import AskResponse
+
+    reply = answer_to_json(pipeline.ask("2013到2017年中央财政专项扶贫资金增加了多少？"))
+    assert set(AskResponse.model_fields) == set(reply)
+    assert reply["figures"]
+    AskResponse.model_validate(reply)  # every field has the documented type
+
+
 def test_missing_index_is_a_clear_error(built_index, embedder, tmp_path):
     with pytest.raises(IndexMissingError, match="policyqa index"):
         QAPipeline(built_index.replace(index_dir=tmp_path / "none"), embedder=embedder)
@@ -117,11 +126,49 @@ def test_cli_batch_mode_reads_stdin_and_prints_one_json_per_line(built_index):
     assert "10月17日" in replies[0]["answer"] and "342" in replies[1]["answer"]
 
 
-def test_cli_without_index_says_how_to_build_one(tmp_path):
-    env = dict(os.environ, POLICYQA_INDEX_DIR=str(tmp_path / "none"))
+@pytest.mark.parametrize(
+    "command",
+    [["ask", "扶贫日是哪一天？"], ["eval", "--qa", str(REPO.parent / "shared/eval/dev.jsonl")], ["serve"]],
+    ids=["ask", "eval", "serve"],
+)
+def test_cli_without_index_says_how_to_build_one(tmp_path, command):
+    env = dict(os.environ, POLICYQA_CONFIG=str(tmp_path / "no-config.toml"))
     result = subprocess.run(
-        [sys.executable, "-m", "ui.cli", "ask", "扶贫日是哪一天？"], cwd=REPO, env=env,
+        [sys.executable, "-m", "ui.cli", *command, "--index", str(tmp_path / "none")], cwd=REPO, env=env,
         capture_output=True, text=True, timeout=300,
     )
     assert result.returncode == 1
     assert "policyqa index" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "none").exists()  # nothing was built into the mistyped folder
+
+
+def test_cli_eval_prints_valid_json_for_a_small_set(built_index, tmp_path):
+    qa = tmp_path / "qa.jsonl"
+    qa.write_text(
+        '{"id": "a", "question": "扶贫日是每年的哪一天？", "answers": ["10月17日"], "evidence": ["10月17日"], '
+        '"sources": ["002_88d20b9e249d40e3.txt"], "type": "figure"}\n',
+        encoding="utf-8",
+    )
+    env = dict(os.environ, POLICYQA_INDEX_DIR=str(built_index.index_dir), POLICYQA_CACHE_DIR=str(built_index.cache_dir))
+    result = subprocess.run(
+        [sys.executable, "-m", "ui.cli", "eval", "--qa", str(qa), "--json"], cwd=REPO, env=env,
+        capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    metrics = json.loads(result.stdout, parse_constant=lambda c: pytest.fail(f"{c} is not JSON"))["metrics"]
+    assert metrics["questions"] == 1 and metrics["unanswerable_declined"] is None
+    assert set(metrics) >= {"recall@1", "recall@5", "mrr@10", "answer_hit", "cited_evidence", "latency_p50_ms"}
+
+
+@pytest.mark.parametrize("content", [None, "", "not json\n"], ids=["missing", "empty", "garbage"])
+def test_cli_eval_rejects_a_bad_question_set_clearly(tmp_path, content):
+    qa = tmp_path / "qa.jsonl"
+    if content is not None:
+        qa.write_text(content, encoding="utf-8")
+    result = subprocess.run(
+        [sys.executable, "-m", "ui.cli", "eval", "--qa", str(qa)], cwd=REPO,
+        env=dict(os.environ, POLICYQA_CONFIG=str(tmp_path / "no-config.toml")),
+        capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 1
+    assert str(qa) in result.stderr and "Traceback" not in result.stderr
