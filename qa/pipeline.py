@@ -34,7 +34,7 @@ from qa.query import (
     split_question,
 )
 from qa.retrieve import Retriever
-from qa.types import Answer, Citation, Conflict, Figure, Hit
+from qa.types import Answer, Citation, Conflict, Hit
 
 # Questions about the latest state re-rank this many times the usual candidates by date,
 # so a recent document just outside the usual cut can come in.
@@ -42,7 +42,6 @@ LATEST_POOL = 2
 NOTE_FALLBACK = "大模型回答失败（{reason}），本回答为摘录式回答。"
 NOTE_REMOVED_MARKERS = "已删除指向不存在段落的引用标记：{markers}。"
 NOTE_UNCITED = "以下内容没有标注来源，无法核对：{sentences}"
-NOTE_UNVERIFIED = "以下数字在所引用的原文中没有找到，请谨慎参考：{figures}。"
 
 
 @dataclass(frozen=True)
@@ -158,7 +157,6 @@ class QAPipeline:
             disagreements = find_disagreements(anchor_statements(citations, figures, sentences), statements_of(sentences))
             answer_text, citations, conflicts = report_conflicts(draft.text, citations, disagreements)
         notes.extend(draft.notes)
-        notes.extend(_figure_notes(figures))
         done = time.perf_counter()
         if not streamed:
             for start, end in sentence_spans(answer_text):
@@ -247,11 +245,6 @@ def _passage_sentences(hits: Sequence[Hit], data: IndexData) -> list[tuple[Sente
     return found
 
 
-def _figure_notes(figures: Sequence[Figure]) -> list[str]:
-    unverified = [f.text for f in figures if not f.verified]
-    return [NOTE_UNVERIFIED.format(figures="、".join(unverified))] if unverified else []
-
-
 MAX_TOP_K = 100
 
 
@@ -268,7 +261,9 @@ def answer_to_json(answer: Answer, question_id: object = None) -> dict:
 
     "figures": every figure of the answer, {"text", "value", "unit", "marker", "verified", "reason"};
     "conflicts": figures that documents state differently, {"measure", "values": [{"text", "value",
-    "unit", "source", "title", "date", "marker", "sentence", "period"}]}.
+    "unit", "source", "title", "date", "marker", "sentence", "period"}]};
+    "notes": what a reader must know about this answer (an LLM fallback, a removed marker, an
+    uncited sentence), the notes the web app shows under it; unverified figures are in "figures".
     """
     return {
         "id": question_id,
@@ -294,6 +289,7 @@ def answer_to_json(answer: Answer, question_id: object = None) -> dict:
         "timings_ms": dict(answer.timings_ms),
         "figures": [figure_to_json(f) for f in answer.figures],
         "conflicts": [conflict_to_json(c) for c in answer.conflicts],
+        "notes": list(answer.notes),
     }
 
 

@@ -97,6 +97,22 @@ class PassageOut(BaseModel):
     score: float
 
 
+class FigureOut(BaseModel):
+    text: str
+    value: float = Field(description="normalized: 9899万 → 98990000; a date encodes its parts (20131103)")
+    unit: str
+    marker: int | None
+    verified: bool
+    reason: str = Field(description="why the figure is not verified (empty when it is)")
+
+
+class ConflictOut(BaseModel):
+    measure: str
+    values: list[dict[str, Any]] = Field(
+        description="each document's value: text, value, unit, source, title, date, marker, sentence, period"
+    )
+
+
 class AskResponse(BaseModel):
     """The answer, as ``policyqa ask --json`` prints it."""
 
@@ -107,6 +123,9 @@ class AskResponse(BaseModel):
     citations: list[CitationOut]
     passages: list[PassageOut]
     timings_ms: dict[str, float]
+    figures: list[FigureOut]
+    conflicts: list[ConflictOut]
+    notes: list[str] = Field(description="what a reader must know about this answer, e.g. an LLM fallback")
 
 
 class ErrorResponse(BaseModel):

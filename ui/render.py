@@ -58,15 +58,6 @@ def answer_text_html(text: str, turn: str, markers: Iterable[int] = (), figures:
     """
     known = set(markers)
     escaped = _lines(text)
-    for figure in figures:
-        if figure.verified or not figure.text:
-            continue
-        reason = figure.reason or "引用的原文中没有这个数字"
-        mark = (
-            f'<span class="pqa-unverified" title="未核实：{_esc(reason)}">{_esc(figure.text)}'
-            '<sup aria-hidden="true">⚠</sup></span>'
-        )
-        escaped = escaped.replace(_esc(figure.text), mark, 1)
 
     def link(match: re.Match) -> str:
         n = int(match.group(1))
@@ -74,7 +65,28 @@ def answer_text_html(text: str, turn: str, markers: Iterable[int] = (), figures:
             return match.group(0)
         return f'<a class="pqa-marker" href="#{card_id(turn, n)}" title="查看引用 {n}">[{n}]</a>'
 
-    return MARKER.sub(link, escaped)
+    # Figures come in the order of the text: walk it once, so a mark lands on that figure's own
+    # occurrence (not on an earlier verified one with the same text). Markers are linked in the
+    # text between marks only: a tooltip such as "引用的原文[1]中没有…" must stay plain text.
+    parts: list[str] = []
+    cursor = 0
+    for figure in figures:
+        shown = _esc(figure.text)
+        at = escaped.find(shown, cursor) if figure.text else -1
+        if at < 0:
+            continue
+        parts.append(MARKER.sub(link, escaped[cursor:at]))
+        if figure.verified:
+            parts.append(shown)
+        else:
+            reason = figure.reason or "引用的原文中没有这个数字"
+            parts.append(
+                f'<span class="pqa-unverified" title="未核实：{_esc(reason)}">{shown}'
+                '<sup aria-hidden="true">⚠</sup></span>'
+            )
+        cursor = at + len(shown)
+    parts.append(MARKER.sub(link, escaped[cursor:]))
+    return "".join(parts)
 
 
 def highlighted_passage(citation: Citation, context: int = CARD_CONTEXT_CHARS) -> str:

@@ -127,6 +127,26 @@ def auth_server(built_index, tmp_path_factory) -> AppServer:
     )
 
 
+@pytest.fixture(scope="session")
+def llm_endpoint():
+    """The fake chat-completions endpoint the LLM server talks to (scripted per test)."""
+    from tests.fake_llm import FakeChat
+
+    fake = FakeChat().start()
+    yield fake
+    fake.close()
+
+
+@pytest.fixture(scope="session")
+def llm_server(built_index, tmp_path_factory, llm_endpoint) -> AppServer:
+    """A third server whose answers are generated through ``llm_endpoint``."""
+    yield from _serve(
+        built_index, tmp_path_factory.mktemp("llm-app"),
+        {"POLICYQA_LLM_BASE_URL": llm_endpoint.url, "POLICYQA_LLM_MODEL": "fake-model",
+         "POLICYQA_LLM_TIMEOUT_S": "10"},
+    )
+
+
 def _serve(built_index, root: Path, env_extra: dict[str, str], health_headers: dict | None = None):
     """Run ``policyqa serve`` over copies of the session's corpus and index in ``root``; stop it after."""
     corpus, index = root / "corpus", root / "index"

@@ -12,12 +12,7 @@ import os
 import re
 import subprocess
 import sys
-import threading
 import time
-import unicodedata
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -27,109 +22,10 @@ from qa import llm
 from qa.pipeline import QAPipeline, answer_to_json
 from qa.types import Answer, Hit
 from tests.conftest import REPO
+from tests.fake_llm import FakeChat, Reply, answering, passage_with, passages_of
 
 QUESTION = "脱贫攻坚8年间，中央财政累计投入了多少专项扶贫资金？"
 TIMEOUT_S = 1.0
-
-
-# --- the fake endpoint ----------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Reply:
-    """What the fake server does with one request."""
-
-    kind: str  # "sse" | "json" | "status" | "hang"
-    text: str = ""
-    status: int = 200
-
-
-@dataclass
-class Received:
-    path: str
-    headers: dict[str, str]
-    body: dict
-
-
-@dataclass
-class FakeChat:
-    """An OpenAI-compatible chat-completions server with a scripted reply per request."""
-
-    script: Callable[[dict], Reply] = lambda body: Reply("sse", "没有脚本。")
-    received: list[Received] = field(default_factory=list)
-    stop: threading.Event = field(default_factory=threading.Event)
-
-    def start(self) -> FakeChat:
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):  # keep test output clean
-                pass
-
-            def do_POST(self):
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                fake.received.append(Received(self.path, dict(self.headers), body))
-                reply = fake.script(body)
-                if reply.kind == "hang":
-                    fake.stop.wait(30)
-                    return
-                if reply.kind == "status":
-                    self._send(reply.status, "application/json", json.dumps({"error": {"message": "boom"}}))
-                elif reply.kind == "json":
-                    message = {"choices": [{"index": 0, "message": {"role": "assistant", "content": reply.text}}]}
-                    self._send(200, "application/json", json.dumps(message, ensure_ascii=False))
-                else:
-                    self.send_response(200)
-                    self.send_header("Content-Type", "text/event-stream; charset=utf-8")
-                    self.end_headers()
-                    self.wfile.write(b": keep-alive comment\n\n")
-                    for i in range(0, len(reply.text), 3):  # three characters per event
-                        chunk = {"choices": [{"index": 0, "delta": {"content": reply.text[i : i + 3]}}]}
-                        self.wfile.write(f"data: {json.dumps(chunk, ensure_ascii=False)}\n\n".encode())
-                        self.wfile.flush()
-                        time.sleep(0.005)
-                    self.wfile.write(b'data: {"choices": [], "usage": {"total_tokens": 9}}\n\ndata: [DONE]\n\n')
-
-            def _send(self, status: int, content_type: str, text: str) -> None:
-                data = text.encode("utf-8")
-                self.send_response(status)
-                self.send_header("Content-Type", content_type)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        return self
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/v1"
-
-    def close(self) -> None:
-        self.stop.set()
-        self.server.shutdown()
-        self.server.server_close()
-
-
-def passages_of(body: dict) -> dict[int, str]:
-    """The numbered passages of a prompt: number → header and text."""
-    user = body["messages"][-1]["content"]
-    parts = re.split(r"^\[(\d+)\] ", user.split("\n\n问题：")[0], flags=re.M)
-    return {int(n): text for n, text in zip(parts[1::2], parts[2::2])}
-
-
-def passage_with(body: dict, needle: str) -> int:
-    """The number of the first passage of the prompt that contains ``needle``."""
-    def bare(s: str) -> str:
-        return re.sub(r"\s+", "", unicodedata.normalize("NFKC", s))
-
-    return next(n for n, text in passages_of(body).items() if bare(needle) in bare(text))
-
-
-def answering(make_text: Callable[[dict], str]) -> Callable[[dict], Reply]:
-    """A script streaming ``make_text(body)`` for answer requests."""
-    return lambda body: Reply("sse", make_text(body))
 
 
 @pytest.fixture(scope="module")
@@ -284,7 +180,7 @@ def test_an_invented_figure_is_flagged_in_the_answer_and_the_json(llm_pipeline, 
     (figure,) = answer.figures
     assert (figure.text, figure.verified, figure.marker) == ("7200亿元", False, 1)
     assert "没有这个数字" in figure.reason
-    assert any("7200亿元" in note for note in answer.notes)
+    assert not any("7200亿元" in note for note in answer.notes)  # reported once, in figures, not again as a note
     reply = answer_to_json(answer)
     assert reply["figures"] == [{"text": "7200亿元", "value": 720000000000.0, "unit": "元", "marker": 1,
                                  "verified": False, "reason": figure.reason}]
@@ -317,6 +213,7 @@ def test_an_http_error_falls_back_with_a_note(llm_pipeline, pipeline, endpoint):
     answer = llm_pipeline.ask(QUESTION)
     assert answer.answered and answer.text == pipeline.ask(QUESTION).text
     assert "HTTP 500" in answer.notes[0] and "摘录式" in answer.notes[0]
+    assert answer_to_json(answer)["notes"] == list(answer.notes)  # JSON and API clients see it too
 
 
 @pytest.mark.slow

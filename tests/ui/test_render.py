@@ -179,6 +179,26 @@ def test_unverified_figure_is_marked_with_its_reason_and_listed():
     assert "以下数字未能在所引原文中核实：7200亿元" in html_out
 
 
+def test_the_mark_lands_on_the_unverified_occurrence_of_a_repeated_figure():
+    from qa.types import Answer, Figure
+
+    answer = Answer(
+        question="q", answered=True, text="2016年投入200亿元[1]，2017年又投入200亿元[2]。", citations=(), passages=(),
+        timings_ms={}, figures=(
+            Figure(text="2016年", value=2016, unit="年", marker=1, verified=True),
+            Figure(text="200亿元", value=2e10, unit="元", marker=1, verified=True),
+            Figure(text="2017年", value=2017, unit="年", marker=2, verified=True),
+            Figure(text="200亿元", value=2e10, unit="元", marker=2, verified=False, reason="引用的原文[2]写的是220亿元"),
+        ),
+    )
+    html_out = render.answer_text_html(answer.text, "t1", [1, 2], answer.figures)
+    first, second = html_out.split("2017年", 1)
+    assert "pqa-unverified" not in first
+    # the [2] inside the tooltip stays text; the two markers of the answer are links
+    assert '<span class="pqa-unverified" title="未核实：引用的原文[2]写的是220亿元">200亿元' in second
+    assert html_out.count('class="pqa-marker"') == 2
+
+
 def test_conflict_lists_each_value_with_title_and_date():
     from qa.types import Answer, Conflict
 
