@@ -142,8 +142,8 @@ def run_bench(
             _scale(size, real.index_dir, work / str(size), dev_queries, settings, reuse, say)
             for size in (sizes or (QUICK_SIZES if quick else FULL_SIZES))
         ]
-        report["ratios"] = _ratios(report)
         report["targets"] = _targets(report)
+        report["ratios"] = _ratios(report)  # last, as the table prints them
     finally:
         if own_work:
             shutil.rmtree(work, ignore_errors=True)
@@ -283,7 +283,7 @@ def _ms(seconds: float) -> float:
 
 
 def format_table(report: dict) -> str:
-    """The short human table: quality and latency, scale rows, then ratios ours/baseline."""
+    """The short human table: quality and latency, scale rows, targets, then ratios ours/baseline last."""
     ours, base, torch = report["ours"], report["baseline"], report["ours_torch_queries"]
     int8 = report["ours_int8_queries"]
     lines = [
@@ -302,18 +302,20 @@ def format_table(report: dict) -> str:
         "query vector cosine to PyTorch, min over corpus sentences: "
         + ", ".join(f"{k} {v['min_cosine']:.4f}" for k, v in report["query_vector_agreement"].items()),
         "",
-        f"{'scale (composed vectors)':<26}{'index':>16}{'retrieve p50/p95 ms':>22}{'recall@10 vs exact':>20}{'B/chunk':>10}",
+        f"{'scale (composed vectors)':<26}{'index':>16}{'retrieve p50/p95 ms':>22}{'recall@10 vs exact':>20}{'B/chunk':>10}"
+        f"{'RSS MB':>9}",
     ]
     for row in report.get("scale", []):
         kinds = f"{row['index_type']}+{row['sentence_index_type']}"
         lines.append(
             f"{row['chunks']:>14,} chunks{'':<5}{kinds:>17}{_pair(row['retrieve_p50_ms'], row['retrieve_p95_ms']):>22}"
             f"{row['recall@10_vs_exact']:>11.3f} / {row['sentence_recall@10_vs_exact']:.3f}{row['bytes_per_chunk']:>10.0f}"
+            f"{row['rss_mb']['rss']:>9.0f}"
         )
     lines.append("")
-    lines.append("ratios: " + "; ".join(f"{k} {v}" for k, v in report["ratios"].items()))
     missed = [k for k, v in report["targets"].items() if not v["met"]]
     lines.append("targets: " + ("all met" if not missed else "missed: " + "; ".join(missed)))
+    lines.append("ratios: " + "; ".join(f"{k} {v}" for k, v in report["ratios"].items()))
     return "\n".join(lines)
 
 
