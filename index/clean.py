@@ -162,11 +162,17 @@ def has_letters(line: str) -> bool:
     return any(unicodedata.category(ch).startswith("L") for ch in line)
 
 
+MARKDOWN_HEADING = re.compile(r"^#{1,6}\s+")
+
+
 def first_heading(paragraphs: list[str]) -> str | None:
-    """The first short line that does not end like a sentence, else the start of the text."""
+    """The first short line that does not end like a sentence, else the start of the text.
+
+    A Markdown heading's "#" marks are not part of the title.
+    """
     for paragraph in paragraphs[:20]:
         if len(paragraph) <= MAX_TITLE_CHARS and paragraph[-1] not in SENTENCE_END:
-            return paragraph
+            return MARKDOWN_HEADING.sub("", paragraph) or paragraph
     if paragraphs:
         return paragraphs[0][:MAX_TITLE_CHARS]
     return None

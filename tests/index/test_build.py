@@ -58,13 +58,18 @@ def test_incremental_build_touches_only_the_changed_document(base_settings, embe
     novel = f"新增一句测试用的政策说明，编号{uuid.uuid4().hex}。"
     changed.write_text(changed.read_text(encoding="utf-8") + f"\n{novel}\n", encoding="utf-8")
     (corpus_copy / "003_3021266cc6ae144a.txt").unlink()
+    (corpus_copy / "new.md").write_text(f"# 新文件\n\n{novel}\n", encoding="utf-8")
     update = build_index(settings, embedder=embedder, progress=QUIET)
     assert update.changed == ("002_88d20b9e249d40e3.txt",)
     assert update.removed == ("003_3021266cc6ae144a.txt",)
+    assert update.added == ("new.md",)
     data = load_index(settings.index_dir)
-    doc_002 = [c for c in data.chunks if c.doc_id == "002_88d20b9e249d40e3.txt"]
-    # Only text of the changed document can be new to the cache.
-    assert 1 <= update.embedded <= len(doc_002) + sum(1 for s in data.sentences if s.doc_id == "002_88d20b9e249d40e3.txt")
+    touched = {"002_88d20b9e249d40e3.txt", "new.md"}
+    # Only text of the changed and the added document can be new to the cache.
+    assert 1 <= update.embedded <= sum(1 for c in data.chunks if c.doc_id in touched) + sum(
+        1 for s in data.sentences if s.doc_id in touched
+    )
+    assert next(d for d in data.documents if d.doc_id == "new.md").title == "新文件"
     assert "003_3021266cc6ae144a.txt" not in {d.doc_id for d in data.documents}
 
 

@@ -39,9 +39,9 @@ def test_chunk_offsets_point_at_the_chunk_text(documents, size, overlap):
             assert len(chunk.text) <= size
 
 
-def test_chunks_do_not_cut_sentences_that_fit(documents):
-    size = 300
-    splitter = make_splitter(size, 60)
+@pytest.mark.parametrize("size,overlap", [(300, 60), (500, 100)])  # 500/100 is the default
+def test_chunks_do_not_cut_sentences_that_fit(documents, size, overlap):
+    splitter = make_splitter(size, overlap)
     for doc in documents:
         for chunk in chunk_document(doc, splitter):
             for edge in (chunk.start, chunk.end):

@@ -94,6 +94,7 @@ def test_html_file_and_markdown_file(tmp_path):
     assert by_id["page.html"].text == "扶贫政策\n内容。"
     assert by_id["page.html"].title == "扶贫政策"
     assert by_id["notes.md"].text.endswith("正文内容。")
+    assert by_id["notes.md"].title == "标题一"
 
 
 def test_unsupported_type_is_an_error(tmp_path):
