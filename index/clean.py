@@ -18,7 +18,7 @@ from html.parser import HTMLParser
 import yaml
 
 # Bump when cleaning changes the text of unchanged files: the next build then redoes them.
-CLEANING_VERSION = 2
+CLEANING_VERSION = 3
 
 FRONT_MATTER = re.compile(r"\A\s*---[ \t]*\n(.*?)\n---[ \t]*(?:\n|\Z)", re.S)
 HTML_TAG = re.compile(r"</?(?:p|div|br|span|strong|b|i|em|a|h[1-6]|li|ul|ol|table|tr|td|th|img|section|article)\b[^>]*>", re.I)
@@ -45,6 +45,15 @@ SENTENCE_END = "。！？；!?;…，,：:"
 MAX_TITLE_CHARS = 80
 
 CJK = r"\u2e80-\u9fff\uf900-\ufaff\U00020000-\U0002fa1f"
+# Broken lines (join_broken_lines): headings are short and end without punctuation too, so
+# only a line of prose this long (or holding a sentence end) is taken to run on; on the
+# seeds the broken lines are 36–830 characters, the headings ≤ 35 (all checked by hand).
+MIN_PROSE_CHARS = 36
+HANZI = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"  # ideographs only: no 。，、 (CJK above holds 。)
+BROKEN_LINE_END = re.compile(rf"[{HANZI}0-9A-Za-z%]$")
+BROKEN_LINE_NEXT = re.compile(rf"[{HANZI}0-9]")
+LIST_ORDINAL = re.compile(r"(?:[（(][一二三四五六七八九十0-9]+[）)]|[一二三四五六七八九十]+[、是．.]|第[一二三四五六七八九十]+|[0-9]+[.、．])")
+PHOTO_CREDIT = "摄"
 CJK_PUNCT = r"\u3000-\u303f\uff00-\uffef“”‘’《》"
 # A space between two Chinese characters (or a Chinese character and a digit or
 # Chinese punctuation) is layout, not meaning: 「脱 贫 不 实」, 「投入 6601 亿元」.
@@ -80,10 +89,10 @@ def clean_document(raw: str, is_html: bool | None = None) -> CleanedText:
     # Identical lines are cleaned once (a line pasted a million times costs one pass).
     lines = [unicodedata.normalize("NFC", line) for line in dict.fromkeys(body.splitlines())]
     date = meta_date(meta) or find_date(lines[:HEADER_LINES_FOR_DATE])
-    paragraphs = [collapse_spaces(line) for line in drop_furniture(lines)]
+    paragraphs = join_broken_lines([p for p in map(collapse_spaces, drop_furniture(lines)) if has_letters(p)])
     # A paragraph repeating an earlier one (a title printed twice, a line pasted a million
     # times) adds nothing to answer from: keep its first occurrence.
-    paragraphs = list(dict.fromkeys(p for p in paragraphs if has_letters(p)))
+    paragraphs = list(dict.fromkeys(paragraphs))
     text = "\n".join(paragraphs)
     title = _str_or_none(meta.get("title")) or first_heading(paragraphs)
     author = _str_or_none(meta.get("author"))
@@ -149,6 +158,30 @@ def drop_furniture(lines: list[str]) -> list[str]:
             continue
         kept.append(line)
     return kept
+
+
+def join_broken_lines(paragraphs: list[str]) -> list[str]:
+    """Rejoin paragraphs that a page layout broke mid-sentence (「…保持主要帮扶政策总体稳」 +
+    「定。健全…」), so that sentences, chunks and citations are whole.
+
+    A paragraph continues into the next when it is prose (long, or holding a sentence end),
+    stops without closing punctuation, is not a photo credit, and the next one starts with
+    a Chinese character or digit but not with a list ordinal (「一是」「（二）」「3.」).
+    The first paragraph, usually the title, is never joined.
+    """
+    joined: list[str] = []
+    for paragraph in paragraphs:
+        previous = joined[-1] if len(joined) > 1 else ""
+        if previous and _breaks_off(previous) and BROKEN_LINE_NEXT.match(paragraph) and not LIST_ORDINAL.match(paragraph):
+            joined[-1] = previous + paragraph
+        else:
+            joined.append(paragraph)
+    return joined
+
+
+def _breaks_off(paragraph: str) -> bool:
+    prose = len(paragraph) >= MIN_PROSE_CHARS or any(mark in paragraph for mark in "。！？；")
+    return prose and BROKEN_LINE_END.search(paragraph) is not None and not paragraph.endswith(PHOTO_CREDIT)
 
 
 def collapse_spaces(line: str) -> str:

@@ -45,6 +45,30 @@ def test_spaces_padding_chinese_are_collapsed():
     assert cleaned.text == "组织各地对2016年脱贫不实开展自查自纠。投入6601亿元"
 
 
+def test_a_sentence_broken_across_lines_is_rejoined():
+    body = "标题\n" + "为此，对脱贫县从脱贫之日起设立5年过渡期，过渡期内保持主要帮扶政策总体稳" + "\n\n定。健全防止返贫动态监测。"
+    assert clean_document(body).text.splitlines()[1].endswith("保持主要帮扶政策总体稳定。健全防止返贫动态监测。")
+
+
+@pytest.mark.parametrize(
+    "lines",
+    [
+        ["标题", "一、突出组织领导，凝心聚力压责任", "五年多来，昌都市按照部署推进。"],  # a heading
+        ["标题", "习近平总书记来到村里看望贫困户一家。新华社记者鞠鹏/摄", "一些地方出现了问题。"],  # a photo credit
+        ["标题", "这一段很长很长的正文还没有结束就到了行尾但下一行是列表的开头", "二是坚持精准方略。"],  # a list item
+        ["标题", "这一段写完了。", "下一段。"],
+    ],
+)
+def test_headings_captions_list_items_and_finished_paragraphs_stay_apart(lines):
+    assert clean_document("\n".join(lines)).text.splitlines() == lines
+
+
+def test_the_seed_page_breaks_inside_sentences_are_mended():
+    doc = load_document(CORPUS / "004_5a3edcfde8a29aaf.txt", "004")
+    assert "832个贫困县全部摘帽，12.8万个贫困村全部出列" in doc.text
+    assert "过渡期内保持主要帮扶政策总体稳定。" in doc.text
+
+
 def test_tibetan_passes_through_intact():
     doc = load_document(CORPUS / "004_5a3edcfde8a29aaf.txt", "004")
     assert "ཁོར་ཡུང་རྒྱལ་ཁབ་" in doc.text
