@@ -198,11 +198,25 @@ class LexicalIndex:
         summed = np.bincount(np.concatenate(rows), weights=np.concatenate(weights), minlength=total)
         return summed.astype(np.float32)
 
+    def document_frequency(self, token: str) -> int:
+        """How many chunks contain the token."""
+        found = self.token_ids([token])
+        if not found:
+            return 0
+        indptr = self.retriever.scores["indptr"]
+        return int(indptr[found[0] + 1] - indptr[found[0]])
+
     def idf(self, token: str) -> float:
         """BM25's inverse document frequency of a token; a token in no chunk gets the highest."""
-        scores = self.retriever.scores
-        total = int(scores["num_docs"])
-        found = self.token_ids([token])
-        row = found[0] if found else None
-        df = 0 if row is None else int(scores["indptr"][row + 1] - scores["indptr"][row])
+        total = int(self.retriever.scores["num_docs"])
+        df = self.document_frequency(token)
         return math.log(1 + (total - df + 0.5) / (df + 0.5))
+
+    def term_weight(self, token: str) -> float:
+        """How much a question term counts when judging whether a sentence covers the question.
+
+        Its idf, or 0 for a token no chunk contains: a word the question uses and the
+        documents never do (「念书」 for 「就读」) cannot be matched by any sentence, so it
+        must not count against every sentence alike.
+        """
+        return self.idf(token) if self.document_frequency(token) else 0.0

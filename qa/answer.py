@@ -23,9 +23,14 @@ from index.lexical import normalize, tokenize
 from index.store import IndexData
 from index.types import Sentence
 from qa.numbers import Quantity, find_quantities, parse_quantity
-from qa.query import QuestionInfo, SubQuestion, topic_words
+from qa.query import QuestionInfo, SubQuestion, place_names, topic_words
 from qa.types import Citation, Hit
 
+# Non-figure questions also quote sentences this close to their best (dev and a second
+# question set: the answering sentence is second or third within 0.15 in 5 of 13 misses).
+RUNNER_UP_MARGIN = 0.15
+RUNNER_UPS = 2
+SUPPORTED_MARGIN = 0.2
 # Sentences are taken from this many of the best passages.
 PASSAGES_FOR_ANSWER = 5
 MAX_SENTENCES = 3
@@ -39,19 +44,37 @@ W_COVERAGE = 1.0
 W_NUMBER = 0.3
 W_FOCUS = 0.5
 W_PASSAGE_RANK = 0.2
+# Non-figure questions: a sentence made of the question's own words (「要落实好中央统筹、
+# 省负总责、市县抓落实的管理体制」 for 「中央统筹具体是管什么」) echoes it, it does not answer.
+W_NOVELTY = 0.5
+# Non-figure questions: a sentence that defines what the question names answers
+# 「X是什么/指什么/管什么」 better than one that only mentions X.
+W_DEFINITION = 0.3
+DEFINITION_MARKER = re.compile(r"[，,]?(?:即|就是|是指|指的是)|——|[：:]")
+DEFINED_SHARE = 0.5  # of the defined phrase's bigrams found in the question
+QUOTED = re.compile(r"[“\"「『]([^”\"」』]{1,12})[”\"」』]")
+# Figure questions that name a year (「2019年是多少」) prefer the figure stated for that year.
+W_TIME = 0.3
+YEAR = re.compile(r"(?<!\d)(?:19|20)\d{2}(?!\d)")
 
 # Evidence thresholds, set between the answerable and unanswerable dev questions
 # (README "No answer"): a figure part is supported when its sentence states a number
 # of the asked kind, covers enough of the question, and names what is counted near
 # that number (answerable parts ≥ 0.35, unanswerable ≤ 0.01); any other part when
 # its sentence covers enough of the question's terms or is very similar to it.
-MIN_FOCUS = 0.3
-MIN_FIGURE_COVERAGE = 0.25
+MIN_FOCUS = 0.65
+MIN_FIGURE_COVERAGE = 0.45
 MIN_COVERAGE = 0.3
 # A sentence this similar to the question answers it even in other words (paraphrases).
 MIN_SIMILARITY_ALONE = 0.91
-# How far from a number the counted thing may be named.
-FOCUS_WINDOW = 15
+# How far from a number, within its clause, the counted thing may be named.
+FOCUS_WINDOW = 30
+# How much of the paragraph before a sentence counts as its context; a short line above
+# the paragraph without a sentence end is its heading, and counts too.
+CONTEXT_CHARS = 150
+MAX_HEADING_CHARS = 40
+HEADING_BREAKERS = re.compile(r"[。！？；!?;]")
+CLAUSE_BREAK = re.compile(r"[，,；;。：:！？!?]")
 
 # List questions: policy texts enumerate with 「、」 inside a sentence or with a run of
 # sentences opening 「一是…」「二是…」 (or 第一/（一）/1.) after an introducing sentence.
@@ -84,6 +107,9 @@ class Candidate:
     hit: Hit
     hit_rank: int
     similarity: float
+    # The paragraph's text just before the sentence: where and when it speaks of
+    # (「2016年以来，昌都市……」) is often said there, not in the sentence itself.
+    context: str = ""
 
 
 @dataclass(frozen=True)
@@ -99,11 +125,15 @@ class Pick:
     list_item: bool = False  # an item of the list that the previous pick introduces
 
 
-def weighted_terms(text: str, idf: Callable[[str], float], method: str) -> dict[str, float]:
-    """Topic terms of a text (as the lexical index tokenizes) with IDF weights."""
+def weighted_terms(text: str, term_weight: Callable[[str], float], method: str) -> dict[str, float]:
+    """Topic terms of a text (as the lexical index tokenizes), weighted by ``term_weight`` (idf).
+
+    A term of weight 0 (in no document) can match nothing and is left out.
+    """
     terms = tokenize(topic_words(text), method)
     # A single character (「扶」 left of 「怎么扶」) matches inside unrelated words.
-    return {t: idf(t) for t in dict.fromkeys(terms) if len(t) > 1 and not FUNCTION_CHARS.intersection(t)}
+    weights = {t: term_weight(t) for t in dict.fromkeys(terms) if len(t) > 1 and not FUNCTION_CHARS.intersection(t)}
+    return {t: w for t, w in weights.items() if w > 0}
 
 
 def coverage_of(text: str, terms: dict[str, float]) -> float:
@@ -115,12 +145,32 @@ def coverage_of(text: str, terms: dict[str, float]) -> float:
     return sum(w for t, w in terms.items() if t in norm) / total
 
 
-def wanted_quantities(text: str, wants: str) -> list[Quantity]:
-    """The quantities in the text of the kind the question asks for."""
+def novelty(text: str, question_bigrams: set[str]) -> float:
+    """Share of a text's character bigrams that the question does not use (0–1)."""
+    bigrams = set(tokenize(text, "bigram"))
+    return len(bigrams - question_bigrams) / len(bigrams) if bigrams else 0.0
+
+
+def defines(text: str, question_bigrams: set[str], quoted: Sequence[str]) -> float:
+    """1 if the text says what something of the question is: a clause naming it followed by
+    即/就是/是指/——/： (「中央统筹,就是要做好顶层设计」, 「“亿”——对口援藏扶贫资金上亿元」)."""
+    for marker in DEFINITION_MARKER.finditer(text):
+        clause_start = max((m.end() for m in CLAUSE_BREAK.finditer(text, 0, marker.start())), default=0)
+        named = text[clause_start : marker.start()]
+        if any(term in named for term in quoted):
+            return 1.0
+        bigrams = set(tokenize(named, "bigram"))
+        if bigrams and len(bigrams & question_bigrams) >= DEFINED_SHARE * len(bigrams):
+            return 1.0
+    return 0.0
+
+
+def wanted_quantities(text: str, wants: str, units: Sequence[str] = ()) -> list[Quantity]:
+    """The quantities in the text of the kind (and, if given, one of the units) the question asks for."""
     kinds = KINDS_WANTED.get(wants)
     if not kinds:
         return []
-    return [q for q in find_quantities(text) if q.kind in kinds]
+    return [q for q in find_quantities(text) if q.kind in kinds and (not units or q.unit in units)]
 
 
 def states_wanted_number(text: str, wants: str) -> bool:
@@ -128,16 +178,35 @@ def states_wanted_number(text: str, wants: str) -> bool:
     return bool(wanted_quantities(text, wants))
 
 
-def focus_near_number(text: str, focus_terms: dict[str, float], quantities: Sequence[Quantity]) -> float:
-    """The best focus coverage within ``FOCUS_WINDOW`` characters of a quantity.
+def focus_near_number(text: str, focus: Sequence[dict[str, float]], quantities: Sequence[Quantity]) -> float:
+    """How fully the clause of a quantity names one of the focus phrases (0–1; the best pair).
 
     「对52个未摘帽贫困县」 states the count of 未摘帽贫困县; a sentence that names the
-    focus far from its numbers (which count other things) does not answer.
+    focus in another clause than its numbers (which count other things) does not answer,
+    nor does 「主电网覆盖率达93%」 the question about 森林覆盖率.
     """
     return max(
-        (coverage_of(text[max(0, q.start - FOCUS_WINDOW) : q.end + FOCUS_WINDOW], focus_terms) for q in quantities),
+        (coverage_of(clause_around(text, q.start, q.end), terms) for q in quantities for terms in focus),
         default=0.0,
     )
+
+
+def time_match(text: str, context: str, years: Sequence[str], quantities: Sequence[Quantity]) -> float:
+    """1 if a quantity's clause names one of the years asked about (「增加到2019年的9328元」),
+    0.5 if only the sentence or its context does, else 0."""
+    if any(year in normalize(clause_around(text, q.start, q.end)) for q in quantities for year in years):
+        return 1.0
+    return 0.5 if any(year in normalize(context + text) for year in years) else 0.0
+
+
+def clause_around(text: str, start: int, end: int) -> str:
+    """The clause of ``text`` holding ``text[start:end]`` with the clause before it, where a
+    subject is often named (「国内生产总值从…跃升至…,实际增长约189倍」), to at most
+    ``FOCUS_WINDOW`` characters after the span."""
+    breaks = [m.end() for m in CLAUSE_BREAK.finditer(text, 0, start)]
+    left = breaks[-2] if len(breaks) >= 2 else 0
+    right = next((m.start() for m in CLAUSE_BREAK.finditer(text, end)), len(text))
+    return text[left : min(right, end + FOCUS_WINDOW)]
 
 
 def ordinal_of(text: str) -> int | None:
@@ -170,72 +239,120 @@ def following_items(sentence: Sentence, data: IndexData) -> list[Sentence]:
     return items if len(items) >= 2 else []
 
 
-def enumeration_score(sentence: Sentence, data: IndexData, terms: dict[str, float]) -> float:
-    """How much a sentence is, or introduces, a list of items (0–1).
+def enumeration_score(sentence: Sentence, data: IndexData, terms: dict[str, float], wanted: int = 0) -> float:
+    """How much a sentence is, or introduces, a list of the asked length (0–1).
 
-    Items are 「、」-separated, numbered sentences that follow, or clauses repeating a
-    term of the question (「通过…一批，通过…一批」 for 「哪四个“一批”」).
+    Items are 「、」-separated within a clause, numbered sentences that follow, or
+    clauses repeating a term of the question (「通过…一批，通过…一批」 for
+    「哪四个“一批”」). When the question says how many (``wanted``), a list of
+    exactly that length scores full and a longer one half: 「增强“四个意识”、坚定
+    “四个自信”、做到“两个维护”」 is not the answer to 「哪四个」.
     """
-    inline = sentence.text.count("、") + 1 if "、" in sentence.text else 0
+    inline = max((clause.count("、") + 1 for clause in CLAUSE_BREAK.split(sentence.text) if "、" in clause), default=0)
     repeated = max((sentence.text.count(t) for t in terms), default=0)
     listed = len(following_items(sentence, data))
-    return min(1.0, max(inline, repeated, listed) / LIST_ITEMS_FOR_FULL_SCORE)
+    items = max(inline, repeated, listed)
+    if not wanted:
+        return min(1.0, items / LIST_ITEMS_FOR_FULL_SCORE)
+    if items == wanted or listed == wanted or inline == wanted:
+        return 1.0
+    return 0.5 if items > wanted else 0.5 * items / wanted
 
 
 def candidate_sentences(hits: Sequence[Hit], data: IndexData, query_vector: np.ndarray) -> list[Candidate]:
-    """Sentences of the best passages, each once (text duplicated across documents too)."""
+    """Sentences of the best passages, each once.
+
+    Text repeated across documents counts once, and a sentence contained in a longer one
+    (「西藏率先实现…」 in 「2019年底，西藏率先实现…」, a copy cut short by a page break)
+    gives way to it: the longer one says at least as much.
+    """
     seen_ids: set[int] = set()
-    seen_texts: set[str] = set()
-    found: list[tuple[Sentence, Hit, int]] = []
+    keyed: dict[str, tuple[Sentence, Hit, int]] = {}
     for rank, hit in enumerate(hits[:PASSAGES_FOR_ANSWER]):
         for sentence in data.sentences_in(data.chunks[hit.chunk_id]):
             key = unicodedata.normalize("NFKC", sentence.text).replace(" ", "")
-            if sentence.sentence_id in seen_ids or key in seen_texts:
-                continue
-            seen_ids.add(sentence.sentence_id)
-            seen_texts.add(key)
-            found.append((sentence, hit, rank))
+            if sentence.sentence_id not in seen_ids and key not in keyed:
+                seen_ids.add(sentence.sentence_id)
+                keyed[key] = (sentence, hit, rank)
+    found = [entry for key, entry in keyed.items() if not any(key in other and key != other for other in keyed)]
     if not found:
         return []
     ids = np.array([s.sentence_id for s, _, _ in found])
     similarities = np.asarray(data.sentence_vectors[ids] @ query_vector, dtype=np.float64)
-    return [Candidate(s, h, r, float(sim)) for (s, h, r), sim in zip(found, similarities)]
+    return [
+        Candidate(s, h, r, float(sim), paragraph_before(data.document(s.doc_id).text, s.start))
+        for (s, h, r), sim in zip(found, similarities)
+    ]
+
+
+def paragraph_before(text: str, start: int) -> str:
+    """At most ``CONTEXT_CHARS`` of the paragraph before offset ``start``, after the heading
+    line above the paragraph if there is one (「●党的十八届五中全会」 over 「2015年10月26日至29日在京召开」)."""
+    paragraph_start = text.rfind("\n", 0, start) + 1
+    context = text[max(paragraph_start, start - CONTEXT_CHARS) : start]
+    if paragraph_start:
+        line = text[text.rfind("\n", 0, paragraph_start - 1) + 1 : paragraph_start - 1]
+        if len(line) <= MAX_HEADING_CHARS and not HEADING_BREAKERS.search(line):
+            context = f"{line}\n{context}"
+    return context
+
+
+def rank_for_part(
+    part: SubQuestion,
+    candidates: Sequence[Candidate],
+    term_weight: Callable[[str], float],
+    method: str,
+    data: IndexData,
+) -> list[Pick]:
+    """Every candidate sentence scored for one part of the question, best first."""
+    terms = weighted_terms(part.text, term_weight, method)
+    focus = [terms for terms in (weighted_terms(phrase, term_weight, method) for phrase in part.focus) if terms]
+    question_bigrams = set(tokenize(part.text, "bigram"))
+    years = YEAR.findall(normalize(part.text))
+    quoted = QUOTED.findall(part.text)
+    picks = []
+    for candidate in candidates:
+        text = candidate.sentence.text
+        coverage = coverage_of(text, terms)
+        scope_coverage = coverage_of(candidate.context + text, terms)
+        quantities = wanted_quantities(text, part.wants, part.units)
+        has_number = bool(quantities)
+        focus_score = focus_near_number(text, focus or [terms], quantities) if has_number else 0.0
+        time_score = time_match(text, candidate.context, years, quantities) if years and has_number else 0.0
+        score = (
+            W_SIMILARITY * candidate.similarity
+            + W_COVERAGE * (coverage + scope_coverage) / 2
+            + W_NUMBER * has_number
+            + W_FOCUS * focus_score
+            + W_TIME * time_score
+            + W_PASSAGE_RANK / (1 + candidate.hit_rank)
+            + (W_LIST * enumeration_score(candidate.sentence, data, terms, part.list_size) if part.is_list else 0.0)
+            + (0.0 if part.wants else W_NOVELTY * novelty(text, question_bigrams))
+            + (0.0 if part.wants else W_DEFINITION * defines(text, question_bigrams, quoted))
+        )
+        supported = _supported(part, scope_coverage, focus_score if focus else None, has_number, candidate.similarity)
+        picks.append(Pick(candidate, score, coverage, focus_score, has_number, supported))
+    # Stable: equal scores keep the candidates' order (better passages first).
+    return sorted(picks, key=lambda pick: -pick.score)
 
 
 def pick_for_part(
     part: SubQuestion,
     candidates: Sequence[Candidate],
-    idf: Callable[[str], float],
+    term_weight: Callable[[str], float],
     method: str,
     data: IndexData,
 ) -> Pick | None:
     """The best sentence for one part of the question."""
-    terms = weighted_terms(part.text, idf, method)
-    focus_terms = weighted_terms("".join(part.focus), idf, method)
-    best: Pick | None = None
-    for candidate in candidates:
-        text = candidate.sentence.text
-        coverage = coverage_of(text, terms)
-        quantities = wanted_quantities(text, part.wants)
-        has_number = bool(quantities)
-        focus = focus_near_number(text, focus_terms or terms, quantities) if has_number else 0.0
-        score = (
-            W_SIMILARITY * candidate.similarity
-            + W_COVERAGE * coverage
-            + W_NUMBER * has_number
-            + W_FOCUS * focus
-            + W_PASSAGE_RANK / (1 + candidate.hit_rank)
-            + (W_LIST * enumeration_score(candidate.sentence, data, terms) if part.is_list else 0.0)
-        )
-        if best is None or score > best.score:
-            supported = _supported(part, coverage, focus, has_number, candidate.similarity)
-            best = Pick(candidate, score, coverage, focus, has_number, supported)
-    return best
+    ranked = rank_for_part(part, candidates, term_weight, method, data)
+    return ranked[0] if ranked else None
 
 
-def _supported(part: SubQuestion, coverage: float, focus: float, has_number: bool, similarity: float) -> bool:
+def _supported(part: SubQuestion, coverage: float, focus: float | None, has_number: bool, similarity: float) -> bool:
+    """Whether a sentence is evidence enough to answer a part (``focus`` None: nothing to check,
+    the question names no counted thing the documents use)."""
     if part.wants:
-        return has_number and coverage >= MIN_FIGURE_COVERAGE and (focus >= MIN_FOCUS or not part.focus)
+        return has_number and coverage >= MIN_FIGURE_COVERAGE and (focus is None or focus >= MIN_FOCUS)
     return coverage >= MIN_COVERAGE or similarity >= MIN_SIMILARITY_ALONE
 
 
@@ -250,16 +367,27 @@ class Extract:
 def select_sentences(
     info: QuestionInfo,
     candidates: Sequence[Candidate],
-    idf: Callable[[str], float],
+    term_weight: Callable[[str], float],
     method: str,
     data: IndexData,
 ) -> Extract:
-    """The best sentence for each part of the question (at most ``MAX_SENTENCES``)."""
+    """The best sentence for each part of the question (at most ``MAX_SENTENCES`` parts).
+
+    A part that asks for no figure also gets up to ``RUNNER_UPS`` supported sentences
+    scoring within ``RUNNER_UP_MARGIN`` of its best: what a policy is or includes is
+    often said over two sentences, and the best-scoring one may only name it.
+    Picks are in priority order: each part's best (with its list items), then runner-ups.
+    """
     picks: dict[int, Pick] = {}
+    runner_ups: list[Pick] = []
     for part in info.parts[:MAX_SENTENCES]:
-        pick = pick_for_part(part, candidates, idf, method, data)
-        if pick is None:
+        ranked = rank_for_part(part, candidates, term_weight, method, data)
+        if not ranked:
             continue
+        pick = ranked[0]
+        if not pick.supported:
+            # A sentence that would answer, scoring nearly as well, beats one that would not.
+            pick = next((p for p in ranked if p.supported and p.score >= pick.score - SUPPORTED_MARGIN), pick)
         sentence_id = pick.candidate.sentence.sentence_id
         if sentence_id in picks:
             # One sentence answers several parts: it supports the answer if it supports any.
@@ -268,7 +396,21 @@ def select_sentences(
         if part.is_list:
             for item in list_items(pick, data):
                 picks.setdefault(item.candidate.sentence.sentence_id, item)
-    return Extract(tuple(picks.values()), any(p.supported for p in picks.values()))
+        if not part.wants:
+            close = [p for p in ranked[1:] if p.supported and p.score >= pick.score - RUNNER_UP_MARGIN]
+            runner_ups.extend(close[:RUNNER_UPS])
+    for pick in runner_ups:
+        picks.setdefault(pick.candidate.sentence.sentence_id, replace(pick, supported=False))
+    supported = any(p.supported for p in picks.values())
+    return Extract(tuple(picks.values()), supported and not names_unknown_place(info.text, term_weight, method))
+
+
+def names_unknown_place(question: str, term_weight: Callable[[str], float], method: str) -> bool:
+    """True if the question names a place no document mentions (「湖北省」 in a corpus about
+    Tibet and the national campaign): a figure stated for somewhere else does not answer it."""
+    return any(
+        not all(term_weight(t) > 0 for t in tokenize(place, method)) for place in place_names(question)
+    )
 
 
 def list_items(intro: Pick, data: IndexData) -> list[Pick]:
@@ -303,37 +445,41 @@ def trim_to_relevant(sentence: Sentence, terms: dict[str, float], wants: str, li
 
 
 def compose(
-    info: QuestionInfo, extract: Extract, data: IndexData, idf: Callable[[str], float], method: str
+    info: QuestionInfo, extract: Extract, data: IndexData, term_weight: Callable[[str], float], method: str
 ) -> tuple[str, tuple[Citation, ...]]:
     """The answer text with a [n] marker after each sentence, and its citations.
 
-    Sentences keep their reading order within a passage; the answer stays under
-    ``MAX_ANSWER_CHARS`` by trimming long sentences to their relevant clauses.
+    The answer stays under ``MAX_ANSWER_CHARS``: long sentences are trimmed to their
+    relevant clauses, and sentences are admitted in the picks' priority order, so a
+    runner-up never crowds out a part's best sentence. The admitted sentences are
+    shown in reading order (passage rank, then position).
     """
-    terms = weighted_terms(info.text, idf, method)
-    ordered = sorted(extract.picks, key=lambda p: (p.candidate.hit_rank, p.candidate.sentence.start))
-    parts: list[str] = []
-    citations: list[Citation] = []
+    terms = weighted_terms(info.text, term_weight, method)
+    admitted: list[tuple[Pick, int, str]] = []
     length = 0
-    for pick in ordered:
-        sentence, hit = pick.candidate.sentence, pick.candidate.hit
+    for pick in extract.picks:
+        sentence = pick.candidate.sentence
         start, end = trim_to_relevant(sentence, terms, info.wants, pick.list_item)
         text = data.document(sentence.doc_id).text[start:end].rstrip("，,；;：:")
-        end = start + len(text)
-        if citations and length + len(text) > MAX_ANSWER_CHARS:
+        if admitted and length + len(text) > MAX_ANSWER_CHARS:
             continue
         length += len(text)
-        marker = len(citations) + 1
+        admitted.append((pick, start, text))
+    admitted.sort(key=lambda item: (item[0].candidate.hit_rank, item[1]))
+    parts: list[str] = []
+    citations: list[Citation] = []
+    for marker, (pick, start, text) in enumerate(admitted, start=1):
+        hit = pick.candidate.hit
         parts.append(f"{text}[{marker}]")
         citations.append(
             Citation(
                 marker=marker,
-                doc_id=sentence.doc_id,
+                doc_id=pick.candidate.sentence.doc_id,
                 title=hit.title,
                 date=hit.date,
                 text=text,
                 start=start,
-                end=end,
+                end=start + len(text),
                 passage=hit.text,
                 passage_start=hit.start,
                 passage_end=hit.end,

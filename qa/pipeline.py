@@ -194,7 +194,7 @@ class QAPipeline:
         return analyze(question, history)
 
     def _extract(self, info: QuestionInfo, hits: list[Hit], data: IndexData, query_vector) -> Draft:
-        idf, method = data.lexical.idf, data.lexical.method
+        idf, method = data.lexical.term_weight, data.lexical.method
         candidates = extractive.candidate_sentences(hits, data, query_vector)
         extract = extractive.select_sentences(info, candidates, idf, method, data)
         if not extract.answerable:

@@ -12,6 +12,8 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import jieba.posseg as posseg
+
 from index.errors import QuestionError
 
 # What kind of number a question asks for, by its question words (first match wins).
@@ -19,6 +21,8 @@ WANTS_YEAR = re.compile(r"哪一?年|什么时候|何时|哪个时间|什么时�
 WANTS_PERCENT = re.compile(r"百分之几|百分之多少|多少%|比例|比重|占比|率[^，。？?]*(?:多少|几)|百分点")
 # 「哪几句话」「哪五个方面」「哪些地方」ask for a list, not a number.
 LIST_QUESTION = re.compile(r"哪(?:些|几|[二两三四五六七八九十]+)|有哪|包括什么|包括哪")
+LIST_SIZE = re.compile(r"哪([两二三四五六七八九十])")
+LIST_SIZES = {digit: size for size, digit in enumerate("零一二三四五六七八九十")} | {"两": 2}
 WANTS_NUMBER = re.compile(r"多少|几[个名户家项次条所万亿千百十年]|几|多大|多高|多长|多远|数量|规模|金额")
 
 FOLLOW_UP_START = re.compile(r"^(?:那|那么|那末|那么说|还有|另外|以及|再问|而)")
@@ -42,11 +46,23 @@ INVISIBLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b-\u200f\u2028-\u20
 # The thing a figure question counts: what follows 多少/几 (and a measure word), or what
 # precedes 是多少/有多少. Measure words and generic nouns are not a focus.
 FOCUS_AFTER = re.compile(r"(?:多少|几)(?:名|个|户|家|位|项|条|种|次|所|元|亿元|万元|万|亿|公里|人次|人)?([\u4e00-\u9fff“”\"]{2,14})")
-FOCUS_BEFORE = re.compile(r"([\u4e00-\u9fff]{2,10}?)(?:是|有|为|达到|达|约|共|一共|总共|累计)?(?:多少|几)")
+FOCUS_BEFORE = re.compile(r"([\u4e00-\u9fff]{2,10}?)(?:是|有|为|达到|达|约|共|一共|总共|累计)?(?:多少|几|多大|多高|多长|多远)")
 FOCUS_STOP = re.compile(r"^(?:了|的|是|有|在|到|从|由|为|将|把|被|一共|总共|累计|具体|分别|大约)+|(?:了|的|是|呢|吗)+$")
 FOCUS_SPLIT = re.compile(r"[和与及、，,“”\"]+")
-GENERIC_FOCUS = frozenset("钱 人 个 元 次 年 倍 天 月 多 少 时候 时间 水平 比例 名字 东西 内容".split())
+GENERIC_FOCUS = frozenset("钱 人 个 元 次 年 倍 天 月 多 少 时候 时间 水平 比例 名字 东西 内容 全国 我国 地方 方面".split())
+# jieba tags of nouns: n, nr (people), ns (places), nt (organisations), nz, ng; vn and an
+# are verbs and adjectives used as nouns (「普查」「困难」), j abbreviations (「人均」).
+NOUN_TAGS = ("n", "vn", "an", "j")
+# Places and names say where or who, not what is counted (「西藏建档立卡贫困人口」 counts 贫困人口).
+SCOPE_TAGS = ("ns", "nr", "nrt")
 CLAUSE_SPLIT = re.compile(r"[，,]")
+# 「…，A和B分别是多少」: the coordinated items before 分别, within the last clause.
+RESPECTIVELY = re.compile(r"(?P<items>[^，,]+)(?:分别|各自)")
+COORDINATION = re.compile(r"和|与|及|以及|、")
+# The unit a figure question names right after 多少/几, and the units (qa.numbers) that state it.
+ASKED_UNIT = re.compile(r"(?:多少|几)(亿元|万元|元|钱|人次|名|人|位|户|公里|亩|倍)")
+UNITS_OF = {"亿元": ("元",), "万元": ("元",), "元": ("元",), "钱": ("元",), "人次": ("人次",), "名": ("名", "人", "人次"),
+            "人": ("人", "名", "人次"), "位": ("位", "名", "人"), "户": ("户",), "公里": ("公里",), "亩": ("亩",), "倍": ("倍",)}
 PART_SPLIT = re.compile(r"[？?；;。!！]+")
 
 
@@ -56,8 +72,10 @@ class SubQuestion:
 
     text: str
     wants: str  # "year" | "percent" | "number" | ""
-    focus: tuple[str, ...]  # what a figure question counts, e.g. ("普查员", "普查指导员")
+    focus: tuple[str, ...]  # what a figure question counts, e.g. ("普查员", "指导员")
     is_list: bool = False  # asks for several items (「哪五个」「哪几句话」)
+    list_size: int = 0  # how many items it asks for (「哪五个」→ 5), 0 when it does not say
+    units: tuple[str, ...] = ()  # units an answer's figure may have (「多少元」→ 元); () = any
 
 
 @dataclass(frozen=True)
@@ -112,16 +130,65 @@ def asked_number_kind(question: str) -> str:
     return ""
 
 
+def asked_list_size(text: str) -> int:
+    """How many items a list question asks for (「哪六个方面」→ 6, 「哪两项」→ 2), else 0."""
+    match = LIST_SIZE.search(text)
+    return LIST_SIZES[match.group(1)] if match else 0
+
+
+def asked_units(text: str) -> tuple[str, ...]:
+    """The units a figure must have to answer the text (「多少元」→ 元), () when it names none.
+
+    Only when every 多少/几 of the text names a unit: 「多少户、多少人」 accepts either.
+    """
+    named = ASKED_UNIT.findall(text)
+    if not named or len(named) < len(re.findall(r"多少|几", text)):
+        return ()
+    return tuple(dict.fromkeys(unit for name in named for unit in UNITS_OF[name]))
+
+
 def figure_focus(text: str) -> tuple[str, ...]:
-    """The phrases a figure question counts or measures (empty if it asks for no figure)."""
-    found: list[str] = []
-    for pattern in (FOCUS_AFTER, FOCUS_BEFORE):
-        for match in pattern.finditer(text):
-            for phrase in FOCUS_SPLIT.split(match.group(1)):
-                phrase = FOCUS_STOP.sub("", QUESTION_WORDS.sub("", phrase))
-                if len(phrase) >= 2 and phrase not in GENERIC_FOCUS and phrase not in found:
-                    found.append(phrase)
-    return tuple(found)
+    """What a figure question counts or measures: head nouns (empty if it asks for no figure).
+
+    The counted thing follows 多少/几 (「多少名党员直接参与」 counts 党员); only when
+    nothing follows does the noun just before 是多少/有多少 count (「森林覆盖率达到了多少」).
+    Places, times, verbs and generic words (全国) say where and when, not what is counted.
+    """
+    found = _head_nouns(FOCUS_AFTER, text, first=True) or _head_nouns(FOCUS_BEFORE, text, first=False)
+    return tuple(dict.fromkeys(found))
+
+
+def _head_nouns(pattern: re.Pattern[str], text: str, first: bool) -> list[str]:
+    """Per phrase the pattern captures: after 多少/几 the first noun (「多少户贫困户发放了贷款」
+    counts 贫困户), before it the last run of nouns (「森林覆盖率」, not 「覆盖率」)."""
+    heads = []
+    for match in pattern.finditer(text):
+        for phrase in FOCUS_SPLIT.split(match.group(1)):
+            runs: list[str] = []
+            in_run = False
+            for word, tag in posseg.lcut(FOCUS_STOP.sub("", QUESTION_WORDS.sub("", phrase))):
+                noun = tag.startswith(NOUN_TAGS) and tag not in SCOPE_TAGS and word not in GENERIC_FOCUS
+                if first and noun and tag != "vn" and len(word) >= 2:
+                    runs.append(word)
+                    break
+                if not first and noun and in_run:
+                    runs[-1] += word
+                elif not first and noun:
+                    runs.append(word)
+                in_run = noun
+            runs = [run for run in runs if len(run) >= 2]
+            heads.extend(runs[:1] if first else runs[-1:])
+    return heads
+
+
+def nouns(text: str) -> list[str]:
+    """The nouns of a text of two or more characters, by jieba's part-of-speech tags."""
+    return [word for word, tag in posseg.lcut(text) if len(word) >= 2 and tag.startswith(NOUN_TAGS)]
+
+
+def place_names(text: str) -> tuple[str, ...]:
+    """The place names a text mentions (「广西」「湖北省」), by jieba's part-of-speech tags."""
+    return tuple(dict.fromkeys(word for word, tag in posseg.lcut(text) if tag == "ns" and len(word) >= 2))
 
 
 def asks_something(text: str) -> bool:
@@ -144,11 +211,36 @@ def split_question(question: str) -> tuple[SubQuestion, ...]:
                 groups[-1] = f"{groups[-1]}，{pending}"
             else:
                 groups.append(pending)
-    groups = groups or [question]
+    groups = [item for group in groups or [question] for item in each_respectively(group)]
     return tuple(
-        SubQuestion(g, kind, figure_focus(g) if kind else (), bool(LIST_QUESTION.search(g)))
+        SubQuestion(
+            text=g,
+            wants=kind,
+            focus=figure_focus(g) if kind else (),
+            is_list=bool(LIST_QUESTION.search(g)),
+            list_size=asked_list_size(g),
+            units=asked_units(g) if kind else (),
+        )
         for g, kind in ((g, asked_number_kind(g)) for g in groups)
     )
+
+
+def each_respectively(question: str) -> list[str]:
+    """「A和B分别是多少」 as 「A是多少」 and 「B是多少」: each item of a 分别 question is asked on its own.
+
+    The items are what stands between the clause start and 分别, split at 和/与/及/、
+    (「2019年和2020年分别是多少」, 「十八届五中全会和中央扶贫开发工作会议分别是什么时候开的」).
+    """
+    match = RESPECTIVELY.search(question)
+    if not match:
+        return [question]
+    items = [item for item in COORDINATION.split(match.group("items")) if item]
+    if len(items) < 2:
+        return [question]
+    # 「因病致贫和因残致贫的比例」: what follows the last item's 的 belongs to every item.
+    shared = items[-1][items[-1].rfind("的") :] if "的" in items[-1] else ""
+    items = [item if item.endswith(shared) else item + shared for item in items]
+    return [question[: match.start("items")] + item + question[match.end() :] for item in items]
 
 
 def previous_questions(history: Sequence[object] | None) -> list[str]:

@@ -124,3 +124,11 @@ def test_an_index_written_before_the_sentence_map_and_index_kinds_still_loads(tm
     old = load_index(tmp_path)
     assert old.manifest.dense_index == old.manifest.sentence_index == FLAT
     assert old.sentence_chunks.tolist() == data.sentence_chunks.tolist()
+
+
+def test_term_weight_is_idf_for_known_tokens_and_zero_for_unseen_ones():
+    lexical = LexicalIndex.build(["脱贫攻坚取得胜利", "乡村振兴全面推进", "脱贫群众增收"], "bigram")
+    assert lexical.document_frequency("脱贫") == 2
+    assert lexical.term_weight("脱贫") == pytest.approx(lexical.idf("脱贫")) and lexical.term_weight("脱贫") > 0
+    assert lexical.document_frequency("念书") == 0
+    assert lexical.term_weight("念书") == 0.0 and lexical.idf("念书") > lexical.idf("脱贫")

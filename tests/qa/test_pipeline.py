@@ -10,6 +10,7 @@ import sys
 import pytest
 
 from index.errors import IndexMissingError, QuestionError
+from qa.evaluate import MARKER as MARKERS
 from qa.evaluate import norm
 from qa.pipeline import QAPipeline, answer_to_json
 from tests.conftest import REPO
@@ -61,6 +62,25 @@ def test_question_the_documents_do_not_answer_is_declined(pipeline):
     assert answer.text == pipeline.settings.refusal_text
     assert answer.citations == ()
     assert len(answer.passages) == pipeline.settings.top_k  # shown as related passages
+
+
+def test_a_question_about_a_place_no_document_mentions_is_declined(pipeline):
+    # The documents state how many 贫困村 came out of poverty nationally and in Tibet, never in Guangdong.
+    answer = pipeline.ask("广东省2018年有多少个贫困村出列？")
+    assert not answer.answered
+
+
+def test_each_item_of_a_respectively_question_gets_its_figure(pipeline):
+    answer = pipeline.ask("扶贫资金项目审批权限下放到县的比例，2014年和2016年分别是多少？")
+    assert answer.answered
+    assert "70%" in answer.text and "95%" in answer.text
+
+
+def test_what_a_policy_term_means_is_answered_by_the_sentence_defining_it(pipeline):
+    answer = pipeline.ask("中央统筹、省负总责、市县抓落实的管理体制中，中央统筹主要管什么？")
+    assert answer.answered
+    assert "顶层设计" in answer.text
+    assert len(norm(MARKERS.sub("", answer.text))) <= 300
 
 
 def test_follow_up_is_rewritten_with_the_previous_subject(pipeline):
