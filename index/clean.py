@@ -18,7 +18,7 @@ from html.parser import HTMLParser
 import yaml
 
 # Bump when cleaning changes the text of unchanged files: the next build then redoes them.
-CLEANING_VERSION = 3
+CLEANING_VERSION = 4
 
 FRONT_MATTER = re.compile(r"\A\s*---[ \t]*\n(.*?)\n---[ \t]*(?:\n|\Z)", re.S)
 HTML_TAG = re.compile(r"</?(?:p|div|br|span|strong|b|i|em|a|h[1-6]|li|ul|ol|table|tr|td|th|img|section|article)\b[^>]*>", re.I)
@@ -41,6 +41,7 @@ TRAILER_LINE = re.compile(r"^(?:随机图文|相关阅读|相关文章|推荐阅
 
 FULL_DATE = re.compile(r"((?:19|20)\d{2})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?")
 HEADER_LINES_FOR_DATE = 12
+DATE_LABEL = re.compile(r"^\s*(?:出版|发布|发表|印发|成文)(?:日期|时间)\s*[:：]\s*(.{6,20})")
 SENTENCE_END = "。！？；!?;…，,：:"
 MAX_TITLE_CHARS = 80
 
@@ -88,7 +89,7 @@ def clean_document(raw: str, is_html: bool | None = None) -> CleanedText:
         body = html_to_text(body)
     # Identical lines are cleaned once (a line pasted a million times costs one pass).
     lines = [unicodedata.normalize("NFC", line) for line in dict.fromkeys(body.splitlines())]
-    date = meta_date(meta) or find_date(lines[:HEADER_LINES_FOR_DATE])
+    date = meta_date(meta) or find_date(lines[:HEADER_LINES_FOR_DATE]) or labelled_date(lines)
     paragraphs = join_broken_lines([p for p in map(collapse_spaces, drop_furniture(lines)) if has_letters(p)])
     # A paragraph repeating an earlier one (a title printed twice, a line pasted a million
     # times) adds nothing to answer from: keep its first occurrence.
@@ -219,6 +220,14 @@ def find_date(lines: list[str]) -> str | None:
             if iso:
                 return iso
     return None
+
+
+def labelled_date(lines: list[str]) -> str | None:
+    """A date the document labels as its own anywhere (「出版日期：2021 年 12 月 10 日」), as YYYY-MM-DD.
+
+    A magazine prints its imprint after the cover articles, far below the header lines.
+    """
+    return find_date([match.group(1) for line in lines if (match := DATE_LABEL.search(line))])
 
 
 def meta_date(meta: dict) -> str | None:

@@ -69,6 +69,15 @@ def test_the_seed_page_breaks_inside_sentences_are_mended():
     assert "过渡期内保持主要帮扶政策总体稳定。" in doc.text
 
 
+def test_date_from_an_imprint_line_far_below_the_header():
+    doc = load_document(CORPUS / "004_5a3edcfde8a29aaf.txt", "004")
+    assert doc.date == "2021-12-10"
+    body = "标题\n" + "".join(f"第{n}段正文。\n" for n in range(50))
+    assert clean_document(body + "发布时间：2019-03-08\n").date == "2019-03-08"
+    # An unlabelled date in the body is what the text speaks of, not when it was published.
+    assert clean_document(body + "2019年3月8日召开会议。").date is None
+
+
 def test_tibetan_passes_through_intact():
     doc = load_document(CORPUS / "004_5a3edcfde8a29aaf.txt", "004")
     assert "ཁོར་ཡུང་རྒྱལ་ཁབ་" in doc.text
