@@ -23,7 +23,7 @@ from index.lexical import normalize, tokenize
 from index.store import IndexData
 from index.types import Sentence
 from qa.numbers import Quantity, find_quantities, parse_quantity
-from qa.query import QuestionInfo, SubQuestion, place_names, topic_words
+from qa.query import QuestionInfo, SubQuestion, place_keys, place_names, topic_words
 from qa.types import Citation, Hit
 
 # Non-figure questions also quote sentences this close to their best (dev and a second
@@ -65,10 +65,19 @@ YEAR = re.compile(r"(?<!\d)(?:19|20)\d{2}(?!\d)")
 MIN_FOCUS = 0.65
 MIN_FIGURE_COVERAGE = 0.45
 MIN_COVERAGE = 0.3
+# Below this a sentence is not about the question at all, whatever words it shares with it
+# (a Tibetan question and the one Tibetan line of the corpus: 0.79). On the three question
+# sets every correct answer's sentence is ≥ 0.898.
+MIN_SIMILARITY = 0.85
 # A sentence this similar to the question answers it even in other words (paraphrases).
 MIN_SIMILARITY_ALONE = 0.91
 # How far from a number, within its clause, the counted thing may be named.
 FOCUS_WINDOW = 30
+# A place asked about must be named this close before the answering sentence (or in
+# the title): on the three question sets every answer that names its place's article
+# does so within 1,500 characters.
+PLACE_SCOPE_CHARS = 1500
+NATIONAL = re.compile(r"全国|我国|中国(?!共产党|特色|式|人民|精神|力量|价值|智慧|方案|样本)")
 # How much of the paragraph before a sentence counts as its context; a short line above
 # the paragraph without a sentence end is its heading, and counts too.
 CONTEXT_CHARS = 150
@@ -310,6 +319,7 @@ def rank_for_part(
     question_bigrams = set(tokenize(part.text, "bigram"))
     years = YEAR.findall(normalize(part.text))
     quoted = QUOTED.findall(part.text)
+    places = [place_keys(place) for place in part.places]
     picks = []
     for candidate in candidates:
         text = candidate.sentence.text
@@ -331,6 +341,7 @@ def rank_for_part(
             + (0.0 if part.wants else W_DEFINITION * defines(text, question_bigrams, quoted))
         )
         supported = _supported(part, scope_coverage, focus_score if focus else None, has_number, candidate.similarity)
+        supported = supported and speaks_of(candidate, places, data)
         picks.append(Pick(candidate, score, coverage, focus_score, has_number, supported))
     # Stable: equal scores keep the candidates' order (better passages first).
     return sorted(picks, key=lambda pick: -pick.score)
@@ -351,6 +362,8 @@ def pick_for_part(
 def _supported(part: SubQuestion, coverage: float, focus: float | None, has_number: bool, similarity: float) -> bool:
     """Whether a sentence is evidence enough to answer a part (``focus`` None: nothing to check,
     the question names no counted thing the documents use)."""
+    if similarity < MIN_SIMILARITY:
+        return False
     if part.wants:
         return has_number and coverage >= MIN_FIGURE_COVERAGE and (focus is None or focus >= MIN_FOCUS)
     return coverage >= MIN_COVERAGE or similarity >= MIN_SIMILARITY_ALONE
@@ -405,11 +418,39 @@ def select_sentences(
     return Extract(tuple(picks.values()), supported and not names_unknown_place(info.text, term_weight, method))
 
 
+def speaks_of(candidate: Candidate, places: Sequence[Sequence[str]], data: IndexData) -> bool:
+    """True if the sentence speaks of every place asked about (each given by ``place_keys``).
+
+    It does when they are named in the sentence, its paragraph or the document's title;
+    when the sentence names none of them but other places (or the whole country), it does not
+    (「25.32%——这是2015年底西藏的贫困发生率」 for a question about 阿里地区); when it
+    names none, the places must be named in the ``PLACE_SCOPE_CHARS`` before it, its
+    article (「全市…」 under a 那曲 heading).
+    """
+    if not places:
+        return True
+    sentence = candidate.sentence
+    document = data.document(sentence.doc_id)
+    near = document.title + candidate.context + sentence.text
+    named = [keys for keys in places if _names(keys, near)]
+    if len(named) == len(places):
+        return True
+    if not named and (NATIONAL.search(sentence.text) or place_names(sentence.text)):
+        return False
+    scope = document.title + document.text[max(0, sentence.start - PLACE_SCOPE_CHARS) : sentence.end]
+    return all(_names(keys, scope) for keys in places)
+
+
+def _names(keys: Sequence[str], text: str) -> bool:
+    return any(key in text for key in keys)
+
+
 def names_unknown_place(question: str, term_weight: Callable[[str], float], method: str) -> bool:
     """True if the question names a place no document mentions (「湖北省」 in a corpus about
     Tibet and the national campaign): a figure stated for somewhere else does not answer it."""
     return any(
-        not all(term_weight(t) > 0 for t in tokenize(place, method)) for place in place_names(question)
+        not any(all(term_weight(t) > 0 for t in tokenize(key, method)) for key in place_keys(place))
+        for place in place_names(question)
     )
 
 

@@ -28,10 +28,12 @@ from qa.query import (
     QuestionInfo,
     analyze,
     asked_number_kind,
+    clean_history,
     clean_question,
     is_follow_up,
     previous_questions,
     split_question,
+    warm_up,
 )
 from qa.retrieve import Retriever
 from qa.types import Answer, Citation, Conflict, Hit
@@ -66,6 +68,7 @@ class QAPipeline:
         self.embedder = embedder or SentenceTransformerEmbedder(settings)
         self.retriever = Retriever(self.data, self.embedder)
         self._chat = llm.ChatClient(settings) if llm.llm_enabled(settings) else None
+        warm_up()
 
     def _load(self) -> None:
         self.data = load_index(self.settings.index_dir, model_id=self.settings.embedding_model)
@@ -114,6 +117,7 @@ class QAPipeline:
         """
         started = time.perf_counter()
         text = clean_question(question, self.settings.max_question_chars)
+        history = clean_history(history, self.settings.max_question_chars)
         k = _checked_top_k(top_k if top_k is not None else self.settings.top_k)
         self.reload_if_changed()
         retriever, data, chat = self.retriever, self.data, self.chat

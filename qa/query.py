@@ -50,6 +50,10 @@ FOCUS_BEFORE = re.compile(r"([\u4e00-\u9fff]{2,10}?)(?:是|有|为|达到|达|�
 FOCUS_STOP = re.compile(r"^(?:了|的|是|有|在|到|从|由|为|将|把|被|一共|总共|累计|具体|分别|大约)+|(?:了|的|是|呢|吗)+$")
 FOCUS_SPLIT = re.compile(r"[和与及、，,“”\"]+")
 GENERIC_FOCUS = frozenset("钱 人 个 元 次 年 倍 天 月 多 少 时候 时间 水平 比例 名字 东西 内容 全国 我国 地方 方面".split())
+ADMIN_SUFFIXES = frozenset("省 市 县 区 州 地区 自治区 自治州 乡 镇".split())
+ADMIN_SUFFIX = re.compile(r"(?:维吾尔自治区|壮族自治区|回族自治区|自治区|自治州|地区|省|市|县|区|州)$")
+# Words jieba tags as places that are not places in these texts.
+NOT_PLACES = frozenset("美丽 宜居 深度 高原 全国 中国 我国 东部 西部 中西部 城市".split())
 # jieba tags of nouns: n, nr (people), ns (places), nt (organisations), nz, ng; vn and an
 # are verbs and adjectives used as nouns (「普查」「困难」), j abbreviations (「人均」).
 NOUN_TAGS = ("n", "vn", "an", "j")
@@ -57,7 +61,7 @@ NOUN_TAGS = ("n", "vn", "an", "j")
 SCOPE_TAGS = ("ns", "nr", "nrt")
 CLAUSE_SPLIT = re.compile(r"[，,]")
 # 「…，A和B分别是多少」: the coordinated items before 分别, within the last clause.
-RESPECTIVELY = re.compile(r"(?P<items>[^，,]+)(?:分别|各自)")
+RESPECTIVELY = re.compile(r"(?P<items>[^，,]{1,40})(?:分别|各自)")
 COORDINATION = re.compile(r"和|与|及|以及|、")
 # The unit a figure question names right after 多少/几, and the units (qa.numbers) that state it.
 ASKED_UNIT = re.compile(r"(?:多少|几)(亿元|万元|元|钱|人次|名|人|位|户|公里|亩|倍)")
@@ -76,6 +80,7 @@ class SubQuestion:
     is_list: bool = False  # asks for several items (「哪五个」「哪几句话」)
     list_size: int = 0  # how many items it asks for (「哪五个」→ 5), 0 when it does not say
     units: tuple[str, ...] = ()  # units an answer's figure may have (「多少元」→ 元); () = any
+    places: tuple[str, ...] = ()  # places it asks about (「那曲市」): an answer must speak of them
 
 
 @dataclass(frozen=True)
@@ -186,9 +191,40 @@ def nouns(text: str) -> list[str]:
     return [word for word, tag in posseg.lcut(text) if len(word) >= 2 and tag.startswith(NOUN_TAGS)]
 
 
+def warm_up() -> None:
+    """Load jieba's dictionaries now (≈ 1 s on first use) rather than on the first question."""
+    posseg.lcut("脱贫攻坚")
+
+
 def place_names(text: str) -> tuple[str, ...]:
-    """The place names a text mentions (「广西」「湖北省」), by jieba's part-of-speech tags."""
-    return tuple(dict.fromkeys(word for word, tag in posseg.lcut(text) if tag == "ns" and len(word) >= 2))
+    """The place names a text mentions (「广西」「湖北省」「那曲市」), by jieba's part-of-speech tags.
+
+    jieba tags most places ns; Tibetan ones it often takes for names (拉萨 nrt, 那曲 nr),
+    so a transliterated name, or a name followed by 市/县/区…, counts too.
+    """
+    words = posseg.lcut(text)
+    found = []
+    for (word, tag), (after, _) in zip(words, [*words[1:], ("", "")]):
+        if len(word) < 2 or word in NOT_PLACES:
+            continue
+        if tag in ("ns", "nrt"):
+            found.append(word)
+        elif tag.startswith("n") and after in ADMIN_SUFFIXES:
+            found.append(word + after)
+    return tuple(dict.fromkeys(found))
+
+
+def place_stem(place: str) -> str:
+    """A place name without its administrative suffix (「那曲市」→「那曲」, 「阿里地区」→「阿里」)."""
+    stem = ADMIN_SUFFIX.sub("", place)
+    return stem if len(stem) >= 2 else place
+
+
+def place_keys(place: str) -> tuple[str, ...]:
+    """What names a place in a text: its stem's first or last two characters, since jieba
+    runs neighbouring names together (「阿里札达」 is 阿里's 札达县)."""
+    stem = place_stem(place)
+    return tuple(dict.fromkeys((stem[:2], stem[-2:])))
 
 
 def asks_something(text: str) -> bool:
@@ -220,6 +256,7 @@ def split_question(question: str) -> tuple[SubQuestion, ...]:
             is_list=bool(LIST_QUESTION.search(g)),
             list_size=asked_list_size(g),
             units=asked_units(g) if kind else (),
+            places=place_names(g),
         )
         for g, kind in ((g, asked_number_kind(g)) for g in groups)
     )
@@ -259,6 +296,21 @@ def previous_questions(history: Sequence[object] | None) -> list[str]:
         elif isinstance(turn, (list, tuple)) and turn and isinstance(turn[0], str):
             questions.append(turn[0])
     return [q.strip() for q in questions if q and q.strip()]
+
+
+def clean_history(history: Sequence[object] | None, max_chars: int) -> list[str]:
+    """The earlier questions as ``clean_question`` would have let them through, others dropped.
+
+    A history is user input like the question: a refused question (100 000 characters,
+    a lone surrogate) stays in a chat's history and must not come back through a follow-up.
+    """
+    cleaned = []
+    for question in previous_questions(history if isinstance(history, (list, tuple)) else None):
+        try:
+            cleaned.append(clean_question(question, max_chars))
+        except QuestionError:
+            continue
+    return cleaned
 
 
 def _message_text(content: object) -> str:

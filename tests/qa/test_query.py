@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from index.errors import QuestionError
-from qa.query import asked_number_kind, clean_question, previous_questions, rewrite_follow_up
+from qa.query import asked_number_kind, clean_history, clean_question, previous_questions, rewrite_follow_up
 
 
 @pytest.mark.parametrize(
@@ -64,3 +64,17 @@ def test_control_characters_and_lone_surrogates_are_removed():
 
 def test_bidirectional_overrides_are_removed():
     assert clean_question("扶贫\u202e日\u2066是哪天？\u2069", 500) == "扶贫日是哪天？"
+
+
+def test_history_is_cleaned_like_a_question_and_refused_questions_are_dropped():
+    history = [
+        "扶贫" * 50_000,  # refused when it was asked: it must not come back through a follow-up
+        "扶贫\ud800日是\x00哪天\u202e",
+        {"role": "user", "content": "   "},
+        {"role": "user", "content": [{"type": "text", "text": "驻村工作队有多少？"}]},
+        None,
+        42,
+    ]
+    assert clean_history(history, max_chars=500) == ["扶贫日是哪天", "驻村工作队有多少？"]
+    assert clean_history("扶贫日是哪天", max_chars=500) == []  # not a list of turns
+    assert clean_history(None, max_chars=500) == []
