@@ -70,6 +70,12 @@ def test_a_question_about_a_place_no_document_mentions_is_declined(pipeline):
     assert not answer.answered
 
 
+def test_a_figure_stated_for_another_place_does_not_answer(pipeline):
+    # 25.32% is Tibet's rate at the end of 2015; no document gives 阿里地区's.
+    answer = pipeline.ask("阿里地区2015年底的贫困发生率是多少？")
+    assert not answer.answered
+
+
 def test_each_item_of_a_respectively_question_gets_its_figure(pipeline):
     answer = pipeline.ask("扶贫资金项目审批权限下放到县的比例，2014年和2016年分别是多少？")
     assert answer.answered
