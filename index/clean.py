@@ -73,6 +73,7 @@ class CleanedText:
     title: str | None
     date: str | None
     author: str | None
+    repeated_lines: int = 0  # lines dropped because an identical one came before
 
 
 def clean_document(raw: str, is_html: bool | None = None) -> CleanedText:
@@ -88,7 +89,9 @@ def clean_document(raw: str, is_html: bool | None = None) -> CleanedText:
     if is_html or (is_html is None and len(HTML_TAG.findall(body)) >= 2):
         body = html_to_text(body)
     # Identical lines are cleaned once (a line pasted a million times costs one pass).
-    lines = [unicodedata.normalize("NFC", line) for line in dict.fromkeys(body.splitlines())]
+    raw_lines = body.splitlines()
+    unique_lines = dict.fromkeys(raw_lines)
+    lines = [unicodedata.normalize("NFC", line) for line in unique_lines]
     date = meta_date(meta) or find_date(lines[:HEADER_LINES_FOR_DATE]) or labelled_date(lines)
     paragraphs = join_broken_lines([p for p in map(collapse_spaces, drop_furniture(lines)) if has_letters(p)])
     # A paragraph repeating an earlier one (a title printed twice, a line pasted a million
@@ -97,7 +100,8 @@ def clean_document(raw: str, is_html: bool | None = None) -> CleanedText:
     text = "\n".join(paragraphs)
     title = _str_or_none(meta.get("title")) or first_heading(paragraphs)
     author = _str_or_none(meta.get("author"))
-    return CleanedText(text=text, title=title, date=date, author=author)
+    repeated = sum(1 for line in raw_lines if line.strip()) - sum(1 for line in unique_lines if line.strip())
+    return CleanedText(text=text, title=title, date=date, author=author, repeated_lines=repeated)
 
 
 def split_front_matter(raw: str) -> tuple[dict, str]:

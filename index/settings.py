@@ -128,14 +128,16 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
         The frozen Settings.
     """
     values: dict[str, Any] = {}
-    path = config_file or Path(os.environ.get(ENV_PREFIX + "CONFIG", "policyqa.toml"))
+    named = config_file or (Path(os.environ[ENV_PREFIX + "CONFIG"]) if os.environ.get(ENV_PREFIX + "CONFIG") else None)
+    path = named or Path("policyqa.toml")
     if path.is_file():
         try:
             values.update(tomllib.loads(path.read_text(encoding="utf-8")))
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise ConfigError(f"config file {path} is not valid TOML: {exc}") from exc
-    elif config_file is not None:
-        raise ConfigError(f"config file {config_file} does not exist")
+    elif named is not None:
+        # A file someone named is expected to be read: a typo must not silently mean the defaults.
+        raise ConfigError(f"config file {named} does not exist (named by {'the caller' if config_file else ENV_PREFIX + 'CONFIG'})")
     for name in _field_types():
         env_value = os.environ.get(ENV_PREFIX + name.upper())
         if env_value is not None:

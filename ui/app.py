@@ -226,14 +226,18 @@ def build_app(
 
         viewer.click(open_source, None, viewer, api_visibility="private")
         kb_outputs = [status, table, to_delete, header]
-        upload.upload(on_upload, upload, kb_outputs, api_visibility="private")
-        reindex.click(on_reindex, None, kb_outputs, api_visibility="private")
+        # Uploads, deletions and rebuilds change the one index: they queue behind each other
+        # instead of meeting the build lock and leaving a file unindexed.
+        one_change_at_a_time = {"concurrency_id": "knowledge-base", "concurrency_limit": 1}
+        upload.upload(on_upload, upload, kb_outputs, api_visibility="private", **one_change_at_a_time)
+        reindex.click(on_reindex, None, kb_outputs, api_visibility="private", **one_change_at_a_time)
         delete.click(
             on_delete,
             to_delete,
             kb_outputs,
             js="(doc) => (doc && confirm('确定删除“' + doc + '”吗？删除后只能重新上传恢复。')) ? doc : null",
             api_visibility="private",
+            **one_change_at_a_time,
         )
         app.load(kb_views, None, [table, to_delete, header], api_visibility="private")
         app.load(permissions, None, [upload, reindex, to_delete, delete, status], api_visibility="private")

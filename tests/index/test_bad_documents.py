@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import logging
 import time
 import zipfile
 
@@ -90,9 +91,11 @@ def test_gbk_and_utf16_files_decode_to_their_text(bad_corpus):
     assert load_document(bad_corpus / "utf16.txt", "utf16.txt").text == "易地扶贫搬迁安置贫困人口。"
 
 
-def test_million_identical_lines_become_one_paragraph(bad_corpus):
-    doc = load_document(bad_corpus / "repeated.txt", "repeated.txt")
+def test_million_identical_lines_become_one_paragraph_with_a_message(bad_corpus, caplog):
+    with caplog.at_level(logging.WARNING, logger="index.load"):
+        doc = load_document(bad_corpus / "repeated.txt", "repeated.txt")
     assert doc.text == "同一行扶贫政策说明。"
+    assert "repeated.txt: 去除了 999999 行重复内容" in caplog.text
 
 
 def test_script_and_markup_never_reach_the_text(bad_corpus):

@@ -158,7 +158,8 @@ def test_cli_batch_mode_reads_stdin_and_prints_one_json_per_line(built_index):
     ids=["ask", "eval", "serve"],
 )
 def test_cli_without_index_says_how_to_build_one(tmp_path, command):
-    env = dict(os.environ, POLICYQA_CONFIG=str(tmp_path / "no-config.toml"))
+    (tmp_path / "empty.toml").write_text("", encoding="utf-8")  # no settings from a local policyqa.toml
+    env = dict(os.environ, POLICYQA_CONFIG=str(tmp_path / "empty.toml"))
     result = subprocess.run(
         [sys.executable, "-m", "ui.cli", *command, "--index", str(tmp_path / "none")], cwd=REPO, env=env,
         capture_output=True, text=True, timeout=300,

@@ -115,13 +115,14 @@ def test_serve_refuses_before_loading_anything():
     assert time.perf_counter() - started < 1
 
 
-def test_cli_allow_remote_turns_the_refusal_off(monkeypatch):
+def test_cli_allow_remote_turns_the_refusal_off(monkeypatch, tmp_path):
     import ui.server
     from ui.cli import main
 
     seen = []
     monkeypatch.setattr(ui.server, "serve", seen.append)
-    monkeypatch.setenv("POLICYQA_CONFIG", "/nonexistent/policyqa.toml")
+    (tmp_path / "empty.toml").write_text("", encoding="utf-8")
+    monkeypatch.setenv("POLICYQA_CONFIG", str(tmp_path / "empty.toml"))
     assert main(["serve", "--host", "0.0.0.0", "--allow-remote"]) == 0
     assert seen[0].host == "0.0.0.0" and seen[0].allow_unauthenticated
     assert main(["serve", "--host", "0.0.0.0"]) == 0
