@@ -92,3 +92,29 @@ def test_index_and_ask_never_crash_and_cite_inside_documents(documents, question
         for passage in reply["passages"]:
             assert texts[passage["source"]][passage["start"] : passage["end"]] == passage["text"]
         assert reply["answered"] or reply["answer"] == settings_.refusal_text
+
+
+# Any code point, lone surrogates included: what a browser's JSON may carry.
+any_text = st.text(alphabet=st.characters(min_codepoint=0, max_codepoint=0x10FFFF), max_size=80)
+turn = st.one_of(
+    any_text,
+    st.fixed_dictionaries({"role": st.sampled_from(["user", "assistant", "system"]), "content": st.one_of(any_text, st.integers())}),
+    st.lists(st.one_of(any_text, st.none()), max_size=3),
+    st.none(),
+    st.integers(),
+)
+
+
+@pytest.mark.slow
+@settings(max_examples=150, deadline=timedelta(seconds=10), suppress_health_check=[HealthCheck.too_slow])
+@given(question=st.one_of(question_text, any_text), history=st.one_of(st.none(), st.lists(turn, max_size=4)))
+def test_ask_with_any_question_and_history_answers_or_refuses_clearly(pipeline, question, history):
+    try:
+        answer = pipeline.ask(question, history=history)
+    except QuestionError:
+        return
+    reply = json.loads(json.dumps(answer_to_json(answer)))
+    for citation in reply["citations"]:
+        text = pipeline.data.document(citation["source"]).text
+        assert text[citation["start"] : citation["end"]] == citation["text"]
+    assert reply["answered"] or reply["answer"] == pipeline.settings.refusal_text
