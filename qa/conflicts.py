@@ -21,12 +21,12 @@ compared with each anchor; a pair is a conflict only when all of these hold:
    the other document does not also state the anchor's value for that measure
    (「由9899万人减少至4335万人」 states both ends of a change).
 
-Measured for issue 5 on the default corpus: the 37 dev questions report no conflict,
-and neither does a run with *every* one of the corpus's 1241 figures as an anchor. A
-document repeating another (004 repeats 000) agrees with it; counts given at different
-dates (第一书记 in 2018 and 2021; 小额信贷 4300多亿元 in 2018, 7100多亿元 in 2021) are
-kept apart by rule 4 — without it, 14 pairs of the corpus would be reported, all of
-them figures of different years. A document added with 「截至2021年，全国累计选派24.5万个
+Measured on the default corpus (``python -m bench.conflicts --qa … --corpus-wide``): the
+dev questions report no conflict, and neither does a run with *every* one of the corpus's
+1241 figures as an anchor. A document repeating another (004 repeats 000) agrees with it;
+counts given at different dates (小额信贷 4300多亿元 in 2020, 7100多亿元 in 2021;
+贫困发生率 4.5% for 2016, 3.1% for 2017) are kept apart by rule 4 — without it, 17 pairs
+of the corpus would be reported, each of two different periods. A document added with 「截至2021年，全国累计选派24.5万个
 驻村工作队」 is reported against 001's 25.5万个 (tests/qa/test_conflicts.py).
 """
 
