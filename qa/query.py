@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import jieba.posseg as posseg
 
 from index.errors import QuestionError
+from qa.places import place_names
 
 # What kind of number a question asks for, by its question words (first match wins).
 WANTS_YEAR = re.compile(r"哪一?年|什么时候|何时|哪个时间|什么时间|哪一?天|几月|日期|时间")
@@ -50,10 +51,6 @@ FOCUS_BEFORE = re.compile(r"([\u4e00-\u9fff]{2,10}?)(?:是|有|为|达到|达|�
 FOCUS_STOP = re.compile(r"^(?:了|的|是|有|在|到|从|由|为|将|把|被|一共|总共|累计|具体|分别|大约)+|(?:了|的|是|呢|吗)+$")
 FOCUS_SPLIT = re.compile(r"[和与及、，,“”\"]+")
 GENERIC_FOCUS = frozenset("钱 人 个 元 次 年 倍 天 月 多 少 时候 时间 水平 比例 名字 东西 内容 全国 我国 地方 方面".split())
-ADMIN_SUFFIXES = frozenset("省 市 县 区 州 地区 自治区 自治州 乡 镇".split())
-ADMIN_SUFFIX = re.compile(r"(?:维吾尔自治区|壮族自治区|回族自治区|自治区|自治州|地区|省|市|县|区|州)$")
-# Words jieba tags as places that are not places in these texts.
-NOT_PLACES = frozenset("美丽 宜居 深度 高原 全国 中国 我国 东部 西部 中西部 城市".split())
 # jieba tags of nouns: n, nr (people), ns (places), nt (organisations), nz, ng; vn and an
 # are verbs and adjectives used as nouns (「普查」「困难」), j abbreviations (「人均」).
 NOUN_TAGS = ("n", "vn", "an", "j")
@@ -169,62 +166,38 @@ def _head_nouns(pattern: re.Pattern[str], text: str, first: bool) -> list[str]:
     heads = []
     for match in pattern.finditer(text):
         for phrase in FOCUS_SPLIT.split(match.group(1)):
-            runs: list[str] = []
-            in_run = False
-            for word, tag in posseg.lcut(FOCUS_STOP.sub("", QUESTION_WORDS.sub("", phrase))):
-                noun = tag.startswith(NOUN_TAGS) and tag not in SCOPE_TAGS and word not in GENERIC_FOCUS
-                if first and noun and tag != "vn" and len(word) >= 2:
-                    runs.append(word)
-                    break
-                if not first and noun and in_run:
-                    runs[-1] += word
-                elif not first and noun:
-                    runs.append(word)
-                in_run = noun
-            runs = [run for run in runs if len(run) >= 2]
-            heads.extend(runs[:1] if first else runs[-1:])
+            words = posseg.lcut(FOCUS_STOP.sub("", QUESTION_WORDS.sub("", phrase)))
+            head = _first_noun(words) if first else _last_noun_run(words)
+            if head:
+                heads.append(head)
     return heads
 
 
-def nouns(text: str) -> list[str]:
-    """The nouns of a text of two or more characters, by jieba's part-of-speech tags."""
-    return [word for word, tag in posseg.lcut(text) if len(word) >= 2 and tag.startswith(NOUN_TAGS)]
+def _counts_something(word: str, tag: str) -> bool:
+    return tag.startswith(NOUN_TAGS) and tag not in SCOPE_TAGS and word not in GENERIC_FOCUS
+
+
+def _first_noun(words: list) -> str | None:
+    return next((w for w, tag in words if _counts_something(w, tag) and tag != "vn" and len(w) >= 2), None)
+
+
+def _last_noun_run(words: list) -> str | None:
+    runs: list[str] = []
+    in_run = False
+    for word, tag in words:
+        noun = _counts_something(word, tag)
+        if noun and in_run:
+            runs[-1] += word
+        elif noun:
+            runs.append(word)
+        in_run = noun
+    runs = [run for run in runs if len(run) >= 2]
+    return runs[-1] if runs else None
 
 
 def warm_up() -> None:
     """Load jieba's dictionaries now (≈ 1 s on first use) rather than on the first question."""
     posseg.lcut("脱贫攻坚")
-
-
-def place_names(text: str) -> tuple[str, ...]:
-    """The place names a text mentions (「广西」「湖北省」「那曲市」), by jieba's part-of-speech tags.
-
-    jieba tags most places ns; Tibetan ones it often takes for names (拉萨 nrt, 那曲 nr),
-    so a transliterated name, or a name followed by 市/县/区…, counts too.
-    """
-    words = posseg.lcut(text)
-    found = []
-    for (word, tag), (after, _) in zip(words, [*words[1:], ("", "")]):
-        if len(word) < 2 or word in NOT_PLACES:
-            continue
-        if tag in ("ns", "nrt"):
-            found.append(word)
-        elif tag.startswith("n") and after in ADMIN_SUFFIXES:
-            found.append(word + after)
-    return tuple(dict.fromkeys(found))
-
-
-def place_stem(place: str) -> str:
-    """A place name without its administrative suffix (「那曲市」→「那曲」, 「阿里地区」→「阿里」)."""
-    stem = ADMIN_SUFFIX.sub("", place)
-    return stem if len(stem) >= 2 else place
-
-
-def place_keys(place: str) -> tuple[str, ...]:
-    """What names a place in a text: its stem's first or last two characters, since jieba
-    runs neighbouring names together (「阿里札达」 is 阿里's 札达县)."""
-    stem = place_stem(place)
-    return tuple(dict.fromkeys((stem[:2], stem[-2:])))
 
 
 def asks_something(text: str) -> bool:

@@ -9,21 +9,18 @@ import pytest
 from index.types import Sentence
 from qa.answer import (
     MIN_FOCUS,
-    Candidate,
     clause_around,
     coverage_of,
     enumeration_score,
     focus_near_number,
-    names_unknown_place,
     novelty,
     ordinal_of,
     paragraph_before,
-    speaks_of,
     time_match,
     wanted_quantities,
     weighted_terms,
 )
-from qa.query import asked_list_size, asked_units, figure_focus, place_keys, place_names, split_question
+from qa.query import asked_list_size, asked_units, figure_focus, split_question
 
 ONE = lambda term: 1.0  # noqa: E731 - every term weighs the same
 
@@ -124,47 +121,6 @@ def test_enumeration_of_the_asked_length_scores_full_and_a_longer_one_half():
 def test_enumeration_counts_numbered_items_that_follow():
     data = _index_of(["主要有三条经验。", "一是坚持党的领导。", "二是坚持精准方略。", "三是坚持群众主体。"])
     assert enumeration_score(data.sentences[0], data, {}, wanted=3) == 1.0
-
-
-def test_a_place_no_document_mentions_makes_the_question_unanswerable():
-    known = {"西藏", "贫困", "困县"}
-    weight = lambda t: 1.0 if t in known else 0.0  # noqa: E731
-    assert names_unknown_place("湖北省2019年有多少个贫困县摘帽？", weight, "bigram")
-    assert not names_unknown_place("西藏2019年有多少个贫困县摘帽？", weight, "bigram")
-    assert not names_unknown_place("2019年有多少个贫困县摘帽？", weight, "bigram")
-
-
-def _candidate_in(document_text: str, sentence_text: str, title: str = "文集") -> tuple:
-    """A candidate sentence inside a one-document index, as speaks_of sees it."""
-    start = document_text.index(sentence_text)
-    sentence = Sentence(0, "doc.txt", start, start + len(sentence_text), sentence_text)
-    document = SimpleNamespace(title=title, text=document_text)
-    data = SimpleNamespace(document=lambda doc_id: document)
-    context = paragraph_before(document_text, start)
-    return Candidate(sentence, hit=None, hit_rank=0, similarity=0.9, context=context), data
-
-
-def test_a_sentence_speaks_of_the_place_it_or_its_article_names():
-    article = "那曲市乡村振兴局\n那曲市五年来推进脱贫攻坚。" + "各项工作扎实推进。" * 20 + "\n全市累计减贫31907户。"
-    candidate, data = _candidate_in(article, "全市累计减贫31907户。")
-    assert speaks_of(candidate, [place_keys("那曲市")], data)
-    assert not speaks_of(candidate, [place_keys("阿里地区")], data)
-
-
-def test_a_sentence_naming_another_place_does_not_speak_of_the_one_asked():
-    article = "阿里地区乡村振兴局\n阿里地区推进脱贫。\n25.32%——这是2015年底西藏的贫困发生率。"
-    candidate, data = _candidate_in(article, "25.32%——这是2015年底西藏的贫困发生率。")
-    assert speaks_of(candidate, [place_keys("西藏")], data)
-    assert not speaks_of(candidate, [place_keys("阿里地区")], data)
-    text = "拉萨市推进脱贫攻坚。\n小康社会全面建成，成就举世瞩目。\n2020年，全国居民人均可支配收入32189元。"
-    national, data = _candidate_in(text, "2020年，全国居民人均可支配收入32189元。")
-    assert not speaks_of(national, [place_keys("拉萨市")], data)
-
-
-def test_place_names_include_tibetan_names_jieba_takes_for_people():
-    assert set(place_names("北京市对口援藏，给拉萨累计投入了多少？")) == {"北京市", "拉萨"}
-    assert place_names("那曲市2015年底的贫困发生率是多少？") == ("那曲市",)
-    assert place_keys("阿里地区") == ("阿里",) and place_keys("阿里札达") == ("阿里", "札达")
 
 
 @pytest.mark.parametrize(
