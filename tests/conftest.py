@@ -17,6 +17,14 @@ DEV_SET = REPO.parent / "shared" / "eval" / "dev.jsonl"
 CACHE = REPO / ".cache"
 
 
+def empty_config(folder: Path) -> str:
+    """An empty config file in ``folder``, for POLICYQA_CONFIG: a developer's policyqa.toml
+    must not change what a test sees, and a named config file has to exist."""
+    path = folder / "empty-config.toml"
+    path.write_text("", encoding="utf-8")
+    return str(path)
+
+
 @pytest.fixture(scope="session")
 def base_settings(tmp_path_factory) -> Settings:
     """Settings for the real corpus with a private index folder."""

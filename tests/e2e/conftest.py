@@ -24,7 +24,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
-from tests.conftest import CACHE, REPO
+from tests.conftest import CACHE, REPO, empty_config
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
@@ -158,7 +158,7 @@ def _serve(built_index, root: Path, env_extra: dict[str, str], health_headers: d
     env = {
         **os.environ,
         "PYTHONPATH": str(REPO),
-        "POLICYQA_CONFIG": str(root / "no-config.toml"),  # ignore any policyqa.toml of the developer
+        "POLICYQA_CONFIG": empty_config(root),  # ignore any policyqa.toml of the developer
         "POLICYQA_CORPUS_DIR": str(corpus),
         "POLICYQA_INDEX_DIR": str(index),
         "POLICYQA_CACHE_DIR": str(CACHE),

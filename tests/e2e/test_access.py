@@ -114,9 +114,9 @@ def test_serving_the_network_without_login_is_refused(tmp_path):
     import subprocess
     import sys
 
-    from tests.conftest import REPO
+    from tests.conftest import REPO, empty_config
 
-    env = {**os.environ, "PYTHONPATH": str(REPO), "POLICYQA_CONFIG": str(tmp_path / "none.toml")}
+    env = {**os.environ, "PYTHONPATH": str(REPO), "POLICYQA_CONFIG": empty_config(tmp_path)}
     env.pop("POLICYQA_AUTH", None)
     env.pop("POLICYQA_ALLOW_UNAUTHENTICATED", None)
     started = time.perf_counter()

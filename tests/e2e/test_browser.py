@@ -17,10 +17,11 @@ FIGURE_TITLE = "坚定不移推进脱贫攻坚"
 # An uploaded document: a fact no corpus file states, and text that must never run as HTML.
 UPLOAD_NAME = "青松县光伏扶贫通报.txt"
 UPLOAD_TEXT = (
-    "青松县光伏扶贫通报\n"
+    # The title line carries markup too: it is shown in the knowledge-base table and the
+    # delete list as well as in the viewer.
+    '青松县光伏扶贫通报<img src=x onerror="window.__pqaXss=1;alert(1)">\n'
     "2024年，青松县在12个行政村新建村级光伏电站37座，带动1460户脱贫户稳定增收。\n"
-    '附注：本文包含字符 <img src=x onerror="window.__pqaXss=1;alert(1)"> 和 '
-    "<script>window.__pqaXss=2;alert(2)</script> 用于检验页面不会执行文档中的代码。\n"
+    "附注：本文包含字符 <script>window.__pqaXss=2;alert(2)</script> 用于检验页面不会执行文档中的代码。\n"
 )
 UPLOAD_QUESTION = "青松县新建了多少座村级光伏电站？"
 
@@ -164,7 +165,9 @@ def test_upload_ask_view_safely_and_delete(open_tab, app_server, tmp_path):
     status = page.locator("#pqa-status")
     status.filter(has_text="索引已更新").wait_for(timeout=BUILD_TIMEOUT_MS)
     assert "已添加 1 个文件" in status.inner_text()
-    assert "青松县光伏扶贫通报" in page.locator("#pqa-documents").inner_text()
+    documents = page.locator("#pqa-documents")
+    assert '青松县光伏扶贫通报<img src=x onerror="window.__pqaXss=1;alert(1)">' in documents.inner_text()
+    assert documents.locator("img").count() == 0
     assert (app_server.corpus_dir / UPLOAD_NAME).is_file()
 
     page.get_by_role("tab", name="问答").click()

@@ -13,7 +13,7 @@ from index.errors import IndexMissingError, QuestionError
 from qa.evaluate import MARKER as MARKERS
 from qa.evaluate import norm
 from qa.pipeline import QAPipeline, answer_to_json
-from tests.conftest import REPO
+from tests.conftest import REPO, empty_config
 
 pytestmark = pytest.mark.slow
 
@@ -158,8 +158,7 @@ def test_cli_batch_mode_reads_stdin_and_prints_one_json_per_line(built_index):
     ids=["ask", "eval", "serve"],
 )
 def test_cli_without_index_says_how_to_build_one(tmp_path, command):
-    (tmp_path / "empty.toml").write_text("", encoding="utf-8")  # no settings from a local policyqa.toml
-    env = dict(os.environ, POLICYQA_CONFIG=str(tmp_path / "empty.toml"))
+    env = dict(os.environ, POLICYQA_CONFIG=empty_config(tmp_path))
     result = subprocess.run(
         [sys.executable, "-m", "ui.cli", *command, "--index", str(tmp_path / "none")], cwd=REPO, env=env,
         capture_output=True, text=True, timeout=300,
@@ -194,7 +193,7 @@ def test_cli_eval_rejects_a_bad_question_set_clearly(tmp_path, content):
         qa.write_text(content, encoding="utf-8")
     result = subprocess.run(
         [sys.executable, "-m", "ui.cli", "eval", "--qa", str(qa)], cwd=REPO,
-        env=dict(os.environ, POLICYQA_CONFIG=str(tmp_path / "no-config.toml")),
+        env=dict(os.environ, POLICYQA_CONFIG=empty_config(tmp_path)),
         capture_output=True, text=True, timeout=120,
     )
     assert result.returncode == 1

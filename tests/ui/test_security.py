@@ -25,6 +25,7 @@ from ui.security import (
     same_secret,
     verify_password,
 )
+from tests.conftest import empty_config
 
 ADMIN_HASH = hash_password("admin-pass-1")
 READER_HASH = hash_password("reader-pass-1")
@@ -121,8 +122,7 @@ def test_cli_allow_remote_turns_the_refusal_off(monkeypatch, tmp_path):
 
     seen = []
     monkeypatch.setattr(ui.server, "serve", seen.append)
-    (tmp_path / "empty.toml").write_text("", encoding="utf-8")
-    monkeypatch.setenv("POLICYQA_CONFIG", str(tmp_path / "empty.toml"))
+    monkeypatch.setenv("POLICYQA_CONFIG", empty_config(tmp_path))
     assert main(["serve", "--host", "0.0.0.0", "--allow-remote"]) == 0
     assert seen[0].host == "0.0.0.0" and seen[0].allow_unauthenticated
     assert main(["serve", "--host", "0.0.0.0"]) == 0
