@@ -208,9 +208,7 @@ class LexicalIndex:
 
     def idf(self, token: str) -> float:
         """BM25's inverse document frequency of a token; a token in no chunk gets the highest."""
-        total = int(self.retriever.scores["num_docs"])
-        df = self.document_frequency(token)
-        return math.log(1 + (total - df + 0.5) / (df + 0.5))
+        return self._idf(self.document_frequency(token))
 
     def term_weight(self, token: str) -> float:
         """How much a question term counts when judging whether a sentence covers the question.
@@ -219,4 +217,9 @@ class LexicalIndex:
         documents never do (「念书」 for 「就读」) cannot be matched by any sentence, so it
         must not count against every sentence alike.
         """
-        return self.idf(token) if self.document_frequency(token) else 0.0
+        df = self.document_frequency(token)
+        return self._idf(df) if df else 0.0
+
+    def _idf(self, df: int) -> float:
+        total = int(self.retriever.scores["num_docs"])
+        return math.log(1 + (total - df + 0.5) / (df + 0.5))

@@ -404,7 +404,8 @@ def select_sentences(
     for pick in runner_ups:  # they add to an answer, they never make a question answerable
         picks.setdefault(pick.candidate.sentence.sentence_id, replace(pick, supported=False))
     supported = any(p.supported for p in picks.values())
-    return Extract(tuple(picks.values()), supported and not names_unknown_place(info.text, term_weight, method))
+    places = {place for part in info.parts for place in part.places}
+    return Extract(tuple(picks.values()), supported and not names_unknown_place(places, term_weight, method))
 
 
 def list_items(intro: Pick, data: IndexData) -> list[Pick]:

@@ -82,10 +82,10 @@ def _names(keys: Sequence[str], text: str) -> bool:
     return any(key in text for key in keys)
 
 
-def names_unknown_place(question: str, term_weight: Callable[[str], float], method: str) -> bool:
-    """True if the question names a place no document mentions (each of its keys has a token
-    of weight 0 in the lexical index): no figure of the documents is that place's."""
+def names_unknown_place(places: Sequence[str], term_weight: Callable[[str], float], method: str) -> bool:
+    """True if one of a question's places (``place_names``) is mentioned by no document (each of
+    its keys has a token of weight 0 in the lexical index): no figure of the documents is its."""
     return any(
         not any(all(term_weight(t) > 0 for t in tokenize(key, method)) for key in place_keys(place))
-        for place in place_names(question)
+        for place in places
     )
