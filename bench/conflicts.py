@@ -52,7 +52,11 @@ def _key(statement: Statement) -> tuple:
 
 def describe(statement: Statement) -> str:
     hit = statement.hit
-    return f"{statement.quantity.text} — {hit.doc_id} ({hit.date or '日期不详'}): {statement.sentence.text[:70]}"
+    return value_line(statement.quantity.text, hit.doc_id, hit.date, statement.sentence.text)
+
+
+def value_line(value: str, source: str, date: str | None, sentence: str) -> str:
+    return f"{value} — {source} ({date or '日期不详'}): {sentence[:70]}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -61,6 +65,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--corpus-wide", action="store_true", help="every figure of the corpus as an anchor")
     parser.add_argument("--index", type=Path, help="index folder (default: the configured one)")
     args = parser.parse_args(argv)
+    if not (args.qa or args.corpus_wide):
+        parser.error("give --qa FILE, --corpus-wide, or both")
     settings = load_settings(index_dir=args.index)
     if args.qa:
         from qa.pipeline import QAPipeline
@@ -73,23 +79,23 @@ def main(argv: list[str] | None = None) -> int:
                 reported += 1
                 print(f"{question.id}: {conflict.measure}")
                 for value in conflict.values:
-                    print(f"    {value['text']} — {value['source']} ({value['date'] or '日期不详'}): {value['sentence'][:70]}")
+                    print("    " + value_line(value["text"], value["source"], value["date"], value["sentence"]))
         print(f"{reported} conflicts reported on {len(questions)} questions of {args.qa}")
     if args.corpus_wide:
         data = load_index(settings.index_dir, model_id=settings.embedding_model)
         statements = corpus_statements(data)
         reported = pairs(statements)
         print(f"{len(statements)} figures; pairs reported as conflicts: {len(reported)}")
-        for anchor, other in reported:
-            print(f"  {measure_label(anchor)}\n    {describe(anchor)}\n    {describe(other)}")
-        timeless = [dataclasses.replace(s, period=frozenset()) for s in statements]
-        kept_apart = pairs(timeless)
+        print_pairs(reported)
+        kept_apart = pairs([dataclasses.replace(s, period=frozenset()) for s in statements])
         print(f"without the period rule: {len(kept_apart)} pairs")
-        for anchor, other in kept_apart:
-            print(f"  {measure_label(anchor)}\n    {describe(anchor)}\n    {describe(other)}")
-    if not (args.qa or args.corpus_wide):
-        parser.error("give --qa FILE, --corpus-wide, or both")
+        print_pairs(kept_apart)
     return 0
+
+
+def print_pairs(found: list[tuple[Statement, Statement]]) -> None:
+    for anchor, other in found:
+        print(f"  {measure_label(anchor)}\n    {describe(anchor)}\n    {describe(other)}")
 
 
 if __name__ == "__main__":

@@ -171,7 +171,7 @@ def load_document(path: Path, doc_id: str, data: bytes | None = None) -> Documen
     if cleaned.repeated_lines >= REPEATED_LINES_TO_MENTION:
         log.warning("%s: 去除了 %d 行重复内容（%d repeated lines dropped）", doc_id, cleaned.repeated_lines, cleaned.repeated_lines)
     if not cleaned.text.strip():
-        raise DocumentError(f"{doc_id}: 清理网页格式后没有剩下任何正文（no text left after cleaning）")
+        raise DocumentError(f"{doc_id}: 清理后没有剩下任何正文（no text left after cleaning）")
     return Document(
         doc_id=doc_id,
         title=cleaned.title or Path(doc_id).stem,

@@ -128,7 +128,8 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
         The frozen Settings.
     """
     values: dict[str, Any] = {}
-    named = config_file or (Path(os.environ[ENV_PREFIX + "CONFIG"]) if os.environ.get(ENV_PREFIX + "CONFIG") else None)
+    from_env = os.environ.get(ENV_PREFIX + "CONFIG")
+    named = config_file or (Path(from_env) if from_env else None)
     path = named or Path("policyqa.toml")
     if path.is_file():
         try:

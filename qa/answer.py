@@ -1,13 +1,16 @@
-"""The extractive answerer: pick the 1–3 sentences that answer, cite each one.
+"""The extractive answerer: pick the few sentences that answer, cite each one.
 
 Sentences of the best retrieved passages are scored by their similarity to the
 question (vectors computed at index time, so the only model call per question
-is the query's own), by how much of the question's key terms they cover
-(IDF-weighted), and — for 多少/几/哪一年/百分之几 questions — by whether they
-state a number of the asked kind next to the thing being counted. A question
-with several parts gets the best sentence for each part. Sentences are quoted
-(long ones trimmed to their relevant clauses), never rewritten, so a figure in
-an answer is always the figure in its source.
+is the query's own), by how much of the question's key terms they cover with
+their paragraph (idf-weighted; words no document uses do not count), and — for
+多少/几/哪一年/百分之几 questions — by whether they state a number of the asked
+kind and unit in the clause that names the thing counted, for the year asked.
+Each part of a question gets its best sentence; a policy question also its close
+runner-ups. A sentence supports an answer only if it speaks of the places asked
+about (qa.places). Sentences are quoted (long ones trimmed to their relevant
+clauses), never rewritten, so a figure in an answer is always the figure in its
+source; the answer stays under 300 characters.
 """
 
 from __future__ import annotations
@@ -69,7 +72,8 @@ MIN_COVERAGE = 0.3
 MIN_SIMILARITY = 0.85
 # A sentence this similar to the question answers it even in other words (paraphrases).
 MIN_SIMILARITY_ALONE = 0.91
-# How far from a number, within its clause, the counted thing may be named.
+# How far after a number, within its clause, the counted thing may be named (before it: the
+# number's clause and the one before, where the subject often stands).
 FOCUS_WINDOW = 30
 # How much of the paragraph before a sentence counts as its context; a short line above
 # the paragraph without a sentence end is its heading, and counts too.
@@ -124,13 +128,10 @@ class Candidate:
 
 @dataclass(frozen=True)
 class Pick:
-    """A sentence chosen for a part of the question, with the features that chose it."""
+    """A sentence scored for a part of the question, and whether it would support an answer."""
 
     candidate: Candidate
     score: float
-    coverage: float
-    focus: float
-    has_number: bool
     supported: bool
     list_item: bool = False  # an item of the list that the previous pick introduces
 
@@ -189,7 +190,7 @@ def states_wanted_number(text: str, wants: str) -> bool:
 
 
 def focus_near_number(text: str, focus: Sequence[dict[str, float]], quantities: Sequence[Quantity]) -> float:
-    """How fully the clause of a quantity names one of the focus phrases (0–1; the best pair).
+    """How fully the clause of a quantity (``clause_around``) names one of the focus phrases (0–1; the best pair).
 
     「对52个未摘帽贫困县」 states the count of 未摘帽贫困县; a sentence that names the
     focus in another clause than its numbers (which count other things) does not answer,
@@ -264,7 +265,7 @@ def enumeration_score(sentence: Sentence, data: IndexData, terms: dict[str, floa
     items = max(inline, repeated, listed)
     if not wanted:
         return min(1.0, items / LIST_ITEMS_FOR_FULL_SCORE)
-    if items == wanted or listed == wanted or inline == wanted:
+    if wanted in (inline, repeated, listed):
         return 1.0
     return 0.5 if items > wanted else 0.5 * items / wanted
 
@@ -296,7 +297,7 @@ def candidate_sentences(hits: Sequence[Hit], data: IndexData, query_vector: np.n
 
 
 def paragraph_before(text: str, start: int) -> str:
-    """At most ``CONTEXT_CHARS`` of the paragraph before offset ``start``, after the heading
+    """At most ``CONTEXT_CHARS`` of the paragraph before offset ``start``, preceded by the heading
     line above the paragraph if there is one (「●党的十八届五中全会」 over 「2015年10月26日至29日在京召开」)."""
     paragraph_start = text.rfind("\n", 0, start) + 1
     context = text[max(paragraph_start, start - CONTEXT_CHARS) : start]
@@ -343,7 +344,7 @@ def rank_for_part(
         )
         supported = _supported(part, scope_coverage, focus_score if focus else None, has_number, candidate.similarity)
         supported = supported and speaks_of(candidate.sentence, candidate.context, places, data.document(candidate.sentence.doc_id))
-        picks.append(Pick(candidate, score, coverage, focus_score, has_number, supported))
+        picks.append(Pick(candidate, score, supported))
     # Stable: equal scores keep the candidates' order (better passages first).
     return sorted(picks, key=lambda pick: -pick.score)
 
@@ -415,7 +416,7 @@ def list_items(intro: Pick, data: IndexData) -> list[Pick]:
         chunk = data.chunks[data.chunks_containing(sentence)[0]]
         hit = replace(intro.candidate.hit, chunk_id=chunk.chunk_id, text=chunk.text, start=chunk.start, end=chunk.end)
         candidate = Candidate(sentence, hit, intro.candidate.hit_rank, intro.candidate.similarity)
-        items.append(Pick(candidate, 0.0, 0.0, 0.0, False, supported=False, list_item=True))
+        items.append(Pick(candidate, 0.0, supported=False, list_item=True))
     return items
 
 

@@ -198,12 +198,12 @@ class QAPipeline:
         return analyze(question, history)
 
     def _extract(self, info: QuestionInfo, hits: list[Hit], data: IndexData, query_vector) -> Draft:
-        idf, method = data.lexical.term_weight, data.lexical.method
+        term_weight, method = data.lexical.term_weight, data.lexical.method
         candidates = extractive.candidate_sentences(hits, data, query_vector)
-        extract = extractive.select_sentences(info, candidates, idf, method, data)
+        extract = extractive.select_sentences(info, candidates, term_weight, method, data)
         if not extract.answerable:
             return Draft(self.settings.refusal_text, (), {}, False)
-        answer_text, citations = extractive.compose(info, extract, data, idf, method)
+        answer_text, citations = extractive.compose(info, extract, data, term_weight, method)
         return Draft(answer_text, citations, {c.marker: c.text for c in citations}, True)
 
     def _generate(

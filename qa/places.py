@@ -7,6 +7,7 @@ that never mention it. jieba's part-of-speech tags find the places.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Sequence
 
@@ -27,8 +28,10 @@ NATIONAL = re.compile(r"全国|我国|中国(?!共产党|特色|式|人民|精�
 PLACE_SCOPE_CHARS = 1500
 
 
+@functools.lru_cache(maxsize=4096)
 def place_names(text: str) -> tuple[str, ...]:
-    """The place names a text mentions (「广西」「湖北省」「那曲市」).
+    """The place names a text mentions (「广西」「湖北省」「那曲市」); cached, as the same
+    sentences are asked about by every part of a question and by the next questions.
 
     jieba tags most places ns; Tibetan ones it often takes for names (拉萨 nrt, 那曲 nr),
     so a transliterated name, or a name followed by 市/县/区…, counts too.
@@ -62,9 +65,9 @@ def speaks_of(sentence: Sentence, context: str, places: Sequence[Sequence[str]],
     """True if a sentence speaks of every place asked about (each given by ``place_keys``).
 
     It does when they are named in the sentence, its ``context`` (paragraph and heading) or
-    the document's title; when it names none of them but other places (or the whole
-    country), it does not; when it names no place at all, they must be named in the
-    ``PLACE_SCOPE_CHARS`` before it.
+    the document's title; when none of them is named there and the sentence names other
+    places (or the whole country), it does not; otherwise the ones not named nearby must be
+    named in the ``PLACE_SCOPE_CHARS`` before it (its article).
     """
     if not places:
         return True

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import jieba.posseg as posseg
 
 from index.errors import QuestionError
+from qa.numbers import parse_quantity
 from qa.places import place_names
 
 # What kind of number a question asks for, by its question words (first match wins).
@@ -22,8 +23,7 @@ WANTS_YEAR = re.compile(r"哪一?年|什么时候|何时|哪个时间|什么时�
 WANTS_PERCENT = re.compile(r"百分之几|百分之多少|多少%|比例|比重|占比|率[^，。？?]*(?:多少|几)|百分点")
 # 「哪几句话」「哪五个方面」「哪些地方」ask for a list, not a number.
 LIST_QUESTION = re.compile(r"哪(?:些|几|[二两三四五六七八九十]+)|有哪|包括什么|包括哪")
-LIST_SIZE = re.compile(r"哪([两二三四五六七八九十])")
-LIST_SIZES = {digit: size for size, digit in enumerate("零一二三四五六七八九十")} | {"两": 2}
+LIST_SIZE = re.compile(r"哪([两二三四五六七八九十]+)")
 WANTS_NUMBER = re.compile(r"多少|几[个名户家项次条所万亿千百十年]|几|多大|多高|多长|多远|数量|规模|金额")
 
 FOLLOW_UP_START = re.compile(r"^(?:那|那么|那末|那么说|还有|另外|以及|再问|而)")
@@ -135,7 +135,8 @@ def asked_number_kind(question: str) -> str:
 def asked_list_size(text: str) -> int:
     """How many items a list question asks for (「哪六个方面」→ 6, 「哪两项」→ 2), else 0."""
     match = LIST_SIZE.search(text)
-    return LIST_SIZES[match.group(1)] if match else 0
+    size = parse_quantity(match.group(1)) if match else None
+    return int(size.value) if size else 0
 
 
 def asked_units(text: str) -> tuple[str, ...]:

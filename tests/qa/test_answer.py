@@ -151,6 +151,7 @@ def test_list_question_is_not_a_number_question_and_knows_its_length():
     (part,) = split_question("“五个一批”工程具体包括哪五个“一批”？")
     assert part.is_list and part.wants == "" and part.list_size == 5
     assert asked_list_size("“千”具体指的是哪两项工作") == 2
+    assert asked_list_size("包括哪十二个方面") == 12
     assert asked_list_size("有哪些要求") == 0
 
 
