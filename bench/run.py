@@ -206,8 +206,11 @@ def _agreement(embedder, torch_embedder, data) -> dict:
     onnx = np.stack([embedder.embed_query(s) for s in sentences])
     fp32 = np.stack([torch_embedder.embed_query(s) for s in sentences])
     cosines = (onnx * fp32).sum(axis=1)
-    return {"texts": len(sentences), "min_cosine": round(float(cosines.min()), 4),
-            "mean_cosine": round(float(cosines.mean()), 4)}
+    return {
+        "texts": len(sentences),
+        "min_cosine": round(float(cosines.min()), 4),
+        "mean_cosine": round(float(cosines.mean()), 4),
+    }
 
 
 def _scale(size: int, real_index: Path, work: Path, dev_queries: Path, settings, reuse: bool, say) -> dict:
@@ -218,14 +221,33 @@ def _scale(size: int, real_index: Path, work: Path, dev_queries: Path, settings,
     if not (reuse and (work / "build.json").is_file() and (work / "index").is_dir()):
         say(f"scale {size:,} chunks: generating and indexing (composed vectors)")
         subprocess.run(
-            python + ["build", "--real-index", str(real_index), "--chunks", str(size), "--work", str(work),
-                      "--dev-queries", str(dev_queries), "--flat-max-vectors", str(settings.flat_max_vectors),
-                      "--ann-index", settings.ann_index, "--threads", str(settings.threads)],
-            check=True, cwd=REPO, env=env, stdout=subprocess.DEVNULL,
+            python
+            + [
+                "build",
+                "--real-index",
+                str(real_index),
+                "--chunks",
+                str(size),
+                "--work",
+                str(work),
+                "--dev-queries",
+                str(dev_queries),
+                "--flat-max-vectors",
+                str(settings.flat_max_vectors),
+                "--ann-index",
+                settings.ann_index,
+                "--threads",
+                str(settings.threads),
+            ],
+            check=True,
+            cwd=REPO,
+            env=env,
+            stdout=subprocess.DEVNULL,
         )
     say(f"scale {size:,} chunks: measuring in a fresh process")
-    done = subprocess.run(python + ["measure", "--work", str(work)], check=True, cwd=REPO, env=env,
-                          stdout=subprocess.PIPE, text=True)
+    done = subprocess.run(
+        python + ["measure", "--work", str(work)], check=True, cwd=REPO, env=env, stdout=subprocess.PIPE, text=True
+    )
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
@@ -265,17 +287,26 @@ def _targets(report: dict) -> dict:
     if largest is not None:
         label = f"at {largest['chunks']:,} chunks"
         checks[f"retrieve_p50_ms <= 20 {label}"] = (
-            largest["retrieve_p50_ms"], largest["retrieve_p50_ms"] <= SCALE_RETRIEVE_P50_MS)
+            largest["retrieve_p50_ms"],
+            largest["retrieve_p50_ms"] <= SCALE_RETRIEVE_P50_MS,
+        )
         checks[f"recall@10_vs_exact >= 0.95 {label}"] = (
-            largest["recall@10_vs_exact"], largest["recall@10_vs_exact"] >= SCALE_RECALL)
+            largest["recall@10_vs_exact"],
+            largest["recall@10_vs_exact"] >= SCALE_RECALL,
+        )
         checks[f"bytes_per_chunk <= 2048 {label}"] = (
-            largest["bytes_per_chunk"], largest["bytes_per_chunk"] <= SCALE_BYTES_PER_CHUNK)
+            largest["bytes_per_chunk"],
+            largest["bytes_per_chunk"] <= SCALE_BYTES_PER_CHUNK,
+        )
     return {name: {"value": value, "met": bool(met)} for name, (value, met) in checks.items()}
 
 
 def _machine() -> dict:
-    return {"cores": os.cpu_count(), "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
-            "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    return {
+        "cores": os.cpu_count(),
+        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
+    }
 
 
 def _ms(seconds: float) -> float:
@@ -323,8 +354,15 @@ def _pair(a: float, b: float) -> str:
     return f"{a:.1f} / {b:.1f}"
 
 
-def main(settings, qa_path: Path, quick: bool, as_json: bool, sizes: tuple[int, ...] | None = None,
-         work: Path | None = None, reuse: bool = False) -> int:
+def main(
+    settings,
+    qa_path: Path,
+    quick: bool,
+    as_json: bool,
+    sizes: tuple[int, ...] | None = None,
+    work: Path | None = None,
+    reuse: bool = False,
+) -> int:
     """Run the benchmark and print the report (JSON on stdout with ``as_json``, the table on stderr)."""
     report = run_bench(settings, qa_path, quick, sizes, work, reuse)
     table = format_table(report)

@@ -44,8 +44,16 @@ def rss_bytes() -> dict[str, int]:
     return {"rss": values.get("VmRSS", 0), "anon": values.get("RssAnon", 0), "file": values.get("RssFile", 0)}
 
 
-def build(real_index: Path, chunks: int, work: Path, dev_queries: Path | None, flat_max_vectors: int,
-          ann_index: str, threads: int = 2, seed: int = 0) -> dict:
+def build(
+    real_index: Path,
+    chunks: int,
+    work: Path,
+    dev_queries: Path | None,
+    flat_max_vectors: int,
+    ann_index: str,
+    threads: int = 2,
+    seed: int = 0,
+) -> dict:
     """Generate a synthetic corpus of ``chunks`` chunks and write its index into ``work/index``."""
     from bench.synthetic import Source, generate, source_from_index, write_synthetic_index
     from index.store import load_index
@@ -232,8 +240,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--work", type=Path, required=True)
     args = parser.parse_args(argv)
     if args.command == "build":
-        result = build(args.real_index, args.chunks, args.work, args.dev_queries, args.flat_max_vectors,
-                       args.ann_index, args.threads)
+        result = build(
+            args.real_index,
+            args.chunks,
+            args.work,
+            args.dev_queries,
+            args.flat_max_vectors,
+            args.ann_index,
+            args.threads,
+        )
     else:
         result = measure(args.work)
     print(json.dumps(result, ensure_ascii=False))

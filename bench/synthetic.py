@@ -105,7 +105,7 @@ class DistinctNumbers:
             if not fraction:
                 return str(value)
             digits = str(value).rjust(len(whole) + len(fraction), "0")
-            return f"{int(digits[: len(whole)])}.{digits[len(whole):]}"
+            return f"{int(digits[: len(whole)])}.{digits[len(whole) :]}"
 
         return NUMBER.sub(swap, text)
 
@@ -304,8 +304,9 @@ def write_synthetic_index(
     sentence_vectors(source, corpus.sentence_sources, seed, sentence_vecs)
     sentence_vecs.flush()
     progress("bm25")
-    lexical = bm25_from_texts(_chunk_texts(documents, corpus.chunk_rows), manifest_base.lexical_tokenizer,
-                              len(corpus.chunk_rows))
+    lexical = bm25_from_texts(
+        _chunk_texts(documents, corpus.chunk_rows), manifest_base.lexical_tokenizer, len(corpus.chunk_rows)
+    )
     dense_kind = index_kind(len(chunk_vecs), flat_max_vectors, ann_index)
     sentence_kind = index_kind(len(sentence_vecs), flat_max_vectors, SENTENCE_ANN)
     progress(f"chunk index ({dense_kind})")

@@ -118,8 +118,7 @@ def is_up_to_date(previous: Manifest | None, settings: Settings, documents: list
         and previous.cleaning_version == CLEANING_VERSION
         and previous.documents == {d.doc_id: d.content_hash for d in documents}
         and previous.dense_index == index_kind(previous.chunk_count, settings.flat_max_vectors, settings.ann_index)
-        and previous.sentence_index
-        == index_kind(previous.sentence_count, settings.flat_max_vectors, SENTENCE_ANN)
+        and previous.sentence_index == index_kind(previous.sentence_count, settings.flat_max_vectors, SENTENCE_ANN)
     )
 
 
@@ -156,12 +155,22 @@ def build_index(
         changed = tuple(sorted(k for k in new_hashes if k in old_hashes and old_hashes[k] != new_hashes[k]))
         if not force and is_up_to_date(previous, settings, documents):
             return BuildReport(
-                len(documents), previous.chunk_count, previous.sentence_count, (), (), (), tuple(skipped), 0,
-                time.perf_counter() - started, up_to_date=True,
+                len(documents),
+                previous.chunk_count,
+                previous.sentence_count,
+                (),
+                (),
+                (),
+                tuple(skipped),
+                0,
+                time.perf_counter() - started,
+                up_to_date=True,
             )
         chunks, sentences = split_corpus(documents, settings)
         report = progress or _terminal_progress()
-        cache = EmbeddingCache(settings.cache_dir / "embeddings.sqlite", settings.embedding_model, settings.passage_prefix)
+        cache = EmbeddingCache(
+            settings.cache_dir / "embeddings.sqlite", settings.embedding_model, settings.passage_prefix
+        )
         try:
             lazy = _LazyEmbedder(settings, embedder)
             chunk_vectors, embedded_chunks = embed_with_cache(

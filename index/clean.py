@@ -21,7 +21,9 @@ import yaml
 CLEANING_VERSION = 4
 
 FRONT_MATTER = re.compile(r"\A\s*---[ \t]*\n(.*?)\n---[ \t]*(?:\n|\Z)", re.S)
-HTML_TAG = re.compile(r"</?(?:p|div|br|span|strong|b|i|em|a|h[1-6]|li|ul|ol|table|tr|td|th|img|section|article)\b[^>]*>", re.I)
+HTML_TAG = re.compile(
+    r"</?(?:p|div|br|span|strong|b|i|em|a|h[1-6]|li|ul|ol|table|tr|td|th|img|section|article)\b[^>]*>", re.I
+)
 # Tags whose end starts a new line of text.
 BLOCK_TAGS = frozenset(
     "p div br li ul ol h1 h2 h3 h4 h5 h6 tr table section article header footer blockquote pre title".split()
@@ -53,7 +55,9 @@ MIN_PROSE_CHARS = 36
 HANZI = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"  # ideographs only: no 。，、 (CJK above holds 。)
 BROKEN_LINE_END = re.compile(rf"[{HANZI}0-9A-Za-z%]$")
 BROKEN_LINE_NEXT = re.compile(rf"[{HANZI}0-9]")
-LIST_ORDINAL = re.compile(r"(?:[（(][一二三四五六七八九十0-9]+[）)]|[一二三四五六七八九十]+[、是．.]|第[一二三四五六七八九十]+|[0-9]+[.、．])")
+LIST_ORDINAL = re.compile(
+    r"(?:[（(][一二三四五六七八九十0-9]+[）)]|[一二三四五六七八九十]+[、是．.]|第[一二三四五六七八九十]+|[0-9]+[.、．])"
+)
 PHOTO_CREDIT = "摄"
 CJK_PUNCT = r"\u3000-\u303f\uff00-\uffef“”‘’《》"
 # A space between two Chinese characters (or a Chinese character and a digit or
@@ -115,7 +119,7 @@ def split_front_matter(raw: str) -> tuple[dict, str]:
         return {}, raw
     if not isinstance(meta, dict):
         return {}, raw
-    return meta, raw[match.end():]
+    return meta, raw[match.end() :]
 
 
 class _TextExtractor(HTMLParser):
@@ -177,7 +181,12 @@ def join_broken_lines(paragraphs: list[str]) -> list[str]:
     joined: list[str] = []
     for paragraph in paragraphs:
         previous = joined[-1] if len(joined) > 1 else ""
-        if previous and _breaks_off(previous) and BROKEN_LINE_NEXT.match(paragraph) and not LIST_ORDINAL.match(paragraph):
+        if (
+            previous
+            and _breaks_off(previous)
+            and BROKEN_LINE_NEXT.match(paragraph)
+            and not LIST_ORDINAL.match(paragraph)
+        ):
             joined[-1] = previous + paragraph
         else:
             joined.append(paragraph)

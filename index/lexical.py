@@ -119,9 +119,7 @@ class LexicalIndex:
         np.save(directory / VOCAB_ROWS, rows[order], allow_pickle=False)
 
     @classmethod
-    def load(
-        cls, directory: Path, method: str, mmap: bool = False, max_df_share: float | None = None
-    ) -> LexicalIndex:
+    def load(cls, directory: Path, method: str, mmap: bool = False, max_df_share: float | None = None) -> LexicalIndex:
         """Read an index written by ``save``.
 
         With ``mmap`` the postings stay on disk and tokens are looked up in the hashed

@@ -87,9 +87,7 @@ def check_content(name: str, data: bytes, max_bytes: int) -> None:
     if not data.strip():
         raise DocumentError(f"“{name}”是空文件。")
     if len(data) > max_bytes:
-        raise DocumentError(
-            f"“{name}”有 {len(data) / 2**20:.1f} MB，超过上传上限 {max_bytes / 2**20:.0f} MB。"
-        )
+        raise DocumentError(f"“{name}”有 {len(data) / 2**20:.1f} MB，超过上传上限 {max_bytes / 2**20:.0f} MB。")
     suffix = PurePosixPath(name).suffix.lower()
     kind = sniff_binary(data)
     if suffix == ".pdf":
@@ -110,7 +108,7 @@ def check_content(name: str, data: bytes, max_bytes: int) -> None:
 
 
 def sniff_binary(data: bytes) -> str | None:
-    """"pdf" or "zip" when the bytes start like one (whatever the file name says), else None."""
+    """ "pdf" or "zip" when the bytes start like one (whatever the file name says), else None."""
     head = data.lstrip()[:8]
     if head.startswith(b"%PDF-"):
         return "pdf"
@@ -280,4 +278,3 @@ def _write_atomically(path: Path, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-

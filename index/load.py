@@ -52,18 +52,26 @@ def decode_text(data: bytes, name: str = "file") -> str:
             try:
                 return _checked(data.decode(encoding), name)
             except UnicodeDecodeError as exc:
-                raise DocumentError(f"{name}: 文件开头标明 {encoding} 编码，但内容无法按此解码（starts with a {encoding} mark but does not decode: {exc}）") from exc
+                raise DocumentError(
+                    f"{name}: 文件开头标明 {encoding} 编码，但内容无法按此解码（starts with a {encoding} mark but does not decode: {exc}）"
+                ) from exc
     for magic, kind in FOREIGN_FORMATS:
         if data.startswith(magic):
-            raise DocumentError(f"{name}: 这是 {kind} 文件，不是文本，请改用 {kind} 扩展名（is a {kind} file, not text; give it the {kind} file extension）")
+            raise DocumentError(
+                f"{name}: 这是 {kind} 文件，不是文本，请改用 {kind} 扩展名（is a {kind} file, not text; give it the {kind} file extension）"
+            )
     if b"\x00" in data[:8192]:
-        raise DocumentError(f"{name}: 看起来是二进制文件，不是文本文档（looks binary (contains NUL bytes), not a text document）")
+        raise DocumentError(
+            f"{name}: 看起来是二进制文件，不是文本文档（looks binary (contains NUL bytes), not a text document）"
+        )
     for encoding in ("utf-8", "gb18030"):
         try:
             return _checked(data.decode(encoding), name)
         except UnicodeDecodeError:
             continue
-    raise DocumentError(f"{name}: 既不是 UTF-8 也不是 GB18030 编码的文本，请转换为 UTF-8 后重新添加（not UTF-8 or GB18030 text; convert it to UTF-8 and add it again）")
+    raise DocumentError(
+        f"{name}: 既不是 UTF-8 也不是 GB18030 编码的文本，请转换为 UTF-8 后重新添加（not UTF-8 or GB18030 text; convert it to UTF-8 and add it again）"
+    )
 
 
 def _checked(text: str, name: str) -> str:
@@ -71,7 +79,9 @@ def _checked(text: str, name: str) -> str:
         return text
     junk = sum(1 for ch in text if unicodedata.category(ch) in {"Cc", "Co", "Cn"} and ch not in "\t\n\r\f")
     if junk / len(text) > MAX_JUNK_SHARE:
-        raise DocumentError(f"{name}: 看起来是二进制文件（含 {junk} 个控制字符），不是文本文档（looks binary ({junk} control characters), not a text document）")
+        raise DocumentError(
+            f"{name}: 看起来是二进制文件（含 {junk} 个控制字符），不是文本文档（looks binary ({junk} control characters), not a text document）"
+        )
     return text
 
 
@@ -84,13 +94,17 @@ def read_pdf(data: bytes, name: str) -> str:
     try:
         reader = PdfReader(io.BytesIO(data))
         if reader.is_encrypted:
-            raise DocumentError(f"{name}: PDF 已加密，请另存一份未加密的副本后重新添加（the PDF is encrypted; save an unprotected copy and add it again）")
+            raise DocumentError(
+                f"{name}: PDF 已加密，请另存一份未加密的副本后重新添加（the PDF is encrypted; save an unprotected copy and add it again）"
+            )
         return "\n".join(page.extract_text() or "" for page in reader.pages)
     except DocumentError:
         raise
     # A damaged file can make pypdf raise almost anything; it must cost one file, not the build.
     except Exception as exc:
-        raise DocumentError(f"{name}: PDF 文件已损坏或无法读取（not a readable PDF: {type(exc).__name__}: {exc}）") from exc
+        raise DocumentError(
+            f"{name}: PDF 文件已损坏或无法读取（not a readable PDF: {type(exc).__name__}: {exc}）"
+        ) from exc
 
 
 def read_docx(data: bytes, name: str) -> str:
@@ -105,7 +119,9 @@ def read_docx(data: bytes, name: str) -> str:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             infos = archive.infolist()
             if "word/document.xml" not in {info.filename for info in infos}:
-                raise DocumentError(f"{name}: 这是 ZIP 压缩包，不是 Word 文档（a ZIP file but not a Word document: no word/document.xml）")
+                raise DocumentError(
+                    f"{name}: 这是 ZIP 压缩包，不是 Word 文档（a ZIP file but not a Word document: no word/document.xml）"
+                )
             unpacked = sum(info.file_size for info in infos)
             packed = sum(info.compress_size for info in infos) or 1
         if unpacked > MAX_DOCX_UNPACKED_BYTES or unpacked / packed > MAX_DOCX_COMPRESSION_RATIO:
@@ -119,7 +135,9 @@ def read_docx(data: bytes, name: str) -> str:
         raise
     # Broken XML inside the ZIP surfaces as lxml's XMLSyntaxError, among others.
     except Exception as exc:
-        raise DocumentError(f"{name}: DOCX 文件已损坏或无法读取（not a readable DOCX file: {type(exc).__name__}: {exc}）") from exc
+        raise DocumentError(
+            f"{name}: DOCX 文件已损坏或无法读取（not a readable DOCX file: {type(exc).__name__}: {exc}）"
+        ) from exc
 
 
 # A DOCX whose parts unpack to more than this, or compress better than this ratio
@@ -162,14 +180,21 @@ def load_document(path: Path, doc_id: str, data: bytes | None = None) -> Documen
     """
     reader, is_html = READERS.get(path.suffix.lower(), (None, None))
     if reader is None:
-        raise DocumentError(f"{doc_id}: 不支持 {path.suffix!r} 类型的文件，请使用 {'、'.join(READERS)}（unsupported file type {path.suffix!r}; use one of {', '.join(READERS)}）")
+        raise DocumentError(
+            f"{doc_id}: 不支持 {path.suffix!r} 类型的文件，请使用 {'、'.join(READERS)}（unsupported file type {path.suffix!r}; use one of {', '.join(READERS)}）"
+        )
     if data is None:
         data = path.read_bytes()
     if not data.strip():
         raise DocumentError(f"{doc_id}: 文件是空的（the file is empty）")
     cleaned = clean_document(reader(data, doc_id), is_html=is_html)
     if cleaned.repeated_lines >= REPEATED_LINES_TO_MENTION:
-        log.warning("%s: 去除了 %d 行重复内容（%d repeated lines dropped）", doc_id, cleaned.repeated_lines, cleaned.repeated_lines)
+        log.warning(
+            "%s: 去除了 %d 行重复内容（%d repeated lines dropped）",
+            doc_id,
+            cleaned.repeated_lines,
+            cleaned.repeated_lines,
+        )
     if not cleaned.text.strip():
         raise DocumentError(f"{doc_id}: 清理后没有剩下任何正文（no text left after cleaning）")
     return Document(

@@ -79,7 +79,7 @@ def ensure_onnx_model(model_dir: Path, cache_dir: Path, int8: bool = False) -> P
     target = onnx_dir_for(model_dir, cache_dir)
     if not (target / MODEL_FILE).is_file():
         if not (model_dir / "tokenizer.json").is_file():
-            raise ConfigError(f"{model_dir} has no tokenizer.json; set query_backend = \"torch\"")
+            raise ConfigError(f'{model_dir} has no tokenizer.json; set query_backend = "torch"')
         cache_dir.mkdir(parents=True, exist_ok=True)
         with _temporary_dir(cache_dir, target.name) as tmp:
             _convert(model_dir, tmp)
@@ -112,13 +112,13 @@ def _pooling_mode(model_dir: Path) -> tuple[str, bool]:
     kinds = [m["type"].rsplit(".", 1)[-1] for m in modules]
     pooling = next((m for m in modules if m["type"].endswith("Pooling")), None)
     if pooling is None:
-        raise ConfigError(f"{model_dir}: no pooling module; set query_backend = \"torch\"")
+        raise ConfigError(f'{model_dir}: no pooling module; set query_backend = "torch"')
     config = json.loads((model_dir / pooling["path"] / "config.json").read_text(encoding="utf-8"))
     if config.get("pooling_mode_mean_tokens"):
         return "mean", "Normalize" in kinds
     if config.get("pooling_mode_cls_token"):
         return "cls", "Normalize" in kinds
-    raise ConfigError(f"{model_dir}: only mean or CLS pooling can be exported; set query_backend = \"torch\"")
+    raise ConfigError(f'{model_dir}: only mean or CLS pooling can be exported; set query_backend = "torch"')
 
 
 def _convert(model_dir: Path, out: Path) -> None:
@@ -152,8 +152,11 @@ def _convert(model_dir: Path, out: Path) -> None:
             dynamo=False,
         )
         optimized = optimizer.optimize_model(
-            str(exported), model_type="bert", num_heads=config.num_attention_heads,
-            hidden_size=config.hidden_size, opt_level=1,
+            str(exported),
+            model_type="bert",
+            num_heads=config.num_attention_heads,
+            hidden_size=config.hidden_size,
+            opt_level=1,
         )
     optimized.save_model_to_file(str(out / MODEL_FILE))
     exported.unlink()
@@ -165,15 +168,21 @@ def _convert(model_dir: Path, out: Path) -> None:
     if agreement < QUERY_AGREEMENT:
         raise ConfigError(
             f"the ONNX export of {model_dir} agrees with the PyTorch model only to cosine {agreement:.4f}; "
-            "set query_backend = \"torch\""
+            'set query_backend = "torch"'
         )
     batched = encoder.encode_batch(list(PROBE_TEXTS))
     batch_agreement = float(min((batched * np.stack(references)).sum(axis=1)))
-    info = {"source": str(model_dir.resolve()), "pooling": pooling, "normalized": normalized,
-            "max_length": max_length, "min_probe_cosine": round(agreement, 7),
-            "min_batch_probe_cosine": round(batch_agreement, 7),
-            # Passages (index vectors) may come from here only if padded batches match PyTorch.
-            "passages": batch_agreement >= PASSAGE_AGREEMENT, "converter_version": _CONVERTER_VERSION}
+    info = {
+        "source": str(model_dir.resolve()),
+        "pooling": pooling,
+        "normalized": normalized,
+        "max_length": max_length,
+        "min_probe_cosine": round(agreement, 7),
+        "min_batch_probe_cosine": round(batch_agreement, 7),
+        # Passages (index vectors) may come from here only if padded batches match PyTorch.
+        "passages": batch_agreement >= PASSAGE_AGREEMENT,
+        "converter_version": _CONVERTER_VERSION,
+    }
     np.save(out / "probe_vectors.npy", np.stack(references), allow_pickle=False)
     (out / INFO_FILE).write_text(json.dumps(info, indent=1) + "\n", encoding="utf-8")
 
@@ -198,7 +207,9 @@ def _add_int8(directory: Path) -> None:
         references = list(np.load(directory / "probe_vectors.npy", allow_pickle=False))
         agreement = _agreement(OnnxEncoder(tmp, threads=1, int8=True), references)
         if agreement < QUERY_AGREEMENT:
-            raise ConfigError(f"the int8 model agrees with fp32 only to cosine {agreement:.4f}; use query_backend \"onnx\"")
+            raise ConfigError(
+                f'the int8 model agrees with fp32 only to cosine {agreement:.4f}; use query_backend "onnx"'
+            )
         os.replace(tmp / INT8_FILE, directory / INT8_FILE)
 
 

@@ -138,7 +138,9 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
             raise ConfigError(f"config file {path} is not valid TOML: {exc}") from exc
     elif named is not None:
         # A file someone named is expected to be read: a typo must not silently mean the defaults.
-        raise ConfigError(f"config file {named} does not exist (named by {'the caller' if config_file else ENV_PREFIX + 'CONFIG'})")
+        raise ConfigError(
+            f"config file {named} does not exist (named by {'the caller' if config_file else ENV_PREFIX + 'CONFIG'})"
+        )
     for name in _field_types():
         env_value = os.environ.get(ENV_PREFIX + name.upper())
         if env_value is not None:
@@ -149,6 +151,7 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
 
 def describe_settings() -> list[tuple[str, str, str]]:
     """(environment variable, default, field name) for every setting, for help texts."""
+
     def shown(value: Any) -> str:
         return ",".join(value) if isinstance(value, tuple) else str(value)
 

@@ -391,7 +391,9 @@ def load_index(index_dir: Path, model_id: str | None = None, mmap: bool | None =
         sentence_vectors=array("sentence_vectors.npy"),
         dense=dense,
         lexical=LexicalIndex.load(
-            build / "bm25", manifest.lexical_tokenizer, mmap=mode is not None,
+            build / "bm25",
+            manifest.lexical_tokenizer,
+            mmap=mode is not None,
             max_df_share=LARGE_INDEX_MAX_DF_SHARE if large else None,
         ),
         build_dir=build,

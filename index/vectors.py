@@ -46,7 +46,7 @@ ADD_BATCH = 65_536
 
 
 def index_kind(count: int, flat_max_vectors: int, ann_index: str) -> str:
-    """"flat" for up to ``flat_max_vectors`` vectors, else ``ann_index`` (checked).
+    """ "flat" for up to ``flat_max_vectors`` vectors, else ``ann_index`` (checked).
 
     Chunk vectors use the configured ``ann_index``; sentence vectors (≈ 7 per chunk)
     always use ``SENTENCE_ANN``, the only kind small enough for them at 10^6 chunks.

@@ -343,7 +343,9 @@ def rank_for_part(
             + (0.0 if part.wants else W_DEFINITION * defines(text, question_bigrams, quoted))
         )
         supported = _supported(part, scope_coverage, focus_score if focus else None, has_number, candidate.similarity)
-        supported = supported and speaks_of(candidate.sentence, candidate.context, places, data.document(candidate.sentence.doc_id))
+        supported = supported and speaks_of(
+            candidate.sentence, candidate.context, places, data.document(candidate.sentence.doc_id)
+        )
         picks.append(Pick(candidate, score, supported))
     # Stable: equal scores keep the candidates' order (better passages first).
     return sorted(picks, key=lambda pick: -pick.score)
@@ -420,7 +422,9 @@ def list_items(intro: Pick, data: IndexData) -> list[Pick]:
     return items
 
 
-def trim_to_relevant(sentence: Sentence, terms: dict[str, float], wants: str, list_item: bool = False) -> tuple[int, int]:
+def trim_to_relevant(
+    sentence: Sentence, terms: dict[str, float], wants: str, list_item: bool = False
+) -> tuple[int, int]:
     """Offsets (in the document) of the clauses of a long sentence that carry the answer.
 
     A long list item keeps its first clause: 「一是发展生产脱贫一批」 names the item.
@@ -431,7 +435,8 @@ def trim_to_relevant(sentence: Sentence, terms: dict[str, float], wants: str, li
     if list_item:
         return sentence.start, sentence.start + clauses[0][1]
     useful = [
-        i for i, (s, e) in enumerate(clauses)
+        i
+        for i, (s, e) in enumerate(clauses)
         if coverage_of(sentence.text[s:e], terms) > 0.15 or states_wanted_number(sentence.text[s:e], wants)
     ]
     if not useful:

@@ -68,7 +68,9 @@ PROVINCES = (
 # that cannot be part of a name (「以贵州省」 → 贵州省, 「跨省」 → none); stems holding
 # generic words (贫困地区, 中西部地区, 扶贫协作地区) name no place.
 PLACE = re.compile(r"[\u4e00-\u9fff]{1,4}?(?:自治区|自治州|地区|省|市|县|州|盟)")
-NOT_IN_NAME = frozenset("的和与跨在是为有向对将从由到以及或全各该本每个其中同了把被等这那此我省市县区乡镇村州部国党困贫")
+NOT_IN_NAME = frozenset(
+    "的和与跨在是为有向对将从由到以及或全各该本每个其中同了把被等这那此我省市县区乡镇村州部国党困贫"
+)
 GENERIC_STEMS = re.compile(r"协作|民族|边疆|深度|连片|城乡|农村|区域|指标|少数|革命|老区|东西|南北|沿海|内陆|边境")
 # A place named only relatively: which one depends on the document's context.
 RELATIVE_PLACE = re.compile(r"全省|全市|全县|全区|全州|全乡|全村|该省|该市|该县|该区|本地|当地|我省|我市|我县|我区")
@@ -110,6 +112,7 @@ def _clause_bounds(text: str, start: int, end: int) -> tuple[int, int]:
 
 def _years(q: Quantity, text: str) -> str:
     """A date quantity as a year or period ("2021", "2015-2020", "2016-" for 2016年以来)."""
+
     def year(value: float) -> int:
         v = int(value)
         return v // 10000 if q.unit == "年月日" else v // 100 if q.unit == "年月" else v
@@ -121,8 +124,9 @@ def _years(q: Quantity, text: str) -> str:
     return str(low) if high == low else f"{low}-{high}"
 
 
-def _period(quantities: Sequence[Quantity], q: Quantity, clause: tuple[int, int], text: str,
-            document_date: str | None) -> frozenset[str] | None:
+def _period(
+    quantities: Sequence[Quantity], q: Quantity, clause: tuple[int, int], text: str, document_date: str | None
+) -> frozenset[str] | None:
     """The years a figure is stated for (see the module docstring, rule 4)."""
     dates = [d for d in quantities if d.kind == "date" and "年" in d.unit]
     in_clause = [d for d in dates if clause[0] <= d.start < clause[1]]
@@ -178,7 +182,9 @@ def statements_in(sentence: Sentence, hit: Hit) -> list[Statement]:
                 blanked = blanked[:a] + " " * (b - a) + blanked[b:]
         blanked = PLACE.sub(lambda m: " " * len(m.group()), blanked)
         found.append(
-            Statement(q, clause, lo, _bigrams(blanked), _period(quantities, q, (lo, hi), text, hit.date), place, sentence, hit)
+            Statement(
+                q, clause, lo, _bigrams(blanked), _period(quantities, q, (lo, hi), text, hit.date), place, sentence, hit
+            )
         )
     return found
 
@@ -290,7 +296,9 @@ def anchor_statements(
         for statement in statements_in(*holder):
             q = statement.quantity
             inside = citation.start <= holder[0].start + q.start and holder[0].start + q.end <= citation.end
-            if inside and any(math.isclose(f.value, q.value, rel_tol=1e-9) and f.unit in (q.unit, "") for f in verified):
+            if inside and any(
+                math.isclose(f.value, q.value, rel_tol=1e-9) and f.unit in (q.unit, "") for f in verified
+            ):
                 anchors.append(statement)
     return anchors
 
@@ -313,14 +321,24 @@ def _value(statement: Statement, marker: int) -> dict:
 def _citation_of(statement: Statement, marker: int) -> Citation:
     hit, sentence = statement.hit, statement.sentence
     return Citation(
-        marker=marker, doc_id=sentence.doc_id, title=hit.title, date=hit.date, text=sentence.text,
-        start=sentence.start, end=sentence.end, passage=hit.text, passage_start=hit.start, passage_end=hit.end,
+        marker=marker,
+        doc_id=sentence.doc_id,
+        title=hit.title,
+        date=hit.date,
+        text=sentence.text,
+        start=sentence.start,
+        end=sentence.end,
+        passage=hit.text,
+        passage_start=hit.start,
+        passage_end=hit.end,
     )
 
 
 def _marker_of(statement: Statement, citations: Sequence[Citation]) -> int | None:
     where = statement.sentence.start + statement.quantity.start
-    return next((c.marker for c in citations if c.doc_id == statement.sentence.doc_id and c.start <= where < c.end), None)
+    return next(
+        (c.marker for c in citations if c.doc_id == statement.sentence.doc_id and c.start <= where < c.end), None
+    )
 
 
 def report_conflicts(
@@ -352,7 +370,9 @@ def report_conflicts(
                 marker = len(cited) + 1
                 cited.append(_citation_of(statement, marker))
             values.append(_value(statement, marker))
-            shown.append(f"《{statement.hit.title}》（{statement.hit.date or '日期不详'}）为{statement.quantity.text}[{marker}]")
+            shown.append(
+                f"《{statement.hit.title}》（{statement.hit.date or '日期不详'}）为{statement.quantity.text}[{marker}]"
+            )
         measure = measure_label(disagreement.anchor)
         conflicts.append(Conflict(measure, tuple(values)))
         sentences.append(f"注意：不同文件对“{measure}”的数字说法不一致：{'；'.join(shown)}。")

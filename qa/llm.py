@@ -76,11 +76,14 @@ def llm_enabled(settings: Settings) -> bool:
     if mode not in ANSWER_MODES:
         raise ConfigError(f"answer_mode must be one of {', '.join(ANSWER_MODES)}, not {mode!r}")
     if mode == "llm" and not settings.llm_base_url:
-        raise ConfigError("answer_mode 'llm' needs llm_base_url (POLICYQA_LLM_BASE_URL), e.g. http://127.0.0.1:11434/v1")
+        raise ConfigError(
+            "answer_mode 'llm' needs llm_base_url (POLICYQA_LLM_BASE_URL), e.g. http://127.0.0.1:11434/v1"
+        )
     return mode != "extractive" and bool(settings.llm_base_url)
 
 
 # --- the prompt -------------------------------------------------------------------------------
+
 
 def format_passages(hits: Sequence[Hit]) -> str:
     """The passages as the prompt numbers them: 「[n] 《title》（日期：…）」 then the text."""
@@ -100,6 +103,7 @@ def build_messages(question: str, hits: Sequence[Hit], refusal_text: str) -> lis
 
 
 # --- the endpoint -------------------------------------------------------------------------------
+
 
 class ChatClient:
     """A minimal client of ``POST {base_url}/chat/completions``, streaming or not."""
@@ -133,8 +137,12 @@ class ChatClient:
         return "".join(self._request(messages, max_tokens, stream=False))
 
     def _request(self, messages: Sequence[dict[str, str]], max_tokens: int, stream: bool) -> Iterator[str]:
-        body: dict[str, object] = {"messages": list(messages), "stream": stream, "temperature": 0,
-                                   "max_tokens": max_tokens}
+        body: dict[str, object] = {
+            "messages": list(messages),
+            "stream": stream,
+            "temperature": 0,
+            "max_tokens": max_tokens,
+        }
         if self.model:
             body["model"] = self.model
         headers = {"Content-Type": "application/json", "Accept": "text/event-stream" if stream else "application/json"}
@@ -198,8 +206,9 @@ def _delta_content(data: dict) -> str:
     return piece if isinstance(piece, str) else ""
 
 
-def _events(response: http.client.HTTPResponse, connection: http.client.HTTPConnection, deadline: float,
-            idle_s: float) -> Iterator[str]:
+def _events(
+    response: http.client.HTTPResponse, connection: http.client.HTTPConnection, deadline: float, idle_s: float
+) -> Iterator[str]:
     """The text pieces of a server-sent-events reply, until ``data: [DONE]`` or the end."""
     while True:
         remaining = deadline - time.monotonic()
@@ -230,15 +239,15 @@ def visible_pieces(pieces: Iterator[str]) -> Iterator[str]:
             if thinking:
                 end = buffer.find("</think>")
                 if end < 0:
-                    buffer = buffer[-len("</think>"):]
+                    buffer = buffer[-len("</think>") :]
                     break
-                buffer, thinking = buffer[end + len("</think>"):], False
+                buffer, thinking = buffer[end + len("</think>") :], False
                 continue
             start = buffer.find("<think>")
             if start >= 0:
                 if start:
                     yield buffer[:start]
-                buffer, thinking = buffer[start + len("<think>"):], True
+                buffer, thinking = buffer[start + len("<think>") :], True
                 continue
             cut = buffer.rfind("<")  # a tag may be split across pieces: hold back a possible start
             if cut >= 0 and "<think>".startswith(buffer[cut:]):
@@ -254,6 +263,7 @@ def visible_pieces(pieces: Iterator[str]) -> Iterator[str]:
 
 
 # --- after generation ---------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Repaired:
@@ -293,6 +303,7 @@ def strip_thinking(text: str) -> str:
 
 def is_refusal(text: str, refusal_text: str) -> bool:
     """True if the reply is the fixed refusal (markers, spaces and punctuation aside)."""
+
     def bare(s: str) -> str:
         s = unicodedata.normalize("NFKC", MARKER.sub("", s))
         return re.sub(r"[\s\W_]+", "", s)
@@ -372,9 +383,21 @@ def ground(text: str, hits: Sequence[Hit], passage_sentences: Sequence[Sequence[
 
 def _citation(marker: int, hit: Hit, sentence: Sentence | None) -> Citation:
     if sentence is None:
-        return Citation(marker, hit.doc_id, hit.title, hit.date, hit.text, hit.start, hit.end, hit.text, hit.start, hit.end)
-    return Citation(marker, hit.doc_id, hit.title, hit.date, sentence.text, sentence.start, sentence.end,
-                    hit.text, hit.start, hit.end)
+        return Citation(
+            marker, hit.doc_id, hit.title, hit.date, hit.text, hit.start, hit.end, hit.text, hit.start, hit.end
+        )
+    return Citation(
+        marker,
+        hit.doc_id,
+        hit.title,
+        hit.date,
+        sentence.text,
+        sentence.start,
+        sentence.end,
+        hit.text,
+        hit.start,
+        hit.end,
+    )
 
 
 # --- follow-up questions --------------------------------------------------------------------------

@@ -69,7 +69,20 @@ _FULLWIDTH = {chr(0xFF10 + i): str(i) for i in range(10)}
 _FULLWIDTH.update({"％": "%", "﹪": "%", "．": ".", "，": ",", "／": "/", "－": "-", "～": "~", "\u3000": " "})
 _FULLWIDTH_TABLE = str.maketrans(_FULLWIDTH)
 
-_CN_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
+_CN_DIGITS = {
+    "零": 0,
+    "〇": 0,
+    "一": 1,
+    "二": 2,
+    "两": 2,
+    "三": 3,
+    "四": 4,
+    "五": 5,
+    "六": 6,
+    "七": 7,
+    "八": 8,
+    "九": 9,
+}
 _CN_SMALL = {"十": 10, "百": 100, "千": 1000}
 _MAG = {"十": 10, "百": 100, "千": 1000, "万": 10**4, "亿": 10**8}
 
@@ -85,16 +98,27 @@ _MAG_RE = r"[十百千]?万亿|[十百千]?万|[十百千]?亿|千|百(?!分)"
 
 # unit word -> (normalized unit, kind); longest alternatives are tried first.
 _UNITS: dict[str, tuple[str, str]] = {
-    "%": ("%", "percent"), "‰": ("‰", "percent"),
-    "个百分点": ("百分点", "percentage_point"), "百分点": ("百分点", "percentage_point"),
-    "年": ("年", "duration"), "年间": ("年", "duration"), "个月": ("月", "duration"), "天": ("天", "duration"),
-    "周年": ("周年", "duration"), "周": ("周", "duration"), "小时": ("小时", "duration"),
-    "个小时": ("小时", "duration"), "分钟": ("分钟", "duration"),
-    "月": ("月", "date"), "日": ("日", "date"),
+    "%": ("%", "percent"),
+    "‰": ("‰", "percent"),
+    "个百分点": ("百分点", "percentage_point"),
+    "百分点": ("百分点", "percentage_point"),
+    "年": ("年", "duration"),
+    "年间": ("年", "duration"),
+    "个月": ("月", "duration"),
+    "天": ("天", "duration"),
+    "周年": ("周年", "duration"),
+    "周": ("周", "duration"),
+    "小时": ("小时", "duration"),
+    "个小时": ("小时", "duration"),
+    "分钟": ("分钟", "duration"),
+    "月": ("月", "date"),
+    "日": ("日", "date"),
 }
-for _u in ("元 美元 欧元 港元 人民币 人次 户次 人 名 位 户 个 家 村 县 乡 镇 省 市 区 所 座 处 "
-           "条 期 项 次 批 届 件 套 张 台 辆 部 份 篇 本 支 种 类 倍 亩 公顷 平方公里 平方米 "
-           "立方米 公里 千米 米 吨 公斤 千克 克 斤 瓦 千瓦 千瓦时 瓦时").split():
+for _u in (
+    "元 美元 欧元 港元 人民币 人次 户次 人 名 位 户 个 家 村 县 乡 镇 省 市 区 所 座 处 "
+    "条 期 项 次 批 届 件 套 张 台 辆 部 份 篇 本 支 种 类 倍 亩 公顷 平方公里 平方米 "
+    "立方米 公里 千米 米 吨 公斤 千克 克 斤 瓦 千瓦 千瓦时 瓦时"
+).split():
     _UNITS.setdefault(_u, (_u, "amount"))
 _UNIT_RE = "|".join(re.escape(u) for u in sorted(_UNITS, key=len, reverse=True))
 
@@ -127,6 +151,7 @@ def normalize_digits(text: str) -> str:
 
 
 # --- Chinese numerals ----------------------------------------------------------------------
+
 
 def _cn_int(s: str) -> int | None:
     """Value of a Chinese numeral like 三千 / 十八 / 一亿零五万 / 两百, None if malformed.
@@ -168,7 +193,7 @@ def _cn_int(s: str) -> int | None:
             section, num, last_small, zero, after_wan = 0, None, 10**9, False, ch == "万"
     if num is not None and not zero and s[-2:-1] in ("百", "千", "万", "亿"):
         # colloquial abbreviation: 三千五 = 3500, 一万二 = 12000
-        num *= (_MAG[s[-2]] // 10)
+        num *= _MAG[s[-2]] // 10
     return total + section + (num or 0)
 
 
@@ -183,6 +208,7 @@ def _year(s: str) -> int | None:
 
 
 # --- scanning -------------------------------------------------------------------------------
+
 
 @dataclass
 class _Atom:
@@ -260,8 +286,9 @@ def _generic(t: str, start: int, pkind: str | None, approx: bool) -> _Atom | Non
     mag = Decimal(math.prod(_MAG[c] for c in m.group("mag") or ""))
     end = max(m.end("core"), m.end("fuzz"), m.end("mag"), m.end("fuzz2"))  # end() is -1 if unmatched
     unit, kind = _UNITS[m.group("unit")] if m.group("unit") and pkind != "percent" else ("", "amount")
-    if kind == "date" and not (mag == 1 and not fuzz and value == int(value)
-                               and 1 <= value <= (12 if unit == "月" else 31)):
+    if kind == "date" and not (
+        mag == 1 and not fuzz and value == int(value) and 1 <= value <= (12 if unit == "月" else 31)
+    ):
         unit, kind = "", "amount"  # "13月" is not a month: drop the unit word
     if unit:
         end = m.end("unit")
@@ -274,9 +301,19 @@ def _generic(t: str, start: int, pkind: str | None, approx: bool) -> _Atom | Non
         end, approx = suf.end(), True
     bare = not (unit or pkind or fuzz or approx or m.group("mag"))
     weak = is_cn and len(core) == 1 and not (pkind or m.group("mag") or fuzz) and (not unit or core == "一")
-    return _Atom(start, end, value * mag, mag, unit, kind, approx or fuzz, bare=bare, weak=weak,
-                 year_like=bool(re.fullmatch(r"\d{4}", core)) and 1900 <= value <= 2100,
-                 lead_zero=len(core) > 1 and core[0] == "0" and core[1].isdigit())
+    return _Atom(
+        start,
+        end,
+        value * mag,
+        mag,
+        unit,
+        kind,
+        approx or fuzz,
+        bare=bare,
+        weak=weak,
+        year_like=bool(re.fullmatch(r"\d{4}", core)) and 1900 <= value <= 2100,
+        lead_zero=len(core) > 1 and core[0] == "0" and core[1].isdigit(),
+    )
 
 
 def _merge(t: str, a: _Atom, b: _Atom) -> _Atom | None:
@@ -328,8 +365,16 @@ def _scan(text: str, loose: bool) -> list[Quantity]:
         merged.append(joined or atoms[i])
         i += 2 if joined else 1
     return [
-        Quantity(text[a.start:a.end], a.start, a.end, float(a.value), a.unit, a.kind, a.approx,
-                 None if a.high is None else float(a.high))
+        Quantity(
+            text[a.start : a.end],
+            a.start,
+            a.end,
+            float(a.value),
+            a.unit,
+            a.kind,
+            a.approx,
+            None if a.high is None else float(a.high),
+        )
         for a in merged
         if loose or not a.weak
     ]

@@ -158,7 +158,9 @@ class QAPipeline:
         if draft.answered:
             figures = verify_figures(draft.text, draft.snippets)
             sentences = _passage_sentences(hits, data)
-            disagreements = find_disagreements(anchor_statements(citations, figures, sentences), statements_of(sentences))
+            disagreements = find_disagreements(
+                anchor_statements(citations, figures, sentences), statements_of(sentences)
+            )
             answer_text, citations, conflicts = report_conflicts(draft.text, citations, disagreements)
         notes.extend(draft.notes)
         done = time.perf_counter()
@@ -256,7 +258,9 @@ def _checked_top_k(top_k: int) -> int:
     from index.errors import QuestionError
 
     if isinstance(top_k, bool) or not isinstance(top_k, int) or not 1 <= top_k <= MAX_TOP_K:
-        raise QuestionError(f"top_k 须为 1 到 {MAX_TOP_K} 的整数。 top_k must be a whole number from 1 to {MAX_TOP_K}, not {top_k!r}")
+        raise QuestionError(
+            f"top_k 须为 1 到 {MAX_TOP_K} 的整数。 top_k must be a whole number from 1 to {MAX_TOP_K}, not {top_k!r}"
+        )
     return top_k
 
 

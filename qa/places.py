@@ -89,6 +89,5 @@ def names_unknown_place(places: Sequence[str], term_weight: Callable[[str], floa
     """True if one of a question's places (``place_names``) is mentioned by no document (each of
     its keys has a token of weight 0 in the lexical index): no figure of the documents is its."""
     return any(
-        not any(all(term_weight(t) > 0 for t in tokenize(key, method)) for key in place_keys(place))
-        for place in places
+        not any(all(term_weight(t) > 0 for t in tokenize(key, method)) for key in place_keys(place)) for place in places
     )

@@ -29,7 +29,9 @@ WANTS_NUMBER = re.compile(r"多少|几[个名户家项次条所万亿千百十�
 FOLLOW_UP_START = re.compile(r"^(?:那|那么|那末|那么说|还有|另外|以及|再问|而)")
 FOLLOW_UP_PRONOUN = re.compile(r"他们|她们|它们|他|她|它|其|这些|那些|该|此|上述|这个|那个|这项|这一")
 FOLLOW_UP_TAIL = re.compile(r"呢[？?]*$")
-TIME_EXPRESSION = re.compile(r"\d{4}\s*年?\s*(?:到|至|—|-|~|～)\s*\d{4}\s*年?|\d{4}\s*年(?:底|初|末)?|\d{1,2}\s*月\s*\d{1,2}\s*日")
+TIME_EXPRESSION = re.compile(
+    r"\d{4}\s*年?\s*(?:到|至|—|-|~|～)\s*\d{4}\s*年?|\d{4}\s*年(?:底|初|末)?|\d{1,2}\s*月\s*\d{1,2}\s*日"
+)
 # A follow-up is short: longer questions carry their own subject.
 MAX_FOLLOW_UP_CHARS = 14
 # Interrogative phrases carry no topic: they are left out of lexical matching (a rare
@@ -46,11 +48,17 @@ INVISIBLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b-\u200f\u2028-\u20
 
 # The thing a figure question counts: what follows 多少/几 (and a measure word), or what
 # precedes 是多少/有多少. Measure words and generic nouns are not a focus.
-FOCUS_AFTER = re.compile(r"(?:多少|几)(?:名|个|户|家|位|项|条|种|次|所|元|亿元|万元|万|亿|公里|人次|人)?([\u4e00-\u9fff“”\"]{2,14})")
-FOCUS_BEFORE = re.compile(r"([\u4e00-\u9fff]{2,10}?)(?:是|有|为|达到|达|约|共|一共|总共|累计)?(?:多少|几|多大|多高|多长|多远)")
+FOCUS_AFTER = re.compile(
+    r"(?:多少|几)(?:名|个|户|家|位|项|条|种|次|所|元|亿元|万元|万|亿|公里|人次|人)?([\u4e00-\u9fff“”\"]{2,14})"
+)
+FOCUS_BEFORE = re.compile(
+    r"([\u4e00-\u9fff]{2,10}?)(?:是|有|为|达到|达|约|共|一共|总共|累计)?(?:多少|几|多大|多高|多长|多远)"
+)
 FOCUS_STOP = re.compile(r"^(?:了|的|是|有|在|到|从|由|为|将|把|被|一共|总共|累计|具体|分别|大约)+|(?:了|的|是|呢|吗)+$")
 FOCUS_SPLIT = re.compile(r"[和与及、，,“”\"]+")
-GENERIC_FOCUS = frozenset("钱 人 个 元 次 年 倍 天 月 多 少 时候 时间 水平 比例 名字 东西 内容 全国 我国 地方 方面".split())
+GENERIC_FOCUS = frozenset(
+    "钱 人 个 元 次 年 倍 天 月 多 少 时候 时间 水平 比例 名字 东西 内容 全国 我国 地方 方面".split()
+)
 # jieba tags of nouns: n, nr (people), ns (places), nt (organisations), nz, ng; vn and an
 # are verbs and adjectives used as nouns (「普查」「困难」), j abbreviations (「人均」).
 NOUN_TAGS = ("n", "vn", "an", "j")
@@ -62,8 +70,20 @@ RESPECTIVELY = re.compile(r"(?P<items>[^，,]{1,40})(?:分别|各自)")
 COORDINATION = re.compile(r"和|与|及|以及|、")
 # The unit a figure question names right after 多少/几, and the units (qa.numbers) that state it.
 ASKED_UNIT = re.compile(r"(?:多少|几)(亿元|万元|元|钱|人次|名|人|位|户|公里|亩|倍)")
-UNITS_OF = {"亿元": ("元",), "万元": ("元",), "元": ("元",), "钱": ("元",), "人次": ("人次",), "名": ("名", "人", "人次"),
-            "人": ("人", "名", "人次"), "位": ("位", "名", "人"), "户": ("户",), "公里": ("公里",), "亩": ("亩",), "倍": ("倍",)}
+UNITS_OF = {
+    "亿元": ("元",),
+    "万元": ("元",),
+    "元": ("元",),
+    "钱": ("元",),
+    "人次": ("人次",),
+    "名": ("名", "人", "人次"),
+    "人": ("人", "名", "人次"),
+    "位": ("位", "名", "人"),
+    "户": ("户",),
+    "公里": ("公里",),
+    "亩": ("亩",),
+    "倍": ("倍",),
+}
 PART_SPLIT = re.compile(r"[？?；;。!！]+")
 
 
@@ -121,7 +141,7 @@ def _has_surrogates(text: str) -> bool:
 
 
 def asked_number_kind(question: str) -> str:
-    """"year", "percent", "number" or "" for the kind of figure a question asks for."""
+    """ "year", "percent", "number" or "" for the kind of figure a question asks for."""
     norm = LIST_QUESTION.sub("", unicodedata.normalize("NFKC", question))
     if WANTS_YEAR.search(norm):
         return "year"

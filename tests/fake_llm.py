@@ -103,6 +103,7 @@ def passages_of(body: dict) -> dict[int, str]:
 
 def passage_with(body: dict, needle: str) -> int:
     """The number of the first passage of the prompt that contains ``needle``."""
+
     def bare(s: str) -> str:
         return re.sub(r"\s+", "", unicodedata.normalize("NFKC", s))
 

@@ -30,8 +30,17 @@ VIEWER_JS = f"const QUESTION_HINT = {json.dumps(QUESTION_HINT)};\n" + (STATIC / 
 
 # Fonts every desktop and phone has, Chinese first; no web fonts.
 SYSTEM_SANS = [
-    "PingFang SC", "Hiragino Sans GB", "Microsoft YaHei", "Noto Sans CJK SC", "Source Han Sans SC",
-    "WenQuanYi Micro Hei", "Segoe UI", "Roboto", "Helvetica Neue", "Arial", "sans-serif",
+    "PingFang SC",
+    "Hiragino Sans GB",
+    "Microsoft YaHei",
+    "Noto Sans CJK SC",
+    "Source Han Sans SC",
+    "WenQuanYi Micro Hei",
+    "Segoe UI",
+    "Roboto",
+    "Helvetica Neue",
+    "Arial",
+    "sans-serif",
 ]
 SYSTEM_MONO = ["SFMono-Regular", "Menlo", "Consolas", "Noto Sans Mono CJK SC", "monospace"]
 THEME = gr.themes.Soft(
@@ -194,9 +203,7 @@ def build_app(
                             concurrency_limit=answering_events,
                         )
                     with gr.Column(scale=2, min_width=300):
-                        viewer = gr.HTML(
-                            render.viewer_placeholder_html(), js_on_load=VIEWER_JS, elem_id="pqa-viewer"
-                        )
+                        viewer = gr.HTML(render.viewer_placeholder_html(), js_on_load=VIEWER_JS, elem_id="pqa-viewer")
             with gr.Tab("知识库", id="library"):
                 gr.HTML(
                     '<div class="pqa-hint">'
@@ -205,7 +212,10 @@ def build_app(
                 )
                 with gr.Row():
                     upload = gr.UploadButton(
-                        "上传文件", file_count="multiple", file_types=list(UPLOAD_TYPES), variant="primary",
+                        "上传文件",
+                        file_count="multiple",
+                        file_types=list(UPLOAD_TYPES),
+                        variant="primary",
                         elem_id="pqa-upload",
                     )
                     reindex = gr.Button("检查并更新索引", elem_id="pqa-reindex")

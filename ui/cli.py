@@ -76,8 +76,12 @@ def cmd_ask(args: argparse.Namespace) -> int:
     for question_id, question in questions:
         try:
             if args.json:
-                print(json.dumps(answer_to_json(pipeline.ask(question, top_k=args.top_k), question_id),
-                                 ensure_ascii=False), flush=True)
+                print(
+                    json.dumps(
+                        answer_to_json(pipeline.ask(question, top_k=args.top_k), question_id), ensure_ascii=False
+                    ),
+                    flush=True,
+                )
             else:
                 _print_streamed(pipeline.ask_stream(question, top_k=args.top_k))
         except QuestionError as exc:
@@ -113,12 +117,16 @@ def _for_a_person(answer, text_shown: bool = False) -> str:
     if answer.figures:
         marks = [f"{f.text}{'' if f.verified else '（未核实：' + f.reason + '）'}" for f in answer.figures]
         checked = sum(f.verified for f in answer.figures)
-        lines.append(f"数字核对：{checked}/{len(answer.figures)} 个与引用原文一致。" + ("" if checked == len(marks) else
-                     "；".join(m for m, f in zip(marks, answer.figures) if not f.verified)))
+        lines.append(
+            f"数字核对：{checked}/{len(answer.figures)} 个与引用原文一致。"
+            + ("" if checked == len(marks) else "；".join(m for m, f in zip(marks, answer.figures) if not f.verified))
+        )
     for conflict in answer.conflicts:
         lines.append(f"说法不一致：{conflict.measure}")
         for v in conflict.values:
-            lines.append(f"    {v['text']} — {v['title']}（{v.get('date') or '日期不详'}，{v['source']}）[{v['marker']}]")
+            lines.append(
+                f"    {v['text']} — {v['title']}（{v.get('date') or '日期不详'}，{v['source']}）[{v['marker']}]"
+            )
     if answer.citations:
         lines.append("来源：")
         for c in answer.citations:
@@ -193,7 +201,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     def subcommand(name: str, help_text: str) -> argparse.ArgumentParser:
         return commands.add_parser(
-            name, help=help_text, description=help_text, epilog=settings_epilog(),
+            name,
+            help=help_text,
+            description=help_text,
+            epilog=settings_epilog(),
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
 
@@ -224,7 +235,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, help="port (default 7860)")
     p.add_argument(
-        "--allow-remote", action="store_true",
+        "--allow-remote",
+        action="store_true",
         help="serve a non-loopback --host without login (POLICYQA_ALLOW_UNAUTHENTICATED=1); "
         "otherwise set POLICYQA_AUTH to a users file",
     )

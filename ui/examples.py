@@ -46,14 +46,14 @@ class Candidate:
 
 def figure_question(clause: str) -> tuple[str, str] | None:
     """(question, figure) for a clause stating a count, or None if it makes no good question."""
-    clause = clause.strip(" 　\"“”")
+    clause = clause.strip(' 　"“”')
     if not MIN_CLAUSE_CHARS <= len(clause) <= MAX_CLAUSE_CHARS or DEPENDENT_START.match(clause):
         return None
     match = FIGURE.search(clause)
     if match is None or len(CJK_CHAR.findall(clause[: match.start()])) < MIN_CONTEXT_CHARS:
         return None
     asked = "多少" + (match.group(3) or "") + match.group(4)
-    return clause[: match.start()] + asked + clause[match.end():] + "？", match.group(1)
+    return clause[: match.start()] + asked + clause[match.end() :] + "？", match.group(1)
 
 
 def candidates(documents: Iterable[Document]) -> list[Candidate]:

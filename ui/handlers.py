@@ -83,9 +83,11 @@ def user_questions(history: Sequence[object] | None) -> list[str]:
             continue
         content = message.get("content")
         parts = content if isinstance(content, list) else [content]
-        text = "".join(
-            p if isinstance(p, str) else str(p.get("text", "")) if isinstance(p, dict) else "" for p in parts
-        ).replace("&lt;", "<").strip()
+        text = (
+            "".join(p if isinstance(p, str) else str(p.get("text", "")) if isinstance(p, dict) else "" for p in parts)
+            .replace("&lt;", "<")
+            .strip()
+        )
         if text:
             questions.append(text)
     return questions

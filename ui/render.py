@@ -166,7 +166,8 @@ def answer_html(answer: Answer, turn: str) -> str:
 def _conflict_html(conflict) -> str:
     values = "；".join(
         f"《{_esc(str(v.get('title', '')))}》（{_esc(str(v.get('date') or UNKNOWN_DATE))}）："
-        f"{_esc(str(v.get('text', '')))}" for v in conflict.values
+        f"{_esc(str(v.get('text', '')))}"
+        for v in conflict.values
     )
     return f'<div class="pqa-note">不同文件对“{_esc(conflict.measure)}”的说法不一致：{values}</div>'
 

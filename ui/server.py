@@ -107,4 +107,3 @@ def _display_host(host: str) -> str:
 
 def _say(message: str) -> None:
     print(f"policyqa: {message}", file=sys.stderr, flush=True)
-

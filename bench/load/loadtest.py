@@ -190,7 +190,10 @@ def start_server(log_path: Path) -> tuple[subprocess.Popen, str]:
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "ui.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
-            cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
+            cwd=REPO,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + SERVER_START_TIMEOUT_S
@@ -210,12 +213,16 @@ def start_server(log_path: Path) -> tuple[subprocess.Popen, str]:
 def print_report(phases: list[dict], target: str) -> None:
     """The phases as a table, and the concurrent p95 against the single-client p50."""
     print(f"target: {target}")
-    print(f"{'phase':<10}{'clients':>8}{'s':>7}{'req':>7}{'req/s':>8}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}"
-          f"{'busy':>6}{'429':>5}{'errors':>8}")
+    print(
+        f"{'phase':<10}{'clients':>8}{'s':>7}{'req':>7}{'req/s':>8}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}"
+        f"{'busy':>6}{'429':>5}{'errors':>8}"
+    )
     for p in phases:
-        print(f"{p['phase']:<10}{p['clients']:>8}{p['seconds']:>7}{p['requests']:>7}{p['requests_per_s']:>8}"
-              f"{p['p50_ms'] or '-':>9}{p['p95_ms'] or '-':>9}{p['p99_ms'] or '-':>9}{p['busy']:>6}"
-              f"{p['rate_limited']:>5}{p['errors']:>8}")
+        print(
+            f"{p['phase']:<10}{p['clients']:>8}{p['seconds']:>7}{p['requests']:>7}{p['requests_per_s']:>8}"
+            f"{p['p50_ms'] or '-':>9}{p['p95_ms'] or '-':>9}{p['p99_ms'] or '-':>9}{p['busy']:>6}"
+            f"{p['rate_limited']:>5}{p['errors']:>8}"
+        )
         if p["error_kinds"]:
             print(f"    errors: {p['error_kinds']}")
     if len(phases) == 2 and phases[0]["p50_ms"] and phases[1]["p95_ms"]:
@@ -250,10 +257,16 @@ def main(argv: list[str] | None = None) -> int:
         asyncio.run(run_phase(Phase("warm-up", 1), base, args.target, 3, args.timeout, headers))
         phases = []
         if args.baseline_seconds > 0:
-            phases.append(asyncio.run(run_phase(Phase("single", 1), base, args.target, args.baseline_seconds,
-                                                args.timeout, headers)).summary())
-        phases.append(asyncio.run(run_phase(Phase("concurrent", args.clients), base, args.target, args.seconds,
-                                            args.timeout, headers)).summary())
+            phases.append(
+                asyncio.run(
+                    run_phase(Phase("single", 1), base, args.target, args.baseline_seconds, args.timeout, headers)
+                ).summary()
+            )
+        phases.append(
+            asyncio.run(
+                run_phase(Phase("concurrent", args.clients), base, args.target, args.seconds, args.timeout, headers)
+            ).summary()
+        )
     finally:
         if process is not None:
             process.terminate()

@@ -24,21 +24,49 @@ def test_recall_is_the_mean_share_of_exact_neighbours_found():
 
 
 def report(scale_chunks: int = 1_000_000) -> dict:
-    ours = {"recall@5": 1.0, "mrr@10": 0.92, "answer_p50_ms": 25.0, "answer_p95_ms": 90.0, "retrieve_p50_ms": 20.0,
-            "retrieve_p95_ms": 30.0, "embed_query_p50_ms": 14.0, "index_chunks_per_s": 5.0, "warm_reindex_s": 0.5}
-    queries = {"recall@5": 1.0, "mrr@10": 0.92, "retrieve_p50_ms": 40.0, "retrieve_p95_ms": 60.0,
-               "embed_query_p50_ms": 28.0}
+    ours = {
+        "recall@5": 1.0,
+        "mrr@10": 0.92,
+        "answer_p50_ms": 25.0,
+        "answer_p95_ms": 90.0,
+        "retrieve_p50_ms": 20.0,
+        "retrieve_p95_ms": 30.0,
+        "embed_query_p50_ms": 14.0,
+        "index_chunks_per_s": 5.0,
+        "warm_reindex_s": 0.5,
+    }
+    queries = {
+        "recall@5": 1.0,
+        "mrr@10": 0.92,
+        "retrieve_p50_ms": 40.0,
+        "retrieve_p95_ms": 60.0,
+        "embed_query_p50_ms": 28.0,
+    }
     return {
         "ours": ours,
         "ours_int8_queries": {**queries, "recall@5": 0.94, "embed_query_p50_ms": 7.0},
         "ours_torch_queries": queries,
-        "baseline": {"recall@5": 0.8, "mrr@10": 0.9, "retrieve_p50_ms": 40.0, "retrieve_p95_ms": 50.0,
-                     "index_chunks_per_s": 10.0},
+        "baseline": {
+            "recall@5": 0.8,
+            "mrr@10": 0.9,
+            "retrieve_p50_ms": 40.0,
+            "retrieve_p95_ms": 50.0,
+            "index_chunks_per_s": 10.0,
+        },
         "query_vector_agreement": {"onnx vs torch": {"min_cosine": 1.0}},
-        "scale": [{"chunks": scale_chunks, "index_type": "ivf-sq8", "sentence_index_type": "ivf-pq",
-                   "retrieve_p50_ms": 18.0, "retrieve_p95_ms": 30.0, "recall@10_vs_exact": 0.97,
-                   "sentence_recall@10_vs_exact": 0.9, "bytes_per_chunk": 2100.0,
-                   "rss_mb": {"rss": 3900.0, "anon": 2300.0, "file": 1600.0}}],
+        "scale": [
+            {
+                "chunks": scale_chunks,
+                "index_type": "ivf-sq8",
+                "sentence_index_type": "ivf-pq",
+                "retrieve_p50_ms": 18.0,
+                "retrieve_p95_ms": 30.0,
+                "recall@10_vs_exact": 0.97,
+                "sentence_recall@10_vs_exact": 0.9,
+                "bytes_per_chunk": 2100.0,
+                "rss_mb": {"rss": 3900.0, "anon": 2300.0, "file": 1600.0},
+            }
+        ],
     }
 
 

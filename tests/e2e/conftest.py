@@ -100,7 +100,8 @@ def intranet_sites():
 def app_server(built_index, tmp_path_factory, intranet_sites) -> AppServer:
     """``policyqa serve`` on a free loopback port, over private copies of corpus and index."""
     yield from _serve(
-        built_index, tmp_path_factory.mktemp("app"),
+        built_index,
+        tmp_path_factory.mktemp("app"),
         {"POLICYQA_ALLOWED_ORIGINS": f"{ALLOWED_ORIGIN},{intranet_sites.allowed}"},
     )
 
@@ -117,7 +118,8 @@ def auth_server(built_index, tmp_path_factory) -> AppServer:
         encoding="utf-8",
     )
     yield from _serve(
-        built_index, root,
+        built_index,
+        root,
         {
             "POLICYQA_AUTH": str(users),
             "POLICYQA_API_TOKEN": API_TOKEN,
@@ -141,9 +143,9 @@ def llm_endpoint():
 def llm_server(built_index, tmp_path_factory, llm_endpoint) -> AppServer:
     """A third server whose answers are generated through ``llm_endpoint``."""
     yield from _serve(
-        built_index, tmp_path_factory.mktemp("llm-app"),
-        {"POLICYQA_LLM_BASE_URL": llm_endpoint.url, "POLICYQA_LLM_MODEL": "fake-model",
-         "POLICYQA_LLM_TIMEOUT_S": "10"},
+        built_index,
+        tmp_path_factory.mktemp("llm-app"),
+        {"POLICYQA_LLM_BASE_URL": llm_endpoint.url, "POLICYQA_LLM_MODEL": "fake-model", "POLICYQA_LLM_TIMEOUT_S": "10"},
     )
 
 
@@ -225,8 +227,7 @@ class Tab:
         """Requests to any host other than the app's own (data: and blob: URLs are local)."""
         own = urlsplit(self.base_url).netloc
         return [
-            url for url in self.requests
-            if urlsplit(url).scheme not in {"data", "blob"} and urlsplit(url).netloc != own
+            url for url in self.requests if urlsplit(url).scheme not in {"data", "blob"} and urlsplit(url).netloc != own
         ]
 
 

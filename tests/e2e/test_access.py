@@ -27,7 +27,9 @@ def test_api_needs_the_token_or_a_user(auth_server):
     assert refused.status_code == 401 and "需要身份验证" in refused.json()["error"]
     assert httpx.get(auth_server.url + "/api/health").status_code == 401
     assert httpx.post(url, json={"question": QUESTION}, headers={"Authorization": "Bearer nope"}).status_code == 401
-    assert httpx.post(url, json={"question": QUESTION}, headers=_basic(READER[0], "nope"), timeout=60).status_code == 401
+    assert (
+        httpx.post(url, json={"question": QUESTION}, headers=_basic(READER[0], "nope"), timeout=60).status_code == 401
+    )
     for headers in (BEARER, _basic(*READER)):
         answered = httpx.post(url, json={"question": QUESTION}, headers=headers, timeout=60)
         assert answered.status_code == 200 and "10月17日" in answered.json()["answer"]
@@ -106,7 +108,10 @@ def test_ask_is_rate_limited_per_client(auth_server):
     assert limited.status_code == 429 and limited.json()["error"].startswith("提问太频繁")
     assert int(limited.headers["retry-after"]) >= 1
     other = {"X-Forwarded-For": "10.11.12.14", **BEARER}
-    assert httpx.post(auth_server.url + "/api/ask", json={"question": QUESTION}, headers=other, timeout=60).status_code == 200
+    assert (
+        httpx.post(auth_server.url + "/api/ask", json={"question": QUESTION}, headers=other, timeout=60).status_code
+        == 200
+    )
 
 
 def test_serving_the_network_without_login_is_refused(tmp_path):
@@ -122,7 +127,11 @@ def test_serving_the_network_without_login_is_refused(tmp_path):
     started = time.perf_counter()
     run = subprocess.run(
         [sys.executable, "-m", "ui.cli", "serve", "--host", "0.0.0.0", "--port", "1"],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60,
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert run.returncode == 1
     assert "refusing to listen on 0.0.0.0 without login" in run.stderr

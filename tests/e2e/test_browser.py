@@ -294,7 +294,7 @@ def test_html_and_script_in_a_question_are_shown_as_text(open_tab):
     tab = open_tab()
     page = tab.page
     wait_for_app(page)
-    question = "<img src=x onerror=\"window.__pqaXss=3;alert(3)\"><script>window.__pqaXss=4</script>扶贫日是哪一天？"
+    question = '<img src=x onerror="window.__pqaXss=3;alert(3)"><script>window.__pqaXss=4</script>扶贫日是哪一天？'
     answer = ask(page, question)
     assert "10月17日" in answer.locator(".pqa-text").inner_text()
     time.sleep(0.5)

@@ -20,8 +20,12 @@ QUESTION = "国务院将哪一天确定为扶贫日？"
 def _keys_of_answer_to_json() -> tuple[set, set, set]:
     """The keys answer_to_json writes (top level, citation, passage), from a hand-made answer."""
     answer = Answer(
-        "q", True, "a[1]", (Citation(1, "d", "t", None, "s", 0, 1, "p", 0, 1),),
-        (Hit(0, "d", "t", None, "p", 0, 1, 0.5),), {"total": 1.0},
+        "q",
+        True,
+        "a[1]",
+        (Citation(1, "d", "t", None, "s", 0, 1, "p", 0, 1),),
+        (Hit(0, "d", "t", None, "p", 0, 1, 0.5),),
+        {"total": 1.0},
     )
     data = answer_to_json(answer)
     return set(data), set(data["citations"][0]), set(data["passages"][0])
@@ -137,11 +141,13 @@ def test_questions_the_documents_cannot_answer_are_declined(app_server, case, qu
 def test_a_lone_surrogate_is_dropped(app_server):
     # JSON may carry "\ud800", which is no character; json= cannot even send it.
     body = '{"question": "\\ud800国务院将哪一天确定为扶贫日？\\udfff"}'.encode()
-    response = httpx.post(app_server.url + "/api/ask", content=body, headers={"content-type": "application/json"},
-                          timeout=60)
+    response = httpx.post(
+        app_server.url + "/api/ask", content=body, headers={"content-type": "application/json"}, timeout=60
+    )
     assert response.status_code == 200 and "10月17日" in response.json()["answer"]
-    only = httpx.post(app_server.url + "/api/ask", content=b'{"question": "\\ud800"}',
-                      headers={"content-type": "application/json"})
+    only = httpx.post(
+        app_server.url + "/api/ask", content=b'{"question": "\\ud800"}', headers={"content-type": "application/json"}
+    )
     assert only.status_code == 400 and "请输入问题" in only.json()["error"]
 
 
@@ -156,7 +162,10 @@ def test_unparsable_bodies_are_400(app_server, body, message):
 
 
 def test_odd_history_is_ignored_not_a_crash(app_server):
-    body = {"question": "军队和武警部队呢？", "history": [5, None, {"role": "user", "content": 7}, ["\x00", 3], "问" * 50_000]}
+    body = {
+        "question": "军队和武警部队呢？",
+        "history": [5, None, {"role": "user", "content": 7}, ["\x00", 3], "问" * 50_000],
+    }
     # A 50 000-character earlier question is dropped like the question it was, not searched:
     # the reply comes in well under the timeout (it took 20 s when it was searched).
     response = httpx.post(app_server.url + "/api/ask", json=body, timeout=10)
@@ -198,8 +207,7 @@ def test_a_chunked_body_is_cut_off_past_the_limit(app_server):
     host, port = app_server.url.removeprefix("http://").split(":")
     with socket.create_connection((host, int(port)), timeout=10) as connection:
         connection.sendall(
-            b"POST /api/ask HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-            b"Transfer-Encoding: chunked\r\n\r\n"
+            b"POST /api/ask HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
         )
         chunk = b"x" * 65536
         for _ in range(20):  # 1.25 MB, never finished: only a server that stops reading replies

@@ -21,12 +21,51 @@ from index.load import load_document
 from qa.pipeline import QAPipeline, answer_to_json
 
 FRAGMENTS = [
-    "中央财政专项扶贫资金", "累计投入6601亿元", "贫困发生率由10.2%下降至4.5%", "９８９９万", "１２．８万个",
-    "。", "！", "？", "；", "，", "、", "…", "\n", "\n\n", " ", "\u3000", "\t", "“", "”", "（", "）",
-    "<p>", "</p>", "<div>", "<br/>", "&amp;", "&nbsp;", "<script>alert(1)</script>", "<img src=x onerror=alert(1)>",
-    "---\ntitle: 标题\ndate: 2021-02-25\n---\n", "您的位置:首页 > 新闻", "2025-10-10人已围观", "随机图文",
-    "ཁོར་ཡུང་རྒྱལ་ཁབ་", "བོད་ལྗོངས", "😀", "\x00", "\x07", "\ufeff", "一是发展生产脱贫一批。", "二是易地搬迁脱贫一批。",
-    "Poverty 2021", "1,300", "2-3户", "百分之七十",
+    "中央财政专项扶贫资金",
+    "累计投入6601亿元",
+    "贫困发生率由10.2%下降至4.5%",
+    "９８９９万",
+    "１２．８万个",
+    "。",
+    "！",
+    "？",
+    "；",
+    "，",
+    "、",
+    "…",
+    "\n",
+    "\n\n",
+    " ",
+    "\u3000",
+    "\t",
+    "“",
+    "”",
+    "（",
+    "）",
+    "<p>",
+    "</p>",
+    "<div>",
+    "<br/>",
+    "&amp;",
+    "&nbsp;",
+    "<script>alert(1)</script>",
+    "<img src=x onerror=alert(1)>",
+    "---\ntitle: 标题\ndate: 2021-02-25\n---\n",
+    "您的位置:首页 > 新闻",
+    "2025-10-10人已围观",
+    "随机图文",
+    "ཁོར་ཡུང་རྒྱལ་ཁབ་",
+    "བོད་ལྗོངས",
+    "😀",
+    "\x00",
+    "\x07",
+    "\ufeff",
+    "一是发展生产脱贫一批。",
+    "二是易地搬迁脱贫一批。",
+    "Poverty 2021",
+    "1,300",
+    "2-3户",
+    "百分之七十",
 ]
 document_text = st.lists(st.one_of(st.sampled_from(FRAGMENTS), st.text(max_size=12)), max_size=40).map("".join)
 encoding = st.sampled_from(["utf-8", "utf-8-sig", "gb18030", "utf-16"])
@@ -65,9 +104,17 @@ def test_loader_and_chunker_never_crash_and_keep_offsets(text, codec, ext, tmp_p
 
 
 @pytest.mark.slow
-@settings(max_examples=60, deadline=timedelta(seconds=60), suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
-@given(documents=st.lists(document_text, min_size=1, max_size=3), questions=st.lists(question_text, min_size=1, max_size=3))
-def test_index_and_ask_never_crash_and_cite_inside_documents(documents, questions, base_settings, embedder, tmp_path_factory):
+@settings(
+    max_examples=60,
+    deadline=timedelta(seconds=60),
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(
+    documents=st.lists(document_text, min_size=1, max_size=3), questions=st.lists(question_text, min_size=1, max_size=3)
+)
+def test_index_and_ask_never_crash_and_cite_inside_documents(
+    documents, questions, base_settings, embedder, tmp_path_factory
+):
     root = tmp_path_factory.mktemp("fuzz")
     corpus = root / "corpus"
     corpus.mkdir()
@@ -98,7 +145,9 @@ def test_index_and_ask_never_crash_and_cite_inside_documents(documents, question
 any_text = st.text(alphabet=st.characters(min_codepoint=0, max_codepoint=0x10FFFF), max_size=80)
 turn = st.one_of(
     any_text,
-    st.fixed_dictionaries({"role": st.sampled_from(["user", "assistant", "system"]), "content": st.one_of(any_text, st.integers())}),
+    st.fixed_dictionaries(
+        {"role": st.sampled_from(["user", "assistant", "system"]), "content": st.one_of(any_text, st.integers())}
+    ),
     st.lists(st.one_of(any_text, st.none()), max_size=3),
     st.none(),
     st.integers(),

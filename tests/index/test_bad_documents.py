@@ -74,7 +74,14 @@ def test_each_bad_file_gets_its_own_message(bad_corpus):
     started = time.perf_counter()
     documents, skipped = load_corpus(bad_corpus, max_bytes=50 * 2**20)
     reasons = {s.path: s.reason for s in skipped}
-    assert sorted(d.doc_id for d in documents) == ["gbk.txt", "good.txt", "page.html", "repeated.txt", "report.pdf", "utf16.txt"]
+    assert sorted(d.doc_id for d in documents) == [
+        "gbk.txt",
+        "good.txt",
+        "page.html",
+        "repeated.txt",
+        "report.pdf",
+        "utf16.txt",
+    ]
     assert "empty" in reasons["empty.txt"]
     assert "binary" in reasons["image.txt"]
     assert "not a readable PDF" in reasons["truncated.pdf"]
@@ -120,7 +127,21 @@ def test_the_rest_of_the_corpus_still_indexes(bad_corpus, base_settings, embedde
     report = build_index(settings, embedder=embedder, progress=lambda *_: None)
     assert report.documents == 6
     assert {s.path for s in report.skipped} == {
-        "empty.txt", "image.txt", "truncated.pdf", "locked.pdf", "bomb.docx", "zip.docx", "broken.docx", "huge.txt"
+        "empty.txt",
+        "image.txt",
+        "truncated.pdf",
+        "locked.pdf",
+        "bomb.docx",
+        "zip.docx",
+        "broken.docx",
+        "huge.txt",
     }
     data = load_index(settings.index_dir)
-    assert {d.doc_id for d in data.documents} == {"gbk.txt", "good.txt", "page.html", "repeated.txt", "report.pdf", "utf16.txt"}
+    assert {d.doc_id for d in data.documents} == {
+        "gbk.txt",
+        "good.txt",
+        "page.html",
+        "repeated.txt",
+        "report.pdf",
+        "utf16.txt",
+    }

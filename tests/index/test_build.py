@@ -66,8 +66,10 @@ def test_incremental_build_touches_only_the_changed_document(base_settings, embe
     data = load_index(settings.index_dir)
     touched = {"002_88d20b9e249d40e3.txt", "new.md"}
     # Only text of the changed and the added document can be new to the cache.
-    assert 1 <= update.embedded <= sum(1 for c in data.chunks if c.doc_id in touched) + sum(
-        1 for s in data.sentences if s.doc_id in touched
+    assert (
+        1
+        <= update.embedded
+        <= sum(1 for c in data.chunks if c.doc_id in touched) + sum(1 for s in data.sentences if s.doc_id in touched)
     )
     assert next(d for d in data.documents if d.doc_id == "new.md").title == "新文件"
     assert "003_3021266cc6ae144a.txt" not in {d.doc_id for d in data.documents}
@@ -119,11 +121,18 @@ def test_killed_build_leaves_the_previous_index_intact(built_index, embedder, tm
     cache = tmp_path / "cache"
     cache.mkdir()
     (cache / "models").symlink_to(CACHE / "models")
-    env = dict(os.environ, POLICYQA_INDEX_DIR=str(index_dir), POLICYQA_CACHE_DIR=str(cache),
-               POLICYQA_CORPUS_DIR=str(built_index.corpus_dir))
+    env = dict(
+        os.environ,
+        POLICYQA_INDEX_DIR=str(index_dir),
+        POLICYQA_CACHE_DIR=str(cache),
+        POLICYQA_CORPUS_DIR=str(built_index.corpus_dir),
+    )
     process = subprocess.Popen(
-        [sys.executable, "-m", "ui.cli", "index", "--force"], cwd=REPO, env=env,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [sys.executable, "-m", "ui.cli", "index", "--force"],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and not (cache / "embeddings.sqlite").exists():

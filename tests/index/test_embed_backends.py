@@ -11,8 +11,11 @@ from tests.conftest import CORPUS
 
 pytestmark = pytest.mark.slow
 
-TEXTS = [line.strip() for line in (CORPUS / "002_88d20b9e249d40e3.txt").read_text(encoding="utf-8").splitlines()
-         if len(line.strip()) > 10][:40]
+TEXTS = [
+    line.strip()
+    for line in (CORPUS / "002_88d20b9e249d40e3.txt").read_text(encoding="utf-8").splitlines()
+    if len(line.strip()) > 10
+][:40]
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,9 @@ def test_front_matter_becomes_metadata_and_leaves_the_text():
 
 
 def test_html_tags_are_stripped_and_entities_decoded():
-    cleaned = clean_document("<div><p>第一段&amp;说明&nbsp;文字</p><p>第二段<strong>重点</strong></p><script>alert(1)</script></div>")
+    cleaned = clean_document(
+        "<div><p>第一段&amp;说明&nbsp;文字</p><p>第二段<strong>重点</strong></p><script>alert(1)</script></div>"
+    )
     assert cleaned.text == "第一段&说明文字\n第二段重点"
 
 
@@ -46,7 +48,11 @@ def test_spaces_padding_chinese_are_collapsed():
 
 
 def test_a_sentence_broken_across_lines_is_rejoined():
-    body = "标题\n" + "为此，对脱贫县从脱贫之日起设立5年过渡期，过渡期内保持主要帮扶政策总体稳" + "\n\n定。健全防止返贫动态监测。"
+    body = (
+        "标题\n"
+        + "为此，对脱贫县从脱贫之日起设立5年过渡期，过渡期内保持主要帮扶政策总体稳"
+        + "\n\n定。健全防止返贫动态监测。"
+    )
     assert clean_document(body).text.splitlines()[1].endswith("保持主要帮扶政策总体稳定。健全防止返贫动态监测。")
 
 

@@ -51,8 +51,11 @@ def test_a_named_config_file_that_does_not_exist_is_an_error(clean_env, tmp_path
 
 @pytest.mark.parametrize(
     "content,message",
-    [("top_k = [", "not valid TOML"), ("no_such_setting = 1", "unknown setting 'no_such_setting'"),
-     ('top_k = "many"', "setting 'top_k' cannot be 'many'")],
+    [
+        ("top_k = [", "not valid TOML"),
+        ("no_such_setting = 1", "unknown setting 'no_such_setting'"),
+        ('top_k = "many"', "setting 'top_k' cannot be 'many'"),
+    ],
 )
 def test_bad_config_files_say_what_is_wrong(clean_env, tmp_path, content, message):
     (tmp_path / "policyqa.toml").write_text(content, encoding="utf-8")

@@ -51,14 +51,25 @@ def tiny_index(dim: int = 8) -> IndexData:
     rng = np.random.default_rng(0)
     vectors = rng.standard_normal((len(chunks) + len(sentences), dim)).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-    manifest = Manifest(store.FORMAT_VERSION, "m", dim, "query: ", "passage: ", 20, 8, "bigram",
-                        {d.doc_id: d.content_hash for d in documents}, len(chunks), len(sentences))
+    manifest = Manifest(
+        store.FORMAT_VERSION,
+        "m",
+        dim,
+        "query: ",
+        "passage: ",
+        20,
+        8,
+        "bigram",
+        {d.doc_id: d.content_hash for d in documents},
+        len(chunks),
+        len(sentences),
+    )
     return IndexData(
         manifest=manifest,
         documents=documents,
         chunks=chunks,
         sentences=sentences,
-        sentence_vectors=vectors[len(chunks):],
+        sentence_vectors=vectors[len(chunks) :],
         dense=build_vector_index(vectors[: len(chunks)], FLAT),
         lexical=LexicalIndex.build([c.text for c in chunks], "bigram"),
     )
@@ -83,12 +94,18 @@ def test_chunks_of_sentences_matches_checking_every_pair():
 def test_span_lookups_agree_with_checking_every_span():
     data = tiny_index()
     for sentence in data.sentences:
-        expected = [c.chunk_id for c in data.chunks if c.doc_id == sentence.doc_id and c.end > sentence.start
-                    and c.start < sentence.end]
+        expected = [
+            c.chunk_id
+            for c in data.chunks
+            if c.doc_id == sentence.doc_id and c.end > sentence.start and c.start < sentence.end
+        ]
         assert data.chunks_containing(sentence) == expected
     for chunk in data.chunks:
-        expected = [s.sentence_id for s in data.sentences if s.doc_id == chunk.doc_id and s.end > chunk.start
-                    and s.start < chunk.end]
+        expected = [
+            s.sentence_id
+            for s in data.sentences
+            if s.doc_id == chunk.doc_id and s.end > chunk.start and s.start < chunk.end
+        ]
         assert [s.sentence_id for s in data.sentences_in(chunk)] == expected
 
 

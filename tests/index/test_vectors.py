@@ -79,4 +79,7 @@ def test_an_index_read_back_searches_as_before(kind, tmp_path):
     faiss.write_index(index, str(tmp_path / "v.faiss"))
     loaded = faiss.read_index(str(tmp_path / "v.faiss"))
     configure_search(loaded)
-    assert VectorIndex(vectors, loaded).search(query, 10)[0].tolist() == VectorIndex(vectors, index).search(query, 10)[0].tolist()
+    assert (
+        VectorIndex(vectors, loaded).search(query, 10)[0].tolist()
+        == VectorIndex(vectors, index).search(query, 10)[0].tolist()
+    )

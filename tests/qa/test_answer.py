@@ -110,8 +110,12 @@ def _index_of(sentences: list[str]) -> SimpleNamespace:
 
 
 def test_enumeration_of_the_asked_length_scores_full_and_a_longer_one_half():
-    data = _index_of(["要严格落实摘帽不摘责任、摘帽不摘政策、摘帽不摘帮扶、摘帽不摘监管的要求。",
-                      "增强“四个意识”、坚定“四个自信”、做到“两个维护”、攻坚克难、主动创新。"])
+    data = _index_of(
+        [
+            "要严格落实摘帽不摘责任、摘帽不摘政策、摘帽不摘帮扶、摘帽不摘监管的要求。",
+            "增强“四个意识”、坚定“四个自信”、做到“两个维护”、攻坚克难、主动创新。",
+        ]
+    )
     four, five = data.sentences
     assert enumeration_score(four, data, {}, wanted=4) == 1.0
     assert enumeration_score(five, data, {}, wanted=4) == 0.5
@@ -125,8 +129,16 @@ def test_enumeration_counts_numbered_items_that_follow():
 
 @pytest.mark.parametrize(
     "text,number",
-    [("一是发展生产脱贫一批。", 1), ("（三）强化体制机制。", 3), ("第十二条 规定", 12), ("第二，坚持标准。", 2),
-     ("4.加强领导", 4), ("十一是其他。", 11), ("一批干部", None), ("二十三是……", 23)],
+    [
+        ("一是发展生产脱贫一批。", 1),
+        ("（三）强化体制机制。", 3),
+        ("第十二条 规定", 12),
+        ("第二，坚持标准。", 2),
+        ("4.加强领导", 4),
+        ("十一是其他。", 11),
+        ("一批干部", None),
+        ("二十三是……", 23),
+    ],
 )
 def test_ordinal_of(text, number):
     assert ordinal_of(text) == number
@@ -141,7 +153,10 @@ def test_multi_part_question_splits_into_parts_with_their_own_kind():
 
 def test_respectively_asks_each_item_on_its_own():
     parts = split_question("西藏贫困人口的人均纯收入，2019年和2020年分别是多少？")
-    assert [p.text for p in parts] == ["西藏贫困人口的人均纯收入，2019年是多少", "西藏贫困人口的人均纯收入，2020年是多少"]
+    assert [p.text for p in parts] == [
+        "西藏贫困人口的人均纯收入，2019年是多少",
+        "西藏贫困人口的人均纯收入，2020年是多少",
+    ]
     parts = split_question("建档立卡贫困人口中因病致贫和因残致贫的比例分别超过多少？")
     assert [p.text for p in parts] == ["建档立卡贫困人口中因病致贫的比例超过多少", "因残致贫的比例超过多少"]
     assert {p.wants for p in parts} == {"percent"}

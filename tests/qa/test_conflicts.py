@@ -23,9 +23,19 @@ TEAMS_2021 = "截至2021年,全国累计选派25.5万个驻村工作队、300多
 
 
 def _source(text: str, doc_id: str, date: str | None, title: str = "") -> tuple[Sentence, Hit]:
-    sentence = Sentence(sentence_id=hash((doc_id, text)) % 10**6, doc_id=doc_id, start=100, end=100 + len(text), text=text)
-    hit = Hit(chunk_id=0, doc_id=doc_id, title=title or f"文件{doc_id}", date=date, text=text, start=100,
-              end=100 + len(text), score=1.0)
+    sentence = Sentence(
+        sentence_id=hash((doc_id, text)) % 10**6, doc_id=doc_id, start=100, end=100 + len(text), text=text
+    )
+    hit = Hit(
+        chunk_id=0,
+        doc_id=doc_id,
+        title=title or f"文件{doc_id}",
+        date=date,
+        text=text,
+        start=100,
+        end=100 + len(text),
+        score=1.0,
+    )
     return sentence, hit
 
 
@@ -41,7 +51,9 @@ def _contradicted(anchor: Statement, *others: tuple[str, str, str | None]) -> li
 
 def test_same_measure_same_year_different_value_in_another_document_is_a_conflict():
     anchor = _statement(TEAMS_2021, "25.5万个")
-    assert _contradicted(anchor, ("截至2021年，全国累计选派24.5万个驻村工作队。", "b.txt", "2021-05-01")) == ["24.5万个"]
+    assert _contradicted(anchor, ("截至2021年，全国累计选派24.5万个驻村工作队。", "b.txt", "2021-05-01")) == [
+        "24.5万个"
+    ]
 
 
 @pytest.mark.parametrize(
@@ -106,8 +118,18 @@ def test_a_conflict_is_said_in_the_answer_with_each_value_cited_with_document_an
     mine = _source(TEAMS_2021, "a.txt", "2021-09-14", "甲文件")
     theirs = _source("截至2021年，全国累计选派24.5万个驻村工作队。", "b.txt", "2021-05-01", "乙文件")
     text = "截至2021年,全国累计选派25.5万个驻村工作队[1]。"
-    citation = Citation(1, "a.txt", "甲文件", "2021-09-14", mine[0].text, mine[0].start, mine[0].end, mine[1].text,
-                        mine[1].start, mine[1].end)
+    citation = Citation(
+        1,
+        "a.txt",
+        "甲文件",
+        "2021-09-14",
+        mine[0].text,
+        mine[0].start,
+        mine[0].end,
+        mine[1].text,
+        mine[1].start,
+        mine[1].end,
+    )
     figures = (Figure("2021年", 2021.0, "年", 1, True), Figure("25.5万个", 255000.0, "个", 1, True))
     anchors = anchor_statements([citation], figures, [mine, theirs])
     assert [a.quantity.text for a in anchors] == ["25.5万个"]  # only the answer's figures anchor
@@ -119,7 +141,9 @@ def test_a_conflict_is_said_in_the_answer_with_each_value_cited_with_document_an
     (conflict,) = conflicts
     assert "驻村工作队" in conflict.measure
     assert [(v["source"], v["text"], v["date"], v["marker"]) for v in conflict.values] == [
-        ("a.txt", "25.5万个", "2021-09-14", 1), ("b.txt", "24.5万个", "2021-05-01", 2)]
+        ("a.txt", "25.5万个", "2021-09-14", 1),
+        ("b.txt", "24.5万个", "2021-05-01", 2),
+    ]
 
 
 @pytest.mark.slow

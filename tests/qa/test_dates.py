@@ -29,8 +29,12 @@ def test_which_questions_ask_for_the_latest(question, latest):
 
 
 def test_a_relevant_recent_document_supersedes_older_dated_ones():
-    hits = [_hit("speech-2018", "2018-02-12", 2.8), _hit("undated", None, 2.0),
-            _hit("report-2021", "2021-09-14", 1.5), _hit("speech-2018", "2018-02-12", 1.2)]
+    hits = [
+        _hit("speech-2018", "2018-02-12", 2.8),
+        _hit("undated", None, 2.0),
+        _hit("report-2021", "2021-09-14", 1.5),
+        _hit("speech-2018", "2018-02-12", 1.2),
+    ]
     ranked = prefer_recent(hits)
     assert [h.doc_id for h in ranked] == ["undated", "report-2021", "speech-2018", "speech-2018"]
     assert [h.score for h in ranked] == [2.0, 1.5, 2.8, 1.2]  # scores are not rewritten

@@ -10,15 +10,24 @@ from index.errors import ConfigError
 from qa.evaluate import EvalQuestion, answer_hit, is_relevant, longest_common_run, read_questions, score
 
 Q = EvalQuestion(
-    id="q1", question="投入了多少？", answers=("6601", "亿元"),
-    evidence=("其中中央财政累计投入 6601 亿元",), sources=("000.txt", "004.txt"), type="figure",
+    id="q1",
+    question="投入了多少？",
+    answers=("6601", "亿元"),
+    evidence=("其中中央财政累计投入 6601 亿元",),
+    sources=("000.txt", "004.txt"),
+    type="figure",
 )
 U = EvalQuestion(id="u1", question="不知道？", answers=(), evidence=(), sources=(), type="unanswerable")
 
 
 def _reply(answered=True, answer="", passages=(), citations=(), total=10.0):
-    return {"answered": answered, "answer": answer, "passages": list(passages), "citations": list(citations),
-            "timings_ms": {"total": total}}
+    return {
+        "answered": answered,
+        "answer": answer,
+        "passages": list(passages),
+        "citations": list(citations),
+        "timings_ms": {"total": total},
+    }
 
 
 def test_relevance_needs_the_source_and_the_evidence_after_normalization():

@@ -45,10 +45,12 @@ def test_an_invented_figure_is_flagged_with_its_marker_and_why():
 
 
 def test_a_year_the_source_does_not_state_is_flagged_but_a_given_date_part_is_not():
-    figures = _by_text(verify_figures(
-        "2013年11月3日首次提出精准扶贫[1]，2013年[1]，2014年起[1]。",
-        {1: "2013年11月3日，习近平总书记在湖南湘西十八洞村首次提出“精准扶贫”"},
-    ))
+    figures = _by_text(
+        verify_figures(
+            "2013年11月3日首次提出精准扶贫[1]，2013年[1]，2014年起[1]。",
+            {1: "2013年11月3日，习近平总书记在湖南湘西十八洞村首次提出“精准扶贫”"},
+        )
+    )
     assert figures["2013年11月3日"].verified and figures["2013年"].verified
     assert not figures["2014年"].verified
     # The reverse does not hold: a year in the source does not state a day.
@@ -118,6 +120,13 @@ def test_json_answer_lists_its_figures(pipeline):
     reply = answer_to_json(pipeline.ask("2012年到2016年，我国农村贫困发生率从多少下降到了多少？"))
     figures = {f["text"]: f for f in reply["figures"]}
     assert all(set(f) == FIGURE_KEYS for f in reply["figures"])
-    assert figures["10.2%"] == {"text": "10.2%", "value": 10.2, "unit": "%", "marker": 1, "verified": True, "reason": ""}
+    assert figures["10.2%"] == {
+        "text": "10.2%",
+        "value": 10.2,
+        "unit": "%",
+        "marker": 1,
+        "verified": True,
+        "reason": "",
+    }
     assert figures["4.5%"]["verified"] is True
     json.dumps(reply)

@@ -44,8 +44,9 @@ def endpoint(fake):
 
 @pytest.fixture(scope="module")
 def llm_pipeline(built_index, embedder, fake):
-    settings = built_index.replace(llm_base_url=fake.url, llm_model="fake-model", llm_api_key="sk-test",
-                                   llm_timeout_s=TIMEOUT_S)
+    settings = built_index.replace(
+        llm_base_url=fake.url, llm_model="fake-model", llm_api_key="sk-test", llm_timeout_s=TIMEOUT_S
+    )
     return QAPipeline(settings, embedder=embedder)
 
 
@@ -56,6 +57,7 @@ def _stream(pipeline: QAPipeline, question: str, **kwargs) -> tuple[list[str], A
 
 
 # --- pure parts -----------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize(
     "reply,expected,removed",
@@ -80,7 +82,10 @@ def test_markers_are_repaired_and_markers_to_passages_not_given_dropped(reply, e
 
 
 def test_the_prompt_numbers_passages_with_title_and_date_and_states_the_rules():
-    hits = [Hit(1, "a.txt", "甲文件", "2021-09-14", "第一段。", 0, 4, 1.0), Hit(2, "b.txt", "乙文件", None, "第二段。", 0, 4, 0.5)]
+    hits = [
+        Hit(1, "a.txt", "甲文件", "2021-09-14", "第一段。", 0, 4, 1.0),
+        Hit(2, "b.txt", "乙文件", None, "第二段。", 0, 4, 0.5),
+    ]
     system, user = llm.build_messages("问题是什么？", hits, "根据现有文档，无法回答这个问题。")
     assert "[1] 《甲文件》（日期：2021-09-14）\n第一段。" in user["content"]
     assert "[2] 《乙文件》（日期：不详）\n第二段。" in user["content"]
@@ -114,6 +119,7 @@ def test_answer_mode_decides_whether_the_endpoint_is_used():
 
 
 # --- the client against the fake server -------------------------------------------------------------
+
 
 def test_client_streams_server_sent_events_and_sends_model_and_key(endpoint):
     endpoint.script = lambda body: Reply("sse", "中央财政累计投入6601亿元[1]。")
@@ -182,13 +188,23 @@ def test_an_invented_figure_is_flagged_in_the_answer_and_the_json(llm_pipeline, 
     assert "没有这个数字" in figure.reason
     assert not any("7200亿元" in note for note in answer.notes)  # reported once, in figures, not again as a note
     reply = answer_to_json(answer)
-    assert reply["figures"] == [{"text": "7200亿元", "value": 720000000000.0, "unit": "元", "marker": 1,
-                                 "verified": False, "reason": figure.reason}]
+    assert reply["figures"] == [
+        {
+            "text": "7200亿元",
+            "value": 720000000000.0,
+            "unit": "元",
+            "marker": 1,
+            "verified": False,
+            "reason": figure.reason,
+        }
+    ]
 
 
 @pytest.mark.slow
 def test_a_marker_to_a_passage_not_given_is_removed_and_a_sentence_left_uncited_is_flagged(llm_pipeline, endpoint):
-    endpoint.script = answering(lambda body: f"中央财政累计投入6601亿元[{passage_with(body, '6601')}][9]。这是八年的总数[7]。")
+    endpoint.script = answering(
+        lambda body: f"中央财政累计投入6601亿元[{passage_with(body, '6601')}][9]。这是八年的总数[7]。"
+    )
     answer = llm_pipeline.ask(QUESTION)
     assert answer.text == "中央财政累计投入6601亿元[1]。这是八年的总数。"
     assert "[9]" not in answer.text and "[7]" not in answer.text
@@ -249,8 +265,10 @@ def test_follow_up_is_rewritten_by_the_model(llm_pipeline, endpoint):
         return Reply("sse", f"累计选派300多万名第一书记和驻村干部[{passage_with(body, '300多万名第一书记')}]。")
 
     endpoint.script = script
-    history = [{"role": "user", "content": "截至2021年全国累计选派了多少个驻村工作队？"},
-               {"role": "assistant", "content": "……"}]
+    history = [
+        {"role": "user", "content": "截至2021年全国累计选派了多少个驻村工作队？"},
+        {"role": "assistant", "content": "……"},
+    ]
     answer = llm_pipeline.ask("那第一书记和驻村干部呢？", history=history)
     assert answer.rewritten_question == rewritten
     rewrite_request = endpoint.received[0].body
@@ -271,14 +289,32 @@ def test_a_failed_rewrite_falls_back_to_the_rule_and_skips_the_endpoint(llm_pipe
 @pytest.mark.slow
 def test_cli_streams_the_answer_and_marks_an_unverified_figure(built_index, endpoint):
     endpoint.script = answering(lambda body: f"中央财政累计投入7200亿元[{passage_with(body, '6601')}]。")
-    env = dict(os.environ, POLICYQA_INDEX_DIR=str(built_index.index_dir), POLICYQA_CACHE_DIR=str(built_index.cache_dir),
-               POLICYQA_LLM_BASE_URL=endpoint.url, POLICYQA_LLM_TIMEOUT_S="5")
-    run = subprocess.run([sys.executable, "-m", "ui.cli", "ask", QUESTION], cwd=REPO, env=env, capture_output=True,
-                         text=True, timeout=300)
+    env = dict(
+        os.environ,
+        POLICYQA_INDEX_DIR=str(built_index.index_dir),
+        POLICYQA_CACHE_DIR=str(built_index.cache_dir),
+        POLICYQA_LLM_BASE_URL=endpoint.url,
+        POLICYQA_LLM_TIMEOUT_S="5",
+    )
+    run = subprocess.run(
+        [sys.executable, "-m", "ui.cli", "ask", QUESTION],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert run.returncode == 0, run.stderr
     assert "中央财政累计投入7200亿元" in run.stdout and "未核实" in run.stdout and "来源：" in run.stdout
-    run = subprocess.run([sys.executable, "-m", "ui.cli", "ask", "--json"], input=QUESTION + "\n" + QUESTION + "\n",
-                         cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    run = subprocess.run(
+        [sys.executable, "-m", "ui.cli", "ask", "--json"],
+        input=QUESTION + "\n" + QUESTION + "\n",
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     replies = [json.loads(line) for line in run.stdout.splitlines()]
     assert len(replies) == 2
     assert all(r["figures"][0]["verified"] is False and r["conflicts"] == [] for r in replies)

@@ -140,13 +140,21 @@ SENTENCES = [
     (  # 001
         "2021年2月25日,全国脱贫攻坚总结表彰大会在北京召开,会议庄严宣告我国脱贫攻坚战取得全面胜利,"
         "现行标准下9899万农村贫困人口全部脱贫,832个贫困县全部摘帽,12.8万个贫困村全部出列",
-        [("2021年2月25日", 20210225, "年月日", "date", None), ("9899万", 98_990_000, "", "amount", None),
-         ("832个", 832, "个", "amount", None), ("12.8万个", 128_000, "个", "amount", None)],
+        [
+            ("2021年2月25日", 20210225, "年月日", "date", None),
+            ("9899万", 98_990_000, "", "amount", None),
+            ("832个", 832, "个", "amount", None),
+            ("12.8万个", 128_000, "个", "amount", None),
+        ],
     ),
     (  # 000
         "2015 — 2020 年累计组织动员 12.7 万家民营企业精准帮扶 13.91 万个村（其中贫困村 7.32 万个）",
-        [("2015 — 2020 年", 2015, "年", "date", 2020), ("12.7 万家", 127_000, "家", "amount", None),
-         ("13.91 万个", 139_100, "个", "amount", None), ("7.32 万个", 73_200, "个", "amount", None)],
+        [
+            ("2015 — 2020 年", 2015, "年", "date", 2020),
+            ("12.7 万家", 127_000, "家", "amount", None),
+            ("13.91 万个", 139_100, "个", "amount", None),
+            ("7.32 万个", 73_200, "个", "amount", None),
+        ],
     ),
     (  # 000
         "其中中央财政累计投入 6601 亿元",
@@ -154,8 +162,11 @@ SENTENCES = [
     ),
     (  # 000
         "12588 元，年均增长 11.6%，增长持续快于全国农村，增速比全国农村高 2.3 个百分点",
-        [("12588 元", 12588, "元", "amount", None), ("11.6%", 11.6, "%", "percent", None),
-         ("2.3 个百分点", 2.3, "百分点", "percentage_point", None)],
+        [
+            ("12588 元", 12588, "元", "amount", None),
+            ("11.6%", 11.6, "%", "percent", None),
+            ("2.3 个百分点", 2.3, "百分点", "percentage_point", None),
+        ],
     ),
     (  # 000
         "我国减贫人口占同期全球减贫人口 70% 以上",
@@ -171,23 +182,38 @@ SENTENCES = [
     ),
     (  # 001
         "2016-2021年累计带动45.2万贫困群众脱贫,贫困发生率从20.6%降至0",
-        [("2016-2021年", 2016, "年", "date", 2021), ("45.2万", 452_000, "", "amount", None),
-         ("20.6%", 20.6, "%", "percent", None), ("0", 0, "", "amount", None)],
+        [
+            ("2016-2021年", 2016, "年", "date", 2021),
+            ("45.2万", 452_000, "", "amount", None),
+            ("20.6%", 20.6, "%", "percent", None),
+            ("0", 0, "", "amount", None),
+        ],
     ),
     (  # 002
         "2013—2017年,中央补助地方财政专项扶贫资金从380亿元增加到861亿元,年均增长22.7%",
-        [("2013—2017年", 2013, "年", "date", 2017), ("380亿元", 38_000_000_000, "元", "amount", None),
-         ("861亿元", 86_100_000_000, "元", "amount", None), ("22.7%", 22.7, "%", "percent", None)],
+        [
+            ("2013—2017年", 2013, "年", "date", 2017),
+            ("380亿元", 38_000_000_000, "元", "amount", None),
+            ("861亿元", 86_100_000_000, "元", "amount", None),
+            ("22.7%", 22.7, "%", "percent", None),
+        ],
     ),
     (  # 003
         "全国现行标准下的农村贫困人口由2012年底的9899万人减少到2017年底的3046万人",
-        [("2012年", 2012, "年", "date", None), ("9899万人", 98_990_000, "人", "amount", None),
-         ("2017年", 2017, "年", "date", None), ("3046万人", 30_460_000, "人", "amount", None)],
+        [
+            ("2012年", 2012, "年", "date", None),
+            ("9899万人", 98_990_000, "人", "amount", None),
+            ("2017年", 2017, "年", "date", None),
+            ("3046万人", 30_460_000, "人", "amount", None),
+        ],
     ),
     (  # 003
         "3年要实现脱贫3000多万人,平均每年1000多万人,压力不小,难度不小",
-        [("3年", 3, "年", "duration", None), ("3000多万人", 30_000_000, "人", "amount", None),
-         ("1000多万人", 10_000_000, "人", "amount", None)],
+        [
+            ("3年", 3, "年", "duration", None),
+            ("3000多万人", 30_000_000, "人", "amount", None),
+            ("1000多万人", 10_000_000, "人", "amount", None),
+        ],
     ),
     (  # 000
         "中央、省、市县财政专项扶贫资金累计投入近 1.6 万亿",
@@ -195,8 +221,11 @@ SENTENCES = [
     ),
     (  # 000
         "在迎来中国共产党成立一百周年的重要时刻，党的十八大以来，脱贫攻坚 8 年间",
-        [("一百周年", 100, "周年", "duration", None), ("十八", 18, "", "amount", None),
-         ("8 年间", 8, "年", "duration", None)],
+        [
+            ("一百周年", 100, "周年", "duration", None),
+            ("十八", 18, "", "amount", None),
+            ("8 年间", 8, "年", "duration", None),
+        ],
     ),
     (  # 004
         "在中央全面深化改革委员会第二十二次会议上的重要讲话精神",
@@ -210,15 +239,28 @@ def test_corpus_sentences(sentence, expected):
     got = find_quantities(sentence)
     assert [(g.text, g.unit, g.kind) for g in got] == [(e[0], e[2], e[3]) for e in expected]
     for g, (_, value, _, _, high) in zip(got, expected):
-        assert sentence[g.start:g.end] == g.text
+        assert sentence[g.start : g.end] == g.text
         assert g.value == pytest.approx(value, rel=1e-12)
         assert g.high == (None if high is None else pytest.approx(high))
 
 
-@pytest.mark.parametrize("text", [
-    "十三五规划", "千百年来", "亿万人民", "万企帮万村", "数百万村干部", "一个又一个", "统一思想",
-    "四梁八柱", "几十美元", "三四", "", "没有数字",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "十三五规划",
+        "千百年来",
+        "亿万人民",
+        "万企帮万村",
+        "数百万村干部",
+        "一个又一个",
+        "统一思想",
+        "四梁八柱",
+        "几十美元",
+        "三四",
+        "",
+        "没有数字",
+    ],
+)
 def test_words_that_are_not_figures(text):
     assert find_quantities(text) == []
 
@@ -239,7 +281,7 @@ def test_offsets_with_fullwidth_kept():
     text = "增长２２．７％，共１，３００户"
     got = find_quantities(text)
     assert [(x.text, x.value, x.unit) for x in got] == [("２２．７％", 22.7, "%"), ("１，３００户", 1300, "户")]
-    assert all(text[x.start:x.end] == x.text for x in got)
+    assert all(text[x.start : x.end] == x.text for x in got)
 
 
 def test_parse_quantity_rejects_more_or_less_than_one():
@@ -275,6 +317,7 @@ def test_normalize_digits():
 
 # --- property tests ------------------------------------------------------------------------
 
+
 def to_chinese(n: int) -> str:
     """Render 0 <= n < 10**12 as a standard Chinese numeral (一亿零五万, 十八, 三千零二)."""
     if n == 0:
@@ -306,7 +349,13 @@ def to_chinese(n: int) -> str:
 
 def test_to_chinese_helper():
     assert [to_chinese(n) for n in (10, 18, 105, 1005, 100_050_000, 30_000_000)] == [
-        "十", "十八", "一百零五", "一千零五", "一亿零五万", "三千万"]
+        "十",
+        "十八",
+        "一百零五",
+        "一千零五",
+        "一亿零五万",
+        "三千万",
+    ]
 
 
 def plain(n: Decimal) -> str:
@@ -320,25 +369,50 @@ def thousands(n: Decimal, sep: str) -> str:
 
 decimals = st.builds(lambda m, k: Decimal(m).scaleb(-k), st.integers(0, 10**9), st.integers(0, 4))
 MAGS = {"万": 10**4, "亿": 10**8, "万亿": 10**12, "千万": 10**7, "百万": 10**6, "千": 10**3}
-UNITS = {"": ("", "amount"), "元": ("元", "amount"), "人": ("人", "amount"), "个": ("个", "amount"),
-         "人次": ("人次", "amount"), "户": ("户", "amount"), "%": ("%", "percent"),
-         "个百分点": ("百分点", "percentage_point")}
+UNITS = {
+    "": ("", "amount"),
+    "元": ("元", "amount"),
+    "人": ("人", "amount"),
+    "个": ("个", "amount"),
+    "人次": ("人次", "amount"),
+    "户": ("户", "amount"),
+    "%": ("%", "percent"),
+    "个百分点": ("百分点", "percentage_point"),
+}
 
 
 @settings(max_examples=200, deadline=None)
-@given(n=decimals, style=st.sampled_from(["plain", "comma", "fullwidth", "fw-comma"]),
-       unit=st.sampled_from(sorted(UNITS)), space=st.sampled_from(["", " "]))
+@given(
+    n=decimals,
+    style=st.sampled_from(["plain", "comma", "fullwidth", "fw-comma"]),
+    unit=st.sampled_from(sorted(UNITS)),
+    space=st.sampled_from(["", " "]),
+)
 def test_roundtrip_digits(n, style, unit, space):
-    s = {"plain": plain(n), "comma": thousands(n, ","), "fullwidth": plain(n).translate(FULLWIDTH),
-         "fw-comma": thousands(n, "，").translate(FULLWIDTH)}[style] + space + unit
+    s = (
+        {
+            "plain": plain(n),
+            "comma": thousands(n, ","),
+            "fullwidth": plain(n).translate(FULLWIDTH),
+            "fw-comma": thousands(n, "，").translate(FULLWIDTH),
+        }[style]
+        + space
+        + unit
+    )
     got = q(s)
     assert got.value == float(n)
     assert (got.unit, got.kind) == UNITS[unit]
 
 
 @settings(max_examples=200, deadline=None)
-@given(n=decimals, mag=st.sampled_from(sorted(MAGS)), unit=st.sampled_from(["", "元", "人", "个", "户"]),
-       space=st.sampled_from(["", " "]), fuzz=st.sampled_from(["", "多", "余"]), fw=st.booleans())
+@given(
+    n=decimals,
+    mag=st.sampled_from(sorted(MAGS)),
+    unit=st.sampled_from(["", "元", "人", "个", "户"]),
+    space=st.sampled_from(["", " "]),
+    fuzz=st.sampled_from(["", "多", "余"]),
+    fw=st.booleans(),
+)
 def test_roundtrip_magnitudes(n, mag, unit, space, fuzz, fw):
     num = plain(n).translate(FULLWIDTH) if fw else plain(n)
     s = f"累计投入{num}{space}{fuzz}{mag}{unit}，其中"
@@ -364,8 +438,10 @@ def test_roundtrip_percent_words(n, fuzz):
 
 
 @settings(max_examples=100, deadline=None)
-@given(d=st.dates(min_value=datetime.date(1900, 1, 1), max_value=datetime.date(2100, 12, 31)),
-       space=st.sampled_from(["", " "]))
+@given(
+    d=st.dates(min_value=datetime.date(1900, 1, 1), max_value=datetime.date(2100, 12, 31)),
+    space=st.sampled_from(["", " "]),
+)
 def test_roundtrip_dates(d, space):
     cn_year = "".join("〇一二三四五六七八九"[int(c)] for c in str(d.year))
     full = q(f"{d.year}{space}年{d.month}月{d.day}日")
@@ -383,9 +459,13 @@ def test_small_numbers_of_years_are_durations(n):
 
 
 @settings(max_examples=200, deadline=None)
-@given(lo=st.integers(0, 10**6), delta=st.integers(0, 10**6),
-       sep=st.sampled_from(["-", "－", "～", "~", "至", "到", "—", "——", " — "]),
-       unit=st.sampled_from(["", "户", "人", "%", "个百分点", "元"]), both=st.booleans())
+@given(
+    lo=st.integers(0, 10**6),
+    delta=st.integers(0, 10**6),
+    sep=st.sampled_from(["-", "－", "～", "~", "至", "到", "—", "——", " — "]),
+    unit=st.sampled_from(["", "户", "人", "%", "个百分点", "元"]),
+    both=st.booleans(),
+)
 def test_roundtrip_ranges(lo, delta, sep, unit, both):
     hi = lo + delta
     got = q(f"{lo}{unit if both else ''}{sep}{hi}{unit}")
@@ -406,8 +486,10 @@ def test_magnitude_equals_thousands_separated(m, k, mag):
     assert same_quantity(q("9899万"), q("98,990,000"))
 
 
-ALPHABET = list("0123456789０１２３.．,，%％‰ -－~～—至到万亿千百十零〇一二两三四五六七八九几数多余近约超过以上左右"
-                "第个百分点之年月日号间天元人户家名次期倍公里亩脱贫攻坚的了，。、（）\n\tPMab")
+ALPHABET = list(
+    "0123456789０１２３.．,，%％‰ -－~～—至到万亿千百十零〇一二两三四五六七八九几数多余近约超过以上左右"
+    "第个百分点之年月日号间天元人户家名次期倍公里亩脱贫攻坚的了，。、（）\n\tPMab"
+)
 
 
 @settings(max_examples=400, deadline=None)
@@ -416,7 +498,7 @@ def test_offsets_invariant(text):
     got = find_quantities(text)
     prev_end = 0
     for x in got:
-        assert text[x.start:x.end] == x.text and x.text
+        assert text[x.start : x.end] == x.text and x.text
         assert x.start >= prev_end  # ordered, non-overlapping
         prev_end = x.end
         assert x.kind in KINDS and isinstance(x.approx, bool)
@@ -430,7 +512,8 @@ def test_offsets_invariant(text):
 def test_fullwidth_does_not_change_findings(text):
     a, b = find_quantities(text), find_quantities(normalize_digits(text))
     assert [(x.start, x.end, x.value, x.unit, x.kind, x.high) for x in a] == [
-        (x.start, x.end, x.value, x.unit, x.kind, x.high) for x in b]
+        (x.start, x.end, x.value, x.unit, x.kind, x.high) for x in b
+    ]
 
 
 @given(st.text())

@@ -17,7 +17,18 @@ from tests.conftest import REPO, empty_config
 
 pytestmark = pytest.mark.slow
 
-ANSWER_KEYS = {"id", "question", "answered", "answer", "citations", "passages", "timings_ms", "figures", "conflicts", "notes"}
+ANSWER_KEYS = {
+    "id",
+    "question",
+    "answered",
+    "answer",
+    "citations",
+    "passages",
+    "timings_ms",
+    "figures",
+    "conflicts",
+    "notes",
+}
 CITATION_KEYS = {"marker", "source", "title", "date", "text", "start", "end"}
 PASSAGE_KEYS = {"source", "text", "start", "end", "score"}
 
@@ -90,8 +101,10 @@ def test_what_a_policy_term_means_is_answered_by_the_sentence_defining_it(pipeli
 
 
 def test_follow_up_is_rewritten_with_the_previous_subject(pipeline):
-    history = [{"role": "user", "content": "截至2021年全国累计选派了多少个驻村工作队？"},
-               {"role": "assistant", "content": "……"}]
+    history = [
+        {"role": "user", "content": "截至2021年全国累计选派了多少个驻村工作队？"},
+        {"role": "assistant", "content": "……"},
+    ]
     answer = pipeline.ask("那第一书记和驻村干部呢？", history=history)
     assert answer.rewritten_question is not None
     assert "驻村工作队" in answer.rewritten_question and "第一书记" in answer.rewritten_question
@@ -142,8 +155,13 @@ def test_cli_batch_mode_reads_stdin_and_prints_one_json_per_line(built_index):
     env = dict(os.environ, POLICYQA_INDEX_DIR=str(built_index.index_dir), POLICYQA_CACHE_DIR=str(built_index.cache_dir))
     lines = '扶贫日是每年的哪一天？\n{"id": "x2", "question": "东西部扶贫协作有多少个东部县结对帮扶西部贫困县？"}\n'
     result = subprocess.run(
-        [sys.executable, "-m", "ui.cli", "ask", "--json", "--top-k", "4"], input=lines, cwd=REPO, env=env,
-        capture_output=True, text=True, timeout=300,
+        [sys.executable, "-m", "ui.cli", "ask", "--json", "--top-k", "4"],
+        input=lines,
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr
     replies = [json.loads(line) for line in result.stdout.splitlines()]
@@ -160,8 +178,12 @@ def test_cli_batch_mode_reads_stdin_and_prints_one_json_per_line(built_index):
 def test_cli_without_index_says_how_to_build_one(tmp_path, command):
     env = dict(os.environ, POLICYQA_CONFIG=empty_config(tmp_path))
     result = subprocess.run(
-        [sys.executable, "-m", "ui.cli", *command, "--index", str(tmp_path / "none")], cwd=REPO, env=env,
-        capture_output=True, text=True, timeout=300,
+        [sys.executable, "-m", "ui.cli", *command, "--index", str(tmp_path / "none")],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 1
     assert "policyqa index" in result.stderr and "Traceback" not in result.stderr
@@ -177,8 +199,12 @@ def test_cli_eval_prints_valid_json_for_a_small_set(built_index, tmp_path):
     )
     env = dict(os.environ, POLICYQA_INDEX_DIR=str(built_index.index_dir), POLICYQA_CACHE_DIR=str(built_index.cache_dir))
     result = subprocess.run(
-        [sys.executable, "-m", "ui.cli", "eval", "--qa", str(qa), "--json"], cwd=REPO, env=env,
-        capture_output=True, text=True, timeout=300,
+        [sys.executable, "-m", "ui.cli", "eval", "--qa", str(qa), "--json"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr
     metrics = json.loads(result.stdout, parse_constant=lambda c: pytest.fail(f"{c} is not JSON"))["metrics"]
@@ -192,9 +218,12 @@ def test_cli_eval_rejects_a_bad_question_set_clearly(tmp_path, content):
     if content is not None:
         qa.write_text(content, encoding="utf-8")
     result = subprocess.run(
-        [sys.executable, "-m", "ui.cli", "eval", "--qa", str(qa)], cwd=REPO,
+        [sys.executable, "-m", "ui.cli", "eval", "--qa", str(qa)],
+        cwd=REPO,
         env=dict(os.environ, POLICYQA_CONFIG=empty_config(tmp_path)),
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 1
     assert str(qa) in result.stderr and "Traceback" not in result.stderr

@@ -23,8 +23,10 @@ def test_asked_number_kind(question, kind):
 
 
 def test_follow_up_with_a_new_year_replaces_the_old_time():
-    history = [{"role": "user", "content": "2013到2017年中央财政专项扶贫资金增加了多少？"},
-               {"role": "assistant", "content": "……"}]
+    history = [
+        {"role": "user", "content": "2013到2017年中央财政专项扶贫资金增加了多少？"},
+        {"role": "assistant", "content": "……"},
+    ]
     rewritten = rewrite_follow_up("那2018年呢？", history)
     assert rewritten is not None
     assert "2018年" in rewritten and "中央财政专项扶贫资金" in rewritten and "2013" not in rewritten

@@ -57,7 +57,9 @@ def test_a_body_without_length_is_refused_once_past_the_limit():
         for _ in range(8):
             yield b"x" * 1024
 
-    response = _client(max_request_kb=1).post("/api/ask", content=chunks(), headers={"content-type": "application/json"})
+    response = _client(max_request_kb=1).post(
+        "/api/ask", content=chunks(), headers={"content-type": "application/json"}
+    )
     assert response.status_code == 413 and "请求体太大" in response.json()["error"]
 
 
@@ -73,7 +75,9 @@ def test_token_is_required_when_set():
         assert refused.status_code == 401, path
         assert "需要身份验证" in refused.json()["error"] and "Bearer" in refused.headers["www-authenticate"]
         wrong = {"Authorization": "Bearer s3cret-tokeN"}
-        assert (call(path, headers=wrong, json={"question": "q"}) if path == "/api/ask" else call(path, headers=wrong)).status_code == 401
+        assert (
+            call(path, headers=wrong, json={"question": "q"}) if path == "/api/ask" else call(path, headers=wrong)
+        ).status_code == 401
     good = {"Authorization": "Bearer s3cret-token"}
     assert client.post("/api/ask", json={"question": "扶贫日是哪一天？"}, headers=good).json()["answered"] is False
     assert client.get("/api/health", headers=good).json()["status"] == "ok"
@@ -96,8 +100,12 @@ def test_refusals_carry_cors_headers_for_allowed_origins():
     refused = client.post("/api/ask", json={"question": "q"}, headers={"Origin": ORIGIN})
     assert refused.status_code == 401 and refused.headers["access-control-allow-origin"] == ORIGIN
     preflight = client.options(
-        "/api/ask", headers={"Origin": ORIGIN, "Access-Control-Request-Method": "POST",
-                             "Access-Control-Request-Headers": "authorization,content-type"},
+        "/api/ask",
+        headers={
+            "Origin": ORIGIN,
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization,content-type",
+        },
     )
     assert preflight.status_code == 200  # preflights carry no credentials and are not refused
 
@@ -144,8 +152,9 @@ def test_a_saturated_pool_is_503_busy_with_retry_after():
 
 @pytest.mark.parametrize("length", ["abc", "-5"])
 def test_a_nonsense_content_length_is_not_a_crash(length):
-    response = _client().post("/api/ask", content=b'{"question": "q"}',
-                              headers={"content-type": "application/json", "content-length": length})
+    response = _client().post(
+        "/api/ask", content=b'{"question": "q"}', headers={"content-type": "application/json", "content-length": length}
+    )
     assert response.status_code < 500
 
 

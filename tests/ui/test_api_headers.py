@@ -27,8 +27,15 @@ def _client(origins: tuple[str, ...] = ()) -> TestClient:
 
 def test_default_is_same_origin_only():
     response = _client().get("/api/health", headers={"Origin": "https://elsewhere.example"})
-    assert response.json() == {"status": "ok", "documents": 2, "chunks": 7, "model": "m",
-                               "index_built_at": "2026-01-01T00:00:00", "answering": 0, "waiting": 0}
+    assert response.json() == {
+        "status": "ok",
+        "documents": 2,
+        "chunks": 7,
+        "model": "m",
+        "index_built_at": "2026-01-01T00:00:00",
+        "answering": 0,
+        "waiting": 0,
+    }
     assert "access-control-allow-origin" not in response.headers
     assert response.headers["content-security-policy"] == "frame-ancestors 'self'"
     assert response.headers["x-frame-options"] == "SAMEORIGIN"
@@ -61,4 +68,6 @@ def test_origins_that_are_not_origins_are_refused(origins):
 
 
 def test_frame_ancestors_lists_self_first():
-    assert frame_ancestors(("https://a.cn", "http://b.cn:8080")) == "frame-ancestors 'self' https://a.cn http://b.cn:8080"
+    assert (
+        frame_ancestors(("https://a.cn", "http://b.cn:8080")) == "frame-ancestors 'self' https://a.cn http://b.cn:8080"
+    )

@@ -167,15 +167,22 @@ def test_unverified_figure_is_marked_with_its_reason_and_listed():
     from qa.types import Answer, Figure
 
     answer = Answer(
-        question="q", answered=True, text="累计投入7200亿元[1]，帮扶320个单位[1]。", citations=(), passages=(),
-        timings_ms={}, figures=(
-            Figure(text="7200亿元", value=7.2e11, unit="元", marker=1, verified=False, reason="引用[1]写的是7100多亿元"),
+        question="q",
+        answered=True,
+        text="累计投入7200亿元[1]，帮扶320个单位[1]。",
+        citations=(),
+        passages=(),
+        timings_ms={},
+        figures=(
+            Figure(
+                text="7200亿元", value=7.2e11, unit="元", marker=1, verified=False, reason="引用[1]写的是7100多亿元"
+            ),
             Figure(text="320个", value=320, unit="个", marker=1, verified=True),
         ),
     )
     html_out = render.answer_html(answer, "t1")
     assert 'class="pqa-unverified" title="未核实：引用[1]写的是7100多亿元">7200亿元' in html_out
-    assert "320个" in html_out and html_out.count("pqa-unverified\"") == 1
+    assert "320个" in html_out and html_out.count('pqa-unverified"') == 1
     assert "以下数字未能在所引原文中核实：7200亿元" in html_out
 
 
@@ -183,12 +190,19 @@ def test_the_mark_lands_on_the_unverified_occurrence_of_a_repeated_figure():
     from qa.types import Answer, Figure
 
     answer = Answer(
-        question="q", answered=True, text="2016年投入200亿元[1]，2017年又投入200亿元[2]。", citations=(), passages=(),
-        timings_ms={}, figures=(
+        question="q",
+        answered=True,
+        text="2016年投入200亿元[1]，2017年又投入200亿元[2]。",
+        citations=(),
+        passages=(),
+        timings_ms={},
+        figures=(
             Figure(text="2016年", value=2016, unit="年", marker=1, verified=True),
             Figure(text="200亿元", value=2e10, unit="元", marker=1, verified=True),
             Figure(text="2017年", value=2017, unit="年", marker=2, verified=True),
-            Figure(text="200亿元", value=2e10, unit="元", marker=2, verified=False, reason="引用的原文[2]写的是220亿元"),
+            Figure(
+                text="200亿元", value=2e10, unit="元", marker=2, verified=False, reason="引用的原文[2]写的是220亿元"
+            ),
         ),
     )
     html_out = render.answer_text_html(answer.text, "t1", [1, 2], answer.figures)
@@ -202,10 +216,15 @@ def test_the_mark_lands_on_the_unverified_occurrence_of_a_repeated_figure():
 def test_conflict_lists_each_value_with_title_and_date():
     from qa.types import Answer, Conflict
 
-    conflict = Conflict(measure="驻村工作队", values=(
-        {"text": "25.5万个", "title": "甲", "date": "2025-10-10", "source": "a.txt"},
-        {"text": "24.5万个", "title": "<乙>", "date": None, "source": "b.txt"},
-    ))
-    answer = Answer(question="q", answered=True, text="t", citations=(), passages=(), timings_ms={}, conflicts=(conflict,))
+    conflict = Conflict(
+        measure="驻村工作队",
+        values=(
+            {"text": "25.5万个", "title": "甲", "date": "2025-10-10", "source": "a.txt"},
+            {"text": "24.5万个", "title": "<乙>", "date": None, "source": "b.txt"},
+        ),
+    )
+    answer = Answer(
+        question="q", answered=True, text="t", citations=(), passages=(), timings_ms={}, conflicts=(conflict,)
+    )
     html_out = render.answer_html(answer, "t2")
     assert "《甲》（2025-10-10）：25.5万个" in html_out and "《&lt;乙&gt;》（日期不详）：24.5万个" in html_out
