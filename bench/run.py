@@ -54,14 +54,13 @@ def run_bench(
     say: Callable[[str], None] = lambda message: print(message, file=sys.stderr, flush=True),
 ) -> dict:
     """Run everything and return the report (the JSON object of ``policyqa bench --json``)."""
+    from bench.baseline import CHUNK_OVERLAP, CHUNK_SIZE, build_baseline
     from index.build import build_index
     from index.embed import SentenceTransformerEmbedder, resolve_model_path
     from index.store import load_index
     from qa.evaluate import read_questions
     from qa.pipeline import QAPipeline
     from qa.retrieve import Retriever
-
-    from bench.baseline import CHUNK_OVERLAP, CHUNK_SIZE, build_baseline
 
     questions = [q for q in read_questions(qa_path) if q.answerable]
     rounds = ROUNDS_QUICK if quick else ROUNDS_FULL
@@ -221,8 +220,8 @@ def _scale(size: int, real_index: Path, work: Path, dev_queries: Path, settings,
     if not (reuse and (work / "build.json").is_file() and (work / "index").is_dir()):
         say(f"scale {size:,} chunks: generating and indexing (composed vectors)")
         subprocess.run(
-            python
-            + [
+            [
+                *python,
                 "build",
                 "--real-index",
                 str(real_index),
@@ -246,7 +245,7 @@ def _scale(size: int, real_index: Path, work: Path, dev_queries: Path, settings,
         )
     say(f"scale {size:,} chunks: measuring in a fresh process")
     done = subprocess.run(
-        python + ["measure", "--work", str(work)], check=True, cwd=REPO, env=env, stdout=subprocess.PIPE, text=True
+        [*python, "measure", "--work", str(work)], check=True, cwd=REPO, env=env, stdout=subprocess.PIPE, text=True
     )
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -318,7 +317,8 @@ def format_table(report: dict) -> str:
     ours, base, torch = report["ours"], report["baseline"], report["ours_torch_queries"]
     int8 = report["ours_int8_queries"]
     lines = [
-        f"{'':<26}{'Recall@5':>9}{'MRR@10':>8}{'retrieve p50/p95 ms':>22}{'answer p50/p95 ms':>20}{'index chunks/s':>16}",
+        f"{'':<26}{'Recall@5':>9}{'MRR@10':>8}{'retrieve p50/p95 ms':>22}{'answer p50/p95 ms':>20}"
+        f"{'index chunks/s':>16}",
         f"{'ours (ONNX fp32 queries)':<26}{ours['recall@5']:>9.3f}{ours['mrr@10']:>8.3f}"
         f"{_pair(ours['retrieve_p50_ms'], ours['retrieve_p95_ms']):>22}"
         f"{_pair(ours['answer_p50_ms'], ours['answer_p95_ms']):>20}{ours['index_chunks_per_s']:>16.1f}",
@@ -333,14 +333,16 @@ def format_table(report: dict) -> str:
         "query vector cosine to PyTorch, min over corpus sentences: "
         + ", ".join(f"{k} {v['min_cosine']:.4f}" for k, v in report["query_vector_agreement"].items()),
         "",
-        f"{'scale (composed vectors)':<26}{'index':>16}{'retrieve p50/p95 ms':>22}{'recall@10 vs exact':>20}{'B/chunk':>10}"
+        f"{'scale (composed vectors)':<26}{'index':>16}{'retrieve p50/p95 ms':>22}{'recall@10 vs exact':>20}"
+        f"{'B/chunk':>10}"
         f"{'RSS MB':>9}",
     ]
     for row in report.get("scale", []):
         kinds = f"{row['index_type']}+{row['sentence_index_type']}"
         lines.append(
             f"{row['chunks']:>14,} chunks{'':<5}{kinds:>17}{_pair(row['retrieve_p50_ms'], row['retrieve_p95_ms']):>22}"
-            f"{row['recall@10_vs_exact']:>11.3f} / {row['sentence_recall@10_vs_exact']:.3f}{row['bytes_per_chunk']:>10.0f}"
+            f"{row['recall@10_vs_exact']:>11.3f} / {row['sentence_recall@10_vs_exact']:.3f}"
+            f"{row['bytes_per_chunk']:>10.0f}"
             f"{row['rss_mb']['rss']:>9.0f}"
         )
     lines.append("")

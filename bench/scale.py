@@ -92,8 +92,8 @@ def build(
         vectors.append((vector / np.linalg.norm(vector)).astype(np.float32))
     np.savez(work / "queries.npz", texts=json.dumps(texts, ensure_ascii=False), vectors=np.stack(vectors))
     info = {
-        "chunks": int(len(corpus.chunk_rows)),
-        "sentences": int(len(corpus.sentence_rows)),
+        "chunks": len(corpus.chunk_rows),
+        "sentences": len(corpus.sentence_rows),
         "documents": len(corpus.documents),
         "generate_s": round(generated - started, 1),
         "index_s": round(written - generated, 1),

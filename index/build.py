@@ -22,8 +22,8 @@ import faiss
 import numpy as np
 from tqdm import tqdm
 
-from index.clean import CLEANING_VERSION
 from index.chunk import chunk_document, make_splitter, split_sentences
+from index.clean import CLEANING_VERSION
 from index.embed import Embedder, EmbeddingCache, SentenceTransformerEmbedder, embed_with_cache
 from index.errors import EmptyCorpusError, IndexLockedError, IndexMismatchError
 from index.lexical import LexicalIndex

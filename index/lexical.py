@@ -70,9 +70,7 @@ def tokenize(text: str, method: str = "jieba") -> list[str]:
 def _bigrams(text: str) -> list[str]:
     out: list[str] = []
     for run in re.findall(r"[\w\u0f00-\u0fff]+", text):
-        if len(run) == 1:
-            out.append(run)
-        elif run.isascii():
+        if len(run) == 1 or run.isascii():
             out.append(run)
         else:
             out.extend(run[i : i + 2] for i in range(len(run) - 1))

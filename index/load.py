@@ -53,12 +53,14 @@ def decode_text(data: bytes, name: str = "file") -> str:
                 return _checked(data.decode(encoding), name)
             except UnicodeDecodeError as exc:
                 raise DocumentError(
-                    f"{name}: 文件开头标明 {encoding} 编码，但内容无法按此解码（starts with a {encoding} mark but does not decode: {exc}）"
+                    f"{name}: 文件开头标明 {encoding} 编码，但内容无法按此解码"
+                    f"（starts with a {encoding} mark but does not decode: {exc}）"
                 ) from exc
     for magic, kind in FOREIGN_FORMATS:
         if data.startswith(magic):
             raise DocumentError(
-                f"{name}: 这是 {kind} 文件，不是文本，请改用 {kind} 扩展名（is a {kind} file, not text; give it the {kind} file extension）"
+                f"{name}: 这是 {kind} 文件，不是文本，请改用 {kind} 扩展名"
+                f"（is a {kind} file, not text; give it the {kind} file extension）"
             )
     if b"\x00" in data[:8192]:
         raise DocumentError(
@@ -70,7 +72,8 @@ def decode_text(data: bytes, name: str = "file") -> str:
         except UnicodeDecodeError:
             continue
     raise DocumentError(
-        f"{name}: 既不是 UTF-8 也不是 GB18030 编码的文本，请转换为 UTF-8 后重新添加（not UTF-8 or GB18030 text; convert it to UTF-8 and add it again）"
+        f"{name}: 既不是 UTF-8 也不是 GB18030 编码的文本，请转换为 UTF-8 后重新添加"
+        "（not UTF-8 or GB18030 text; convert it to UTF-8 and add it again）"
     )
 
 
@@ -80,7 +83,8 @@ def _checked(text: str, name: str) -> str:
     junk = sum(1 for ch in text if unicodedata.category(ch) in {"Cc", "Co", "Cn"} and ch not in "\t\n\r\f")
     if junk / len(text) > MAX_JUNK_SHARE:
         raise DocumentError(
-            f"{name}: 看起来是二进制文件（含 {junk} 个控制字符），不是文本文档（looks binary ({junk} control characters), not a text document）"
+            f"{name}: 看起来是二进制文件"
+            f"（含 {junk} 个控制字符），不是文本文档（looks binary ({junk} control characters), not a text document）"
         )
     return text
 
@@ -95,7 +99,8 @@ def read_pdf(data: bytes, name: str) -> str:
         reader = PdfReader(io.BytesIO(data))
         if reader.is_encrypted:
             raise DocumentError(
-                f"{name}: PDF 已加密，请另存一份未加密的副本后重新添加（the PDF is encrypted; save an unprotected copy and add it again）"
+                f"{name}: PDF 已加密，请另存一份未加密的副本后重新添加"
+                "（the PDF is encrypted; save an unprotected copy and add it again）"
             )
         return "\n".join(page.extract_text() or "" for page in reader.pages)
     except DocumentError:
@@ -120,14 +125,16 @@ def read_docx(data: bytes, name: str) -> str:
             infos = archive.infolist()
             if "word/document.xml" not in {info.filename for info in infos}:
                 raise DocumentError(
-                    f"{name}: 这是 ZIP 压缩包，不是 Word 文档（a ZIP file but not a Word document: no word/document.xml）"
+                    f"{name}: 这是 ZIP 压缩包，不是 Word 文档"
+                    "（a ZIP file but not a Word document: no word/document.xml）"
                 )
             unpacked = sum(info.file_size for info in infos)
             packed = sum(info.compress_size for info in infos) or 1
         if unpacked > MAX_DOCX_UNPACKED_BYTES or unpacked / packed > MAX_DOCX_COMPRESSION_RATIO:
             raise DocumentError(
                 f"{name}: 解压后达 {unpacked} 字节（原大小的 {unpacked // packed} 倍），疑似 ZIP 炸弹，已拒绝"
-                f"（the DOCX would unpack to {unpacked} bytes, {unpacked // packed}× its size; refused as a possible ZIP bomb）"
+                f"（the DOCX would unpack to {unpacked} bytes, {unpacked // packed}× its size;"
+                " refused as a possible ZIP bomb）"
             )
         document = docx.Document(io.BytesIO(data))
         return "\n".join(p.text for p in document.paragraphs)
@@ -181,7 +188,8 @@ def load_document(path: Path, doc_id: str, data: bytes | None = None) -> Documen
     reader, is_html = READERS.get(path.suffix.lower(), (None, None))
     if reader is None:
         raise DocumentError(
-            f"{doc_id}: 不支持 {path.suffix!r} 类型的文件，请使用 {'、'.join(READERS)}（unsupported file type {path.suffix!r}; use one of {', '.join(READERS)}）"
+            f"{doc_id}: 不支持 {path.suffix!r} 类型的文件，请使用 {'、'.join(READERS)}"
+            f"（unsupported file type {path.suffix!r}; use one of {', '.join(READERS)}）"
         )
     if data is None:
         data = path.read_bytes()
@@ -229,7 +237,8 @@ def load_corpus(corpus_dir: Path, max_bytes: int | None = None) -> tuple[list[Do
             size = path.stat().st_size
             if max_bytes is not None and size > max_bytes:
                 raise DocumentError(
-                    f"{doc_id}: 文件 {size / 2**20:.0f} MB，超过允许的 {max_bytes / 2**20:.0f} MB（设置 max_document_mb）"
+                    f"{doc_id}: 文件 {size / 2**20:.0f} MB，超过允许的 {max_bytes / 2**20:.0f} MB"
+                    "（设置 max_document_mb）"
                     f"（{size / 2**20:.0f} MB is more than the {max_bytes / 2**20:.0f} MB allowed）"
                 )
             documents.append(load_document(path, doc_id))

@@ -93,7 +93,7 @@ def ensure_onnx_model(model_dir: Path, cache_dir: Path, int8: bool = False) -> P
     return target
 
 
-class _temporary_dir:  # noqa: N801 (used like a function)
+class _temporary_dir:
     """A fresh directory beside the target, removed on exit unless renamed away."""
 
     def __init__(self, parent: Path, name: str) -> None:
@@ -217,7 +217,7 @@ def _agreement(encoder: OnnxEncoder, references: list[np.ndarray]) -> float:
     return min(float(encoder.encode(text) @ vector) for text, vector in zip(PROBE_TEXTS, references))
 
 
-class _quiet_logging:  # noqa: N801 (used like a function)
+class _quiet_logging:
     """Silence library log records below ERROR for the duration of a block."""
 
     def __enter__(self) -> None:

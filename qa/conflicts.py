@@ -32,6 +32,7 @@ of the corpus would be reported, each of two different periods. A document added
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from collections.abc import Sequence
@@ -96,7 +97,7 @@ class Statement:
 
 def _bigrams(text: str) -> frozenset[str]:
     chars = [c for c in PUNCTUATION.sub("", text) if c not in FUNCTION_CHARS]
-    return frozenset(a + b for a, b in zip(chars, chars[1:]))
+    return frozenset(a + b for a, b in itertools.pairwise(chars))
 
 
 def dice(a: frozenset[str], b: frozenset[str]) -> float:

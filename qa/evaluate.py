@@ -89,8 +89,7 @@ def longest_common_run(a: str, b: str) -> int:
         for j, other in enumerate(b, start=1):
             if ch == other:
                 current[j] = previous[j - 1] + 1
-                if current[j] > best:
-                    best = current[j]
+                best = max(best, current[j])
         previous = current
     return best
 

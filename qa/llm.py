@@ -16,9 +16,9 @@ speaks HTTP here, so no client package is required.
 from __future__ import annotations
 
 import http.client
+import itertools
 import json
 import re
-import socket
 import time
 import unicodedata
 from collections.abc import Iterator, Sequence
@@ -163,7 +163,7 @@ class ChatClient:
                 yield from _events(response, connection, deadline, self.timeout_s)
             else:
                 yield _message_content(_json(response.read()))
-        except (TimeoutError, socket.timeout):
+        except TimeoutError:
             raise LLMError(f"请求超时（{self.timeout_s:g} 秒内没有回应）") from None
         except (OSError, http.client.HTTPException) as exc:
             raise LLMError(f"无法连接大模型服务 {self.url}（{exc.__class__.__name__}）") from None
@@ -274,7 +274,8 @@ class Repaired:
 
 
 def repair_markers(text: str, passages: int) -> Repaired:
-    """Rewrite 【1】, ［1］, [^1], [ID:1], [段落1], [1,2], [1-3] as [1], [1][2], [1][2][3]; drop numbers outside 1..passages.
+    """Rewrite 【1】, ［1］, [^1], [ID:1], [段落1], [1,2], [1-3] as [1], [1][2], [1][2][3];
+    drop numbers outside 1..passages.
 
     Args:
         text: the model's reply.
@@ -323,7 +324,7 @@ class Grounded:
 
 def _bigrams(text: str) -> set[str]:
     chars = re.sub(r"[^\w]", "", MARKER.sub("", text))
-    return {a + b for a, b in zip(chars, chars[1:])}
+    return {a + b for a, b in itertools.pairwise(chars)}
 
 
 def best_sentence(span_text: str, sentences: Sequence[Sentence]) -> Sentence | None:

@@ -40,7 +40,7 @@ import re
 from dataclasses import dataclass
 from decimal import Decimal
 
-__all__ = ["KINDS", "Quantity", "find_quantities", "parse_quantity", "same_quantity", "normalize_digits"]
+__all__ = ["KINDS", "Quantity", "find_quantities", "normalize_digits", "parse_quantity", "same_quantity"]
 
 KINDS = ("amount", "percent", "percentage_point", "date", "duration", "ordinal")
 

@@ -11,7 +11,7 @@ import functools
 import re
 from collections.abc import Callable, Sequence
 
-import jieba.posseg as posseg
+from jieba import posseg
 
 from index.lexical import tokenize
 from index.types import Document, Sentence

@@ -12,7 +12,7 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import jieba.posseg as posseg
+from jieba import posseg
 
 from index.errors import QuestionError
 from qa.numbers import parse_quantity

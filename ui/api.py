@@ -20,8 +20,6 @@ import re
 from pathlib import Path
 from typing import Annotated, Any
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
-
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
@@ -30,6 +28,7 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from index.errors import ConfigError, IndexMissingError, PolicyQAError, QuestionError
 from index.library import Library

@@ -10,16 +10,18 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ui import offline  # noqa: F401, I001  (must run before gradio is imported)
+import gradio as gr
+from gradio.components.chatbot import TextMessage
 
-import gradio as gr  # noqa: E402
-from gradio.components.chatbot import TextMessage  # noqa: E402
-
-from index.library import UPLOAD_TYPES, Library  # noqa: E402
-from index.errors import PolicyQAError  # noqa: E402
-from qa.pipeline import QAPipeline, answer_to_json  # noqa: E402
-from ui import handlers, render  # noqa: E402
-from ui.security import Guards  # noqa: E402
+from index.errors import PolicyQAError
+from index.library import UPLOAD_TYPES, Library
+from qa.pipeline import QAPipeline, answer_to_json
+from ui import (
+    handlers,
+    offline,  # noqa: F401  (must run before gradio is imported)
+    render,
+)
+from ui.security import Guards
 
 STATIC = Path(__file__).parent / "static"
 CSS = (STATIC / "app.css").read_text(encoding="utf-8")
@@ -170,40 +172,39 @@ def build_app(
     with gr.Blocks(title=TITLE, analytics_enabled=False, delete_cache=(3600, 3600)) as app:
         header = gr.HTML(header_html(library), elem_id="pqa-header-block")
         with gr.Tabs():
-            with gr.Tab("问答", id="chat"):
-                with gr.Row(equal_height=False):
-                    with gr.Column(scale=3, min_width=380):
-                        gr.ChatInterface(
-                            respond,
-                            chatbot=typed_text_chatbot(
-                                elem_id="pqa-chat",
-                                height="64vh",
-                                min_height=420,
-                                placeholder=WELCOME,
-                                buttons=["copy"],
-                                latex_delimiters=[],
-                                feedback_options=None,
-                                show_label=False,
-                            ),
-                            textbox=gr.Textbox(
-                                placeholder=QUESTION_HINT,
-                                show_label=False,
-                                lines=1,
-                                max_lines=4,
-                                elem_id="pqa-question",
-                                submit_btn="发送",
-                                stop_btn="停止",
-                            ),
-                            examples=examples or None,
-                            cache_examples=False,
-                            fill_height=False,
-                            show_progress="hidden",  # the pending message says it is working
-                            api_name="chat",
-                            analytics_enabled=False,
-                            concurrency_limit=answering_events,
-                        )
-                    with gr.Column(scale=2, min_width=300):
-                        viewer = gr.HTML(render.viewer_placeholder_html(), js_on_load=VIEWER_JS, elem_id="pqa-viewer")
+            with gr.Tab("问答", id="chat"), gr.Row(equal_height=False):
+                with gr.Column(scale=3, min_width=380):
+                    gr.ChatInterface(
+                        respond,
+                        chatbot=typed_text_chatbot(
+                            elem_id="pqa-chat",
+                            height="64vh",
+                            min_height=420,
+                            placeholder=WELCOME,
+                            buttons=["copy"],
+                            latex_delimiters=[],
+                            feedback_options=None,
+                            show_label=False,
+                        ),
+                        textbox=gr.Textbox(
+                            placeholder=QUESTION_HINT,
+                            show_label=False,
+                            lines=1,
+                            max_lines=4,
+                            elem_id="pqa-question",
+                            submit_btn="发送",
+                            stop_btn="停止",
+                        ),
+                        examples=examples or None,
+                        cache_examples=False,
+                        fill_height=False,
+                        show_progress="hidden",  # the pending message says it is working
+                        api_name="chat",
+                        analytics_enabled=False,
+                        concurrency_limit=answering_events,
+                    )
+                with gr.Column(scale=2, min_width=300):
+                    viewer = gr.HTML(render.viewer_placeholder_html(), js_on_load=VIEWER_JS, elem_id="pqa-viewer")
             with gr.Tab("知识库", id="library"):
                 gr.HTML(
                     '<div class="pqa-hint">'

@@ -52,8 +52,8 @@ def _pipeline(args: argparse.Namespace):
 def _questions_from_stdin() -> list[tuple[object, str]]:
     """(id, question) per non-empty stdin line: plain text or {"id": ..., "question": ...}."""
     questions = []
-    for line in sys.stdin:
-        line = line.strip()
+    for raw in sys.stdin:
+        line = raw.strip()
         if not line:
             continue
         if line.startswith("{"):
@@ -134,7 +134,7 @@ def _for_a_person(answer, text_shown: bool = False) -> str:
             lines.append(f"    {c.text}")
     else:
         lines.append("相关段落：")
-        for i, hit in enumerate(answer.passages[:3], start=1):
+        for hit in answer.passages[:3]:
             lines.append(f"- {hit.title}（{hit.doc_id}）：{hit.text[:80]}…")
     return "\n".join(lines)
 

@@ -88,7 +88,7 @@ def pick_examples(ask: Callable[[str], Answer], documents: Iterable[Document], l
             break
         try:
             answer = ask(candidate.question)
-        except Exception as exc:  # noqa: BLE001 - a bad example must never stop the server from starting
+        except Exception as exc:
             level = logging.INFO if isinstance(exc, PolicyQAError) else logging.WARNING
             log.log(level, "example %r failed: %r", candidate.question, exc)
             continue

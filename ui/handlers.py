@@ -169,8 +169,8 @@ def library_header(library: Library) -> str:
 def upload_files(library: Library, paths: Sequence[str | Path], progress: Progress) -> str:
     """Add uploaded files to the corpus and update the index; returns a status message (Markdown)."""
     added, problems = [], []
-    for path in paths:
-        path = Path(path)
+    for name in paths:
+        path = Path(name)
         try:
             added.append(library.add_file(path.name, path.read_bytes()))
         except DocumentError as exc:

@@ -94,7 +94,7 @@ def test_composed_vectors_are_unit_length_and_near_their_sources():
     assert np.allclose(np.linalg.norm(chunks, axis=1), 1.0, atol=1e-5)
 
 
-TEXTS = SENTENCES + ["", "扶贫扶贫扶贫资金", "10月17日 扶贫日 2014年起"]
+TEXTS = [*SENTENCES, "", "扶贫扶贫扶贫资金", "10月17日 扶贫日 2014年起"]
 QUERIES = ["扶贫资金", "贫困发生率下降", "10月17日", "驻村工作队", "产业扶贫增收", "没有的词语"]
 
 

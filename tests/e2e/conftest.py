@@ -58,7 +58,7 @@ def _free_port() -> int:
 class _IntranetPage(BaseHTTPRequestHandler):
     """Another site's page that embeds the app named in ?app= (iframe and web component)."""
 
-    def do_GET(self):  # noqa: N802 - http.server's name
+    def do_GET(self):
         app = html.escape(parse_qs(urlsplit(self.path).query).get("app", [""])[0], quote=True)
         body = (
             "<!doctype html><meta charset='utf-8'><title>intranet</title>"

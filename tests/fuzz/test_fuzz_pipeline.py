@@ -71,7 +71,7 @@ document_text = st.lists(st.one_of(st.sampled_from(FRAGMENTS), st.text(max_size=
 encoding = st.sampled_from(["utf-8", "utf-8-sig", "gb18030", "utf-16"])
 suffix = st.sampled_from([".txt", ".md", ".html"])
 question_text = st.one_of(
-    st.lists(st.sampled_from(FRAGMENTS + ["多少", "哪一年", "是谁", "那2017年呢？"]), max_size=8).map("".join),
+    st.lists(st.sampled_from([*FRAGMENTS, "多少", "哪一年", "是谁", "那2017年呢？"]), max_size=8).map("".join),
     st.text(max_size=60),
 )
 

@@ -10,7 +10,6 @@ import subprocess
 import sys
 import time
 import uuid
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -84,9 +83,8 @@ def test_second_build_with_nothing_changed_is_a_no_op(built_index):
 
 def test_concurrent_build_is_refused_with_a_clear_message(base_settings, tmp_path):
     settings = base_settings.replace(index_dir=tmp_path / "index")
-    with build_lock(settings.index_dir):
-        with pytest.raises(IndexLockedError, match="being built"):
-            build_index(settings, progress=QUIET)
+    with build_lock(settings.index_dir), pytest.raises(IndexLockedError, match="being built"):
+        build_index(settings, progress=QUIET)
 
 
 def test_loading_with_another_model_says_to_reindex(built_index):

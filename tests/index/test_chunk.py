@@ -27,7 +27,7 @@ def _ends_sentence(text: str, end: int) -> bool:
     if end >= len(text):
         return True
     tail = text[:end].rstrip("”’」』）)\"'")
-    return bool(tail) and tail[-1] in SENTENCE_ENDS or text[end] == "\n"
+    return (bool(tail) and tail[-1] in SENTENCE_ENDS) or text[end] == "\n"
 
 
 @pytest.mark.parametrize("size,overlap", [(200, 40), (300, 60), (500, 100)])

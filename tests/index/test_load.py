@@ -98,7 +98,7 @@ def test_date_from_a_byline():
 @pytest.mark.parametrize(
     "data",
     [
-        "扶贫日是10月17日。".encode("utf-8"),
+        "扶贫日是10月17日。".encode(),
         "扶贫日是10月17日。".encode("utf-8-sig"),
         "扶贫日是10月17日。".encode("gb18030"),
         "扶贫日是10月17日。".encode("utf-16"),

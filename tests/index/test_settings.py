@@ -43,7 +43,7 @@ def test_policyqa_toml_in_the_working_directory_is_read(clean_env, tmp_path):
 
 def test_a_named_config_file_that_does_not_exist_is_an_error(clean_env, tmp_path):
     clean_env.setenv("POLICYQA_CONFIG", str(tmp_path / "typo.toml"))
-    with pytest.raises(ConfigError, match="typo.toml does not exist.*POLICYQA_CONFIG"):
+    with pytest.raises(ConfigError, match=r"typo\.toml does not exist.*POLICYQA_CONFIG"):
         load_settings()
     with pytest.raises(ConfigError, match="does not exist"):
         load_settings(config_file=Path(tmp_path / "other.toml"))

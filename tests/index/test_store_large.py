@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 
 import numpy as np
 import pytest
 
-import index.store as store
+from index import store
 from index.lexical import LexicalIndex
 from index.store import (
     DocumentTable,
@@ -83,7 +84,7 @@ def test_chunks_of_sentences_matches_checking_every_pair():
         chunk_rows += [(doc, s, e) for s, e in spans("x" * length, 25, 15)]
         cuts = np.sort(rng.choice(np.arange(1, length), size=8, replace=False))
         bounds = [0, *cuts.tolist(), length]
-        sentence_rows += [(doc, a, b) for a, b in zip(bounds, bounds[1:])]
+        sentence_rows += [(doc, a, b) for a, b in itertools.pairwise(bounds)]
     chunk_rows, sentence_rows = np.array(chunk_rows), np.array(sentence_rows)
     ranges = chunks_of_sentences(chunk_rows, sentence_rows)
     for (doc, start, end), (first, stop) in zip(sentence_rows, ranges):

@@ -57,7 +57,7 @@ def test_focus_must_be_named_in_the_numbers_clause():
 
 def test_focus_may_be_named_in_the_clause_before_the_number():
     text = "我国国内生产总值从1952年的679.1亿元跃升至2020年的101.6万亿元,实际增长约189倍。"
-    quantities = [q for q in wanted_quantities(text, "number", ("倍",))]
+    quantities = list(wanted_quantities(text, "number", ("倍",)))
     assert focus_near_number(text, [_focus("国内生产总值")], quantities) == 1.0
 
 

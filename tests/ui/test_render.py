@@ -36,14 +36,14 @@ def _hit(text: str = "相关的段落文字" + EVIL) -> Hit:
 
 
 def _answer(answered: bool = True, **changes) -> Answer:
-    values = dict(
-        question="中央层面共安排多少个单位定点帮扶贫困县？",
-        answered=answered,
-        text="中央层面共安排320个单位。[1]另见[2]。" if answered else "根据现有文档，无法回答这个问题。",
-        citations=(_citation(),) if answered else (),
-        passages=(_hit(), _hit(), _hit(), _hit()),
-        timings_ms={"total": 1.0},
-    )
+    values = {
+        "question": "中央层面共安排多少个单位定点帮扶贫困县？",
+        "answered": answered,
+        "text": "中央层面共安排320个单位。[1]另见[2]。" if answered else "根据现有文档，无法回答这个问题。",
+        "citations": (_citation(),) if answered else (),
+        "passages": (_hit(), _hit(), _hit(), _hit()),
+        "timings_ms": {"total": 1.0},
+    }
     values.update(changes)
     return Answer(**values)
 

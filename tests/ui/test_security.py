@@ -11,6 +11,7 @@ import pytest
 
 from index.errors import ConfigError
 from index.settings import Settings
+from tests.conftest import empty_config
 from ui import security
 from ui.security import (
     AnswerSlots,
@@ -25,7 +26,6 @@ from ui.security import (
     same_secret,
     verify_password,
 )
-from tests.conftest import empty_config
 
 ADMIN_HASH = hash_password("admin-pass-1")
 READER_HASH = hash_password("reader-pass-1")
@@ -71,7 +71,7 @@ def test_malformed_users_files_are_refused_with_the_line(text, message):
 
 
 def test_a_missing_users_file_is_a_config_error(tmp_path):
-    with pytest.raises(ConfigError, match="cannot read the users file .*POLICYQA_AUTH"):
+    with pytest.raises(ConfigError, match=r"cannot read the users file .*POLICYQA_AUTH"):
         load_users(tmp_path / "users.txt")
 
 
@@ -121,7 +121,7 @@ def test_serve_refuses_before_loading_anything():
     from ui.server import serve
 
     started = time.perf_counter()
-    with pytest.raises(ConfigError, match="refusing to listen on 0.0.0.0 without login"):
+    with pytest.raises(ConfigError, match=r"refusing to listen on 0\.0\.0\.0 without login"):
         serve(Settings(host="0.0.0.0", port=1))
     assert time.perf_counter() - started < 1
 
@@ -190,9 +190,8 @@ def test_full_slots_and_full_queue_are_busy_at_once():
     release = threading.Event()
     holder = _hold(slots, threading.Event(), release)
     started = time.perf_counter()
-    with pytest.raises(ServerBusyError) as busy:
-        with slots.slot():
-            pass
+    with pytest.raises(ServerBusyError) as busy, slots.slot():
+        pass
     assert time.perf_counter() - started < 0.5 and busy.value.retry_after_s >= 1
     assert "服务器正忙" in str(busy.value)
     release.set()
@@ -207,9 +206,8 @@ def test_a_waiting_question_gets_the_next_free_slot_or_gives_up_in_time():
     release = threading.Event()
     holder = _hold(slots, threading.Event(), release)
     started = time.perf_counter()
-    with pytest.raises(ServerBusyError):
-        with slots.slot():
-            pass
+    with pytest.raises(ServerBusyError), slots.slot():
+        pass
     assert 0.25 < time.perf_counter() - started < 2
     threading.Timer(0.1, release.set).start()
     with slots.slot():  # waits for the holder, then runs
