@@ -31,10 +31,10 @@ test-fast: setup
 	$(BIN)/python -m pytest -q -m "not slow and not e2e"
 
 eval: setup
-	$(BIN)/policyqa eval --qa ../shared/eval/dev.jsonl
+	$(BIN)/policyqa eval --qa bench/questions/dev.jsonl
 
 bench: setup
-	$(BIN)/policyqa bench --qa ../shared/eval/dev.jsonl --quick
+	$(BIN)/policyqa bench --qa bench/questions/dev.jsonl --quick
 
 clean:
 	rm -rf .index .cache

@@ -1,7 +1,7 @@
 """Which figures the product reports as conflicting, on a question set and across the whole corpus.
 
 Usage:
-    .venv/bin/python -m bench.conflicts --qa ../shared/eval/dev.jsonl   # conflicts in the answers
+    .venv/bin/python -m bench.conflicts --qa bench/questions/dev.jsonl   # conflicts in the answers
     .venv/bin/python -m bench.conflicts --corpus-wide                    # every figure as an anchor
 
 ``--corpus-wide`` compares every figure of every sentence with every figure of the other

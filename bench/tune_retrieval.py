@@ -1,6 +1,6 @@
 """Measure chunk sizes and fusion settings on a question set (retrieval only).
 
-Usage: .venv/bin/python -m bench.tune_retrieval --qa ../shared/eval/dev.jsonl [--sizes 200:40,300:60]
+Usage: .venv/bin/python -m bench.tune_retrieval --qa bench/questions/dev.jsonl [--sizes 200:40,300:60]
 
 Builds one index per chunk size (vectors come from the shared embedding cache
 after the first run) and prints Recall@1, Recall@5 and MRR@10 for each fusion

@@ -1,4 +1,4 @@
-"""The metrics of ``../shared/eval/README.md``, implemented exactly, over answers in JSON form.
+"""The metrics of ``bench/questions/FORMAT.md``, implemented exactly, over answers in JSON form.
 
 Text comparisons use NFKC with all whitespace removed on both sides. A passage
 is relevant when its document is one of the question's sources and its text

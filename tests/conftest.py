@@ -11,7 +11,7 @@ from index.settings import Settings
 
 REPO = Path(__file__).resolve().parent.parent
 CORPUS = REPO / "corpus"
-DEV_SET = REPO.parent / "shared" / "eval" / "dev.jsonl"
+DEV_SET = REPO / "bench" / "questions" / "dev.jsonl"
 # Converted model and embedding cache are shared between test runs (both are
 # content-addressed, so sharing cannot change results, only skip repeated work).
 CACHE = REPO / ".cache"

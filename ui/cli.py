@@ -222,7 +222,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=cmd_ask)
 
     p = subcommand("eval", "score the system on a question set")
-    p.add_argument("--qa", type=Path, required=True, help="question set (JSON lines, see ../shared/eval)")
+    p.add_argument("--qa", type=Path, required=True, help="question set (JSON lines, see bench/questions/FORMAT.md)")
     p.add_argument("--json", action="store_true", help="print metrics and per-question rows as JSON")
     p.add_argument("--top-k", type=int, help="passages to retrieve (default 10)")
     p.add_argument("--index", type=Path, help="index folder")
@@ -243,7 +243,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=cmd_serve)
 
     p = subcommand("bench", "benchmark against the LangChain baseline, then synthetic corpora up to 10^6 chunks")
-    p.add_argument("--qa", type=Path, default=Path("../shared/eval/dev.jsonl"), help="question set (JSON lines)")
+    p.add_argument("--qa", type=Path, default=Path("bench/questions/dev.jsonl"), help="question set (JSON lines)")
     p.add_argument("--json", action="store_true", help="print the report as one JSON object (table on stderr)")
     p.add_argument("--quick", action="store_true", help="real corpus and 10^4 chunks only (≤ 10 minutes)")
     p.add_argument("--corpus", type=Path, help="corpus folder")

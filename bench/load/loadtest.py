@@ -36,7 +36,7 @@ import httpx
 from ui.security import is_loopback
 
 REPO = Path(__file__).resolve().parents[2]
-DEV_SET = REPO.parent / "shared" / "eval" / "dev.jsonl"
+DEV_SET = REPO / "bench" / "questions" / "dev.jsonl"
 # Used when the dev set is not next to the repo: answerable and unanswerable questions.
 FALLBACK_QUESTIONS = [
     "国务院将哪一天确定为扶贫日？",

@@ -172,7 +172,7 @@ def test_cli_batch_mode_reads_stdin_and_prints_one_json_per_line(built_index):
 
 @pytest.mark.parametrize(
     "command",
-    [["ask", "扶贫日是哪一天？"], ["eval", "--qa", str(REPO.parent / "shared/eval/dev.jsonl")], ["serve"]],
+    [["ask", "扶贫日是哪一天？"], ["eval", "--qa", str(REPO / "bench/questions/dev.jsonl")], ["serve"]],
     ids=["ask", "eval", "serve"],
 )
 def test_cli_without_index_says_how_to_build_one(tmp_path, command):
