@@ -16,20 +16,25 @@ speaks HTTP here, so no client package is required.
 from __future__ import annotations
 
 import http.client
-import itertools
 import json
 import re
 import time
 import unicodedata
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
+
+import numpy as np
 
 from index.errors import ConfigError
 from index.settings import Settings
 from index.types import Sentence
-from qa.figures import MARKER, MARKER_GROUP, cited_spans, figures_in, is_stated_by
+from qa.answering import Draft
+from qa.evidence import Evidence
+from qa.figures import MARKER, MARKER_GROUP, cited_spans, figures_in, is_stated_by, uncited_sentences
 from qa.numbers import find_quantities
+from qa.query import QuestionInfo
+from qa.text import char_bigrams
 from qa.types import Citation, Hit
 
 # The passages put in the prompt (as many as the extractive answerer reads).
@@ -322,9 +327,8 @@ class Grounded:
     snippets: dict[int, str]  # new marker → the text it cites, for figure checks
 
 
-def _bigrams(text: str) -> set[str]:
-    chars = re.sub(r"[^\w]", "", MARKER.sub("", text))
-    return {a + b for a, b in itertools.pairwise(chars)}
+def _bigrams(text: str) -> frozenset[str]:
+    return char_bigrams(re.sub(r"[^\w]", "", MARKER.sub("", text)), drop=frozenset())
 
 
 def best_sentence(span_text: str, sentences: Sequence[Sentence]) -> Sentence | None:
@@ -430,3 +434,47 @@ def rewrite_follow_up(client: ChatClient, question: str, previous: Sequence[str]
     if not line or len(line) > MAX_REWRITE_CHARS or line == question:
         return None
     return line
+
+
+# --- the generated answer strategy -----------------------------------------------------------
+
+NOTE_REMOVED_MARKERS = "已删除指向不存在段落的引用标记：{markers}。"
+NOTE_UNCITED = "以下内容没有标注来源，无法核对：{sentences}"
+
+
+class GeneratedAnswerer:
+    """The answer strategy that has the endpoint write the answer from the best passages."""
+
+    def __init__(self, client: ChatClient, refusal_text: str) -> None:
+        self.client = client
+        self.refusal_text = refusal_text
+
+    def stream(
+        self, info: QuestionInfo, evidence: Evidence, part_vectors: Sequence[np.ndarray]
+    ) -> Generator[str, None, Draft]:
+        """Stream the model's tokens; return the reply tied to its sources.
+
+        Raises:
+            LLMError: the endpoint failed, or the reply cites nothing (the format was not followed).
+        """
+        given = list(evidence.hits[:PASSAGES_FOR_LLM])
+        pieces: list[str] = []
+        for piece in visible_pieces(self.client.stream(build_messages(info.text, given, self.refusal_text))):
+            pieces.append(piece)
+            yield piece
+        reply = strip_thinking("".join(pieces))
+        if not reply:
+            raise LLMError("大模型没有给出回答")
+        if is_refusal(reply, self.refusal_text):
+            return Draft(self.refusal_text, (), {}, False)
+        repaired = repair_markers(reply, len(given))
+        if not MARKER.search(repaired.text):
+            raise LLMError("大模型的回答没有标注引用来源")
+        grounded = ground(repaired.text, given, [evidence.sentences_of(h) for h in given])
+        notes = []
+        if repaired.removed:
+            notes.append(NOTE_REMOVED_MARKERS.format(markers="、".join(f"[{n}]" for n in repaired.removed)))
+        uncited = uncited_sentences(grounded.text)
+        if uncited:
+            notes.append(NOTE_UNCITED.format(sentences="；".join(f"「{s}」" for s in uncited)))
+        return Draft(grounded.text, grounded.citations, grounded.snippets, True, tuple(notes))

@@ -33,7 +33,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from index.errors import ConfigError, IndexMissingError, PolicyQAError, QuestionError
 from index.library import Library
 from index.settings import Settings
-from qa.pipeline import QAPipeline, answer_to_json
+from qa.answer_json import AskResponse, answer_to_json
+from qa.pipeline import QAPipeline
 from ui.handlers import GENERIC_ERROR, chinese_part
 from ui.security import RATE_LIMITED_MESSAGE, Guards, ServerBusyError
 
@@ -76,55 +77,6 @@ class AskRequest(BaseModel):
     )
     top_k: Annotated[int | None, Field(strict=True, description="passages to retrieve (1–100)")] = None
     id: Any = Field(default=None, description="echoed back as the answer's id")
-
-
-class CitationOut(BaseModel):
-    marker: int
-    source: str
-    title: str
-    date: str | None
-    text: str
-    start: int
-    end: int
-
-
-class PassageOut(BaseModel):
-    source: str
-    text: str
-    start: int
-    end: int
-    score: float
-
-
-class FigureOut(BaseModel):
-    text: str
-    value: float = Field(description="normalized: 9899万 → 98990000; a date encodes its parts (20131103)")
-    unit: str
-    marker: int | None
-    verified: bool
-    reason: str = Field(description="why the figure is not verified (empty when it is)")
-
-
-class ConflictOut(BaseModel):
-    measure: str
-    values: list[dict[str, Any]] = Field(
-        description="each document's value: text, value, unit, source, title, date, marker, sentence, period"
-    )
-
-
-class AskResponse(BaseModel):
-    """The answer, as ``policyqa ask --json`` prints it."""
-
-    id: Any
-    question: str
-    answered: bool
-    answer: str
-    citations: list[CitationOut]
-    passages: list[PassageOut]
-    timings_ms: dict[str, float]
-    figures: list[FigureOut]
-    conflicts: list[ConflictOut]
-    notes: list[str] = Field(description="what a reader must know about this answer, e.g. an LLM fallback")
 
 
 class ErrorResponse(BaseModel):

@@ -15,7 +15,8 @@ from gradio.components.chatbot import TextMessage
 
 from index.errors import PolicyQAError
 from index.library import UPLOAD_TYPES, Library
-from qa.pipeline import QAPipeline, answer_to_json
+from qa.answer_json import answer_to_json
+from qa.pipeline import QAPipeline
 from ui import (
     handlers,
     offline,  # noqa: F401  (must run before gradio is imported)

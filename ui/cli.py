@@ -68,7 +68,7 @@ def _questions_from_stdin() -> list[tuple[object, str]]:
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
-    from qa.pipeline import answer_to_json
+    from qa.answer_json import answer_to_json
 
     pipeline = _pipeline(args)
     questions = [(None, args.question)] if args.question else _questions_from_stdin()
@@ -140,13 +140,15 @@ def _for_a_person(answer, text_shown: bool = False) -> str:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    from qa.answer_json import answer_to_json
     from qa.evaluate import read_questions, run_eval
-    from qa.pipeline import answer_to_json
 
     questions = read_questions(args.qa)  # before the model loads: a wrong path fails at once
     pipeline = _pipeline(args)
     pipeline.ask(questions[0].question)  # warm-up: latency is measured with the model loaded
-    metrics, rows = run_eval(questions, lambda q: answer_to_json(pipeline.ask(q, top_k=args.top_k)))
+    metrics, rows = run_eval(
+        questions, lambda q, history: answer_to_json(pipeline.ask(q, history=history, top_k=args.top_k))
+    )
     if args.json:
         print(json.dumps({"metrics": metrics, "questions": rows}, ensure_ascii=False))
         return 0

@@ -18,7 +18,8 @@ import pytest
 from index.errors import ConfigError
 from index.settings import Settings
 from qa import llm
-from qa.pipeline import QAPipeline, answer_to_json
+from qa.answer_json import answer_to_json
+from qa.pipeline import QAPipeline
 from qa.types import Answer, Hit
 from tests.conftest import REPO
 from tests.fake_llm import FakeChat, Reply, answering, passage_with, passages_of
