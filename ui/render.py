@@ -30,6 +30,18 @@ RELATED_PASSAGES = 3
 # Related passages are cut to this many characters in their card.
 RELATED_CHARS = 160
 UNKNOWN_DATE = "日期不详"
+# More citation cards than this are folded behind 「展开全部 N 条来源」 (the first ones stay open).
+OPEN_CARDS = 3
+# A source line of the plain-text answer (copy button, OpenAI API) quotes this much of the cited sentence.
+SNIPPET_CHARS = 80
+# An answer is a list when a run of [n] markers follows a fragment that is not a finished sentence,
+# or comes before an enumeration (一、 （二） 三是 4.); in a list every item (the text after a run of
+# markers) starts on its own line. Prose, whose sentences end in 。！？；, stays one paragraph.
+MARKERS_THEN_TEXT = re.compile(r"((?:\[\d+\])+)(?=[^\s\[，。；：、,.;:！？!?）)」』”’])")
+LIST_ITEM_END = re.compile(
+    r"(?<=[^。！？；!?;\s\]])((?:\[\d+\])+)(?=[^\s\[，。；：、,.;:！？!?）)」』”’])"
+    r"|((?:\[\d+\])+)(?=[一二三四五六七八九十]+[、是]|（[一二三四五六七八九十]+）|\d+[.．、](?!\d))"
+)
 
 
 def _esc(text: str) -> str:
@@ -39,6 +51,53 @@ def _esc(text: str) -> str:
 def _lines(text: str) -> str:
     """Escaped text with line breaks as <br> (no raw newline may end a chat HTML block)."""
     return "<br>".join(_esc(line) for line in text.split("\n"))
+
+
+def list_lines(text: str) -> str:
+    """The answer text with each list item on its own line (``LIST_ITEM_END``); prose is unchanged."""
+    if not LIST_ITEM_END.search(text):
+        return text
+    return MARKERS_THEN_TEXT.sub(lambda m: m.group(1) + "\n", text)
+
+
+def snippet(text: str, limit: int = SNIPPET_CHARS) -> str:
+    """A quotation of at most ``limit`` characters, cut with 「…」."""
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def plain_text(answer: Answer, bullet: str = "") -> str:
+    """The answer as plain text: the text with its [n] markers, notes, then one line per source.
+
+    Sources read 「[1] 标题，日期：「引文」」; a declined answer lists the nearest passages instead.
+    The copy button copies this text, and the OpenAI-compatible API returns it (``bullet="- "``,
+    so Markdown shows one source per line).
+
+    Args:
+        answer: the pipeline's answer.
+        bullet: written before each source line.
+    """
+    return list_lines(answer.text) + plain_text_tail(answer, bullet)
+
+
+def plain_text_tail(answer: Answer, bullet: str = "") -> str:
+    """What ``plain_text`` writes after the answer's text: a line break, notes, sources ("" if none)."""
+    lines = [""]
+    if answer.rewritten_question:
+        lines.append(f"（按上下文理解为：{answer.rewritten_question}）")
+    lines.extend(f"注意：{note}" for note in answer.notes)
+    if answer.citations:
+        lines += ["", "来源："]
+        lines += [
+            f"{bullet}[{c.marker}] {c.title}，{c.date or UNKNOWN_DATE}：「{snippet(c.text)}」" for c in answer.citations
+        ]
+    elif answer.passages:
+        lines += ["", "相关段落（供参考）："]
+        lines += [
+            f"{bullet}{h.title}，{h.date or UNKNOWN_DATE}：「{snippet(h.text)}」"
+            for h in answer.passages[:RELATED_PASSAGES]
+        ]
+    return "\n".join(lines) if len(lines) > 1 else ""
 
 
 def source_href(doc_id: str, start: int, end: int) -> str:
@@ -57,7 +116,7 @@ def answer_text_html(text: str, turn: str, markers: Iterable[int] = (), figures:
     A figure that its cited snippet does not state is marked, with the reason as tooltip.
     """
     known = set(markers)
-    escaped = _lines(text)
+    escaped = _lines(list_lines(text))
 
     def link(match: re.Match) -> str:
         n = int(match.group(1))
@@ -130,7 +189,10 @@ def related_card(hit: Hit) -> str:
 
 def partial_html(text: str) -> str:
     """The chat message while an answer is being composed: the text so far and a cursor."""
-    return f'<div class="pqa-msg"><div class="pqa-text">{_lines(text)}<span class="pqa-cursor"></span></div></div>'
+    return (
+        f'<div class="pqa-msg"><div class="pqa-text">{_lines(list_lines(text))}'
+        '<span class="pqa-cursor"></span></div></div>'
+    )
 
 
 def answer_html(answer: Answer, turn: str) -> str:
@@ -153,14 +215,48 @@ def answer_html(answer: Answer, turn: str) -> str:
     parts.extend(_conflict_html(conflict) for conflict in answer.conflicts)
     if answer.citations:
         parts.append('<div class="pqa-sources"><div class="pqa-sources-title">引用来源</div>')
-        parts.extend(citation_card(c, turn) for c in answer.citations)
+        cards = [citation_card(c, turn) for c in answer.citations]
+        parts.extend(cards[:OPEN_CARDS])
+        if len(cards) > OPEN_CARDS:
+            # Folded, not dropped: a marker of a folded card opens the fold (ui/static/viewer.js).
+            parts.append(
+                f'<details class="pqa-more"><summary>展开全部 {len(cards)} 条来源</summary>'
+                + "".join(cards[OPEN_CARDS:])
+                + "</details>"
+            )
         parts.append("</div>")
     elif answer.passages:
         parts.append('<div class="pqa-sources"><div class="pqa-sources-title">相关段落（供参考）</div>')
         parts.extend(related_card(h) for h in answer.passages[:RELATED_PASSAGES])
         parts.append("</div>")
+    parts.append(answer_actions_html(turn))
+    # The copy button and the Markdown export read this text (the chat shows it nowhere).
+    parts.append(f'<div class="pqa-plain">{_lines(plain_text(answer))}</div>')
     parts.append("</div>")
     return "".join(parts)
+
+
+def answer_actions_html(turn: str) -> str:
+    """The row under a finished answer: copy as plain text, 👍 / 👎 feedback.
+
+    Links, not buttons: the chat's sanitizer keeps links and their href, which carries the
+    action and the answer's turn to the page's click handler (ui/static/viewer.js).
+    """
+    base = f"#pqa-action?turn={quote(turn, safe='')}&do="
+
+    def action(name: str, label: str, title: str, shown: str) -> str:
+        return (
+            f'<a class="pqa-act pqa-{name}" href="{base}{name}" role="button" title="{title}" '
+            f'aria-label="{label}">{shown}</a>'
+        )
+
+    return (
+        '<div class="pqa-actions">'
+        + action("copy", "复制回答", "复制回答（纯文本，含来源）", "复制")
+        + action("up", "有帮助", "这个回答有帮助", "👍")
+        + action("down", "没有帮助", "这个回答没有帮助", "👎")
+        + "</div>"
+    )
 
 
 def _conflict_html(conflict) -> str:
