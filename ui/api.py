@@ -29,7 +29,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -191,6 +191,7 @@ def create_api(settings: Settings, pipeline: QAPipeline, library: Library, guard
     )
     api.add_middleware(RequestGuard, guards=guards)  # inside CORS: refusals carry CORS headers
     _add_security(api, origins)
+    _add_page_language(api)
     _add_errors(api)
 
     @api.post(
@@ -238,6 +239,42 @@ def create_api(settings: Settings, pipeline: QAPipeline, library: Library, guard
     add_dify_routes(api, pipeline, guards)
     _add_docs(api)
     return api
+
+
+# The app's page as Gradio writes it says lang="en" and describes Gradio (og:url gradio.app,
+# "Click to try out the app!"); the page is rewritten to name this app, in Chinese.
+PAGE_DESCRIPTION = "离线运行的政策文件问答：每个回答都标注引用来源（文件标题、日期和原文位置）。"
+PAGE_REWRITES = (
+    (re.compile(r'<html\s+lang="en"'), '<html lang="zh-CN"'),
+    (re.compile(r'<meta property="og:url" content="[^"]*" />'), ""),
+    (re.compile(r'<meta\s+property="og:image"\s+content="https?://[^"]*"\s*/>'), ""),
+    (re.compile(r'<meta\s+name="twitter:image"\s+content="https?://[^"]*"\s*/>'), ""),
+    (re.compile(r'<meta name="twitter:creator" content="[^"]*" />'), ""),
+    (re.compile(r'content="Gradio"'), 'content="政策文件问答"'),
+    (re.compile(r'content="Click to try out the app!"'), f'content="{PAGE_DESCRIPTION}"'),
+    (re.compile(r"<head>"), f'<head><meta name="description" content="{PAGE_DESCRIPTION}">'),
+)
+
+
+def rewrite_page(page: str) -> str:
+    """The app's HTML page in Chinese and about this app (``PAGE_REWRITES``)."""
+    for pattern, replacement in PAGE_REWRITES:
+        page = pattern.sub(replacement, page, count=1 if replacement.startswith("<") else 0)
+    return page
+
+
+def _add_page_language(api: FastAPI) -> None:
+    @api.middleware("http")
+    async def chinese_page(request: Request, call_next):
+        response = await call_next(request)
+        if request.method != "GET" or request.url.path != "/":
+            return response
+        if not response.headers.get("content-type", "").startswith("text/html"):
+            return response
+        body = b"".join([chunk async for chunk in response.body_iterator])
+        page = rewrite_page(body.decode("utf-8")).encode("utf-8")
+        headers = {k: v for k, v in response.headers.items() if k.lower() != "content-length"}
+        return Response(page, status_code=response.status_code, headers=headers, media_type="text/html")
 
 
 def _add_security(api: FastAPI, origins: tuple[str, ...]) -> None:

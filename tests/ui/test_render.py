@@ -156,11 +156,37 @@ def test_source_view_clamps_offsets_past_the_end():
     assert '<mark class="pqa-hit">短文</mark>' in render.source_html(doc, -5, 2)
 
 
-def test_document_rows_for_the_knowledge_base_table():
-    infos = [DocumentInfo("a.txt", "甲", None, 3, True), DocumentInfo("b.pdf", "b", None, 0, False)]
-    rows = render.document_rows(infos)
-    assert rows == [["甲", "日期不详", 3, "已索引", "a.txt"], ["b", "日期不详", 0, "未索引", "b.pdf"]]
-    assert len(render.DOCUMENT_HEADERS) == len(rows[0])
+def test_the_knowledge_base_list_escapes_titles_and_offers_actions_by_role():
+    infos = [
+        DocumentInfo("a.txt", "甲" + EVIL, "2021-02-25", 3, True),
+        DocumentInfo("b c.pdf", "b", None, 0, False),
+    ]
+    html = render.document_list_html(infos, may_change=True, file_url=lambda d: "/file=" + d)
+    tags = _Tags(html).tags
+    assert not [t for t, _ in tags if t in ("img", "script")]
+    rows = [a for t, a in tags if t == "li" and "data-doc" in a]
+    assert [r["data-doc"] for r in rows] == ["a.txt", "b c.pdf"]
+    assert rows[0]["data-date"] == "2021-02-25" and rows[1]["data-date"] == ""
+    actions = [a["data-do"] for t, a in tags if t == "button"]
+    assert actions == ["preview", "edit", "delete"] * 2
+    links = [a for t, a in tags if t == "a"]
+    assert [(a["href"], a["download"]) for a in links] == [("/file=a.txt", "a.txt"), ("/file=b c.pdf", "b c.pdf")]
+    assert "日期不详" in html and "未索引" in html and "共 2 份文件" in html
+    reader = render.document_list_html(infos, may_change=False, file_url=lambda d: "/file=" + d)
+    assert [a["data-do"] for t, a in _Tags(reader).tags if t == "button"] == ["preview", "preview"]
+
+
+def test_the_coverage_line_names_the_years_and_the_first_titles():
+    infos = [
+        DocumentInfo("a.txt", "甲<b>", "2018-03-01", 3, True),
+        DocumentInfo("b.txt", "乙", None, 2, True),
+        DocumentInfo("c.txt", "丙", "2021-02-25", 2, True),
+        DocumentInfo("d.txt", "丁", "2020-01-01", 2, True),
+        DocumentInfo("e.txt", "未建索引", None, 0, False),
+    ]
+    assert render.coverage_line(infos) == "收录 4 份文件（2018—2021 年）：《甲<b>》《乙》《丙》等"
+    assert render.coverage_line(infos[1:2]) == "收录 1 份文件：《乙》"
+    assert render.coverage_line([]) == "知识库里还没有已索引的文件。"
 
 
 def test_unverified_figure_is_marked_with_its_reason_and_listed():
@@ -262,7 +288,7 @@ def test_plain_text_has_the_markers_and_one_source_line_per_citation():
 def test_the_plain_text_travels_escaped_inside_the_answer_html():
     html = render.answer_html(_answer(citations=(_citation(title="标题" + EVIL),)), "t1")
     plain = re.search(r'<div class="pqa-plain">(.*?)</div>', html).group(1)
-    assert "<br>来源：<br>[1] 标题&lt;img src=x" in plain
+    assert "&#10;来源：&#10;[1] 标题&lt;img src=x" in plain and "\n" not in html
     assert not [t for t, _ in _Tags(html).tags if t in ("img", "script")]
 
 
@@ -281,5 +307,5 @@ def test_every_finished_answer_offers_copy_and_feedback_and_a_partial_one_does_n
         tags = _Tags(render.answer_html(answer, "ab12")).tags
         actions = [a for t, a in tags if t == "a" and "pqa-act" in a.get("class", "")]
         assert [a["href"] for a in actions] == [f"#pqa-action?turn=ab12&do={d}" for d in ("copy", "up", "down")]
-        assert all(a["aria-label"] and a["role"] == "button" for a in actions)
+        assert all(a["title"] and a["role"] == "button" for a in actions)
     assert "pqa-act" not in render.partial_html("正在")
