@@ -89,11 +89,12 @@ def test_phone_layout(open_tab, artifacts, scheme):
 def test_the_question_box_shows_where_the_focus_is(open_tab):
     page = open_tab().page
     wait_for_app(page)
-    box = page.locator("#pqa-question")
-    before = box.evaluate("e => getComputedStyle(e).boxShadow")
-    page.locator("#pqa-question textarea").focus()
-    after = box.evaluate("e => getComputedStyle(e).boxShadow")
-    assert after != before and "3px" in after, after
+    box = page.locator("#pqa-question textarea")
+    outline = "e => [getComputedStyle(e).outlineStyle, getComputedStyle(e).outlineWidth]"
+    before = box.evaluate(outline)
+    box.focus()
+    after = box.evaluate(outline)
+    assert after != before and after == ["solid", "3px"], (before, after)
     send = page.get_by_role("button", name="发送")
     colours = send.evaluate("b => [getComputedStyle(b).backgroundColor, getComputedStyle(b).color]")
     assert colours[0] not in ("rgba(0, 0, 0, 0)", "transparent"), "发送 has no button background"
