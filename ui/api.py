@@ -119,17 +119,17 @@ class PassageOut(BaseModel):
 
 class FigureOut(BaseModel):
     text: str
-    value: float = Field(description="normalized: 9899万 → 98990000; a date encodes its parts (20131103)")
+    value: float = Field(description="规范化的数值：9899万 → 98990000；日期按年月日编码（20131103）")
     unit: str
     marker: int | None
     verified: bool
-    reason: str = Field(description="why the figure is not verified (empty when it is)")
+    reason: str = Field(description="数字未能核实的原因（已核实时为空）")
 
 
 class ConflictOut(BaseModel):
     measure: str
     values: list[dict[str, Any]] = Field(
-        description="each document's value: text, value, unit, source, title, date, marker, sentence, period"
+        description="各文件的说法：text、value、unit、source、title、date、marker、sentence、period"
     )
 
 
@@ -145,7 +145,7 @@ class AskResponse(BaseModel):
     timings_ms: dict[str, float]
     figures: list[FigureOut]
     conflicts: list[ConflictOut]
-    notes: list[str] = Field(description="what a reader must know about this answer, e.g. an LLM fallback")
+    notes: list[str] = Field(description="读者需要知道的说明，例如大模型失败后改用摘录式回答")
 
 
 class ErrorResponse(BaseModel):
