@@ -28,6 +28,7 @@ from index.embed import Embedder, EmbeddingCache, SentenceTransformerEmbedder, e
 from index.errors import EmptyCorpusError, IndexLockedError, IndexMismatchError
 from index.lexical import LexicalIndex
 from index.load import SkippedFile, load_corpus
+from index.metadata import apply_overrides, overrides_hash, read_overrides
 from index.settings import Settings
 from index.store import FORMAT_VERSION, IndexData, Manifest, read_manifest, write_index
 from index.types import Chunk, Document, Sentence
@@ -83,8 +84,10 @@ def build_lock(index_dir: Path) -> Iterator[None]:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def manifest_for(settings: Settings, dim: int, documents: list[Document], chunks: int, sentences: int) -> Manifest:
-    """The manifest of an index built from these documents with these settings."""
+def manifest_for(
+    settings: Settings, dim: int, documents: list[Document], chunks: int, sentences: int, metadata: str = ""
+) -> Manifest:
+    """The manifest of an index built from these documents with these settings (``metadata``: overrides_hash)."""
     return Manifest(
         format_version=FORMAT_VERSION,
         model_id=settings.embedding_model,
@@ -100,11 +103,12 @@ def manifest_for(settings: Settings, dim: int, documents: list[Document], chunks
         cleaning_version=CLEANING_VERSION,
         dense_index=index_kind(chunks, settings.flat_max_vectors, settings.ann_index),
         sentence_index=index_kind(sentences, settings.flat_max_vectors, SENTENCE_ANN),
+        metadata=metadata,
     )
 
 
-def is_up_to_date(previous: Manifest | None, settings: Settings, documents: list[Document]) -> bool:
-    """True if the live index was built from exactly these documents with these settings."""
+def is_up_to_date(previous: Manifest | None, settings: Settings, documents: list[Document], metadata: str = "") -> bool:
+    """True if the live index was built from exactly these documents, titles and dates, with these settings."""
     if previous is None:
         return False
     return (
@@ -117,6 +121,7 @@ def is_up_to_date(previous: Manifest | None, settings: Settings, documents: list
         and previous.lexical_tokenizer == settings.lexical_tokenizer
         and previous.cleaning_version == CLEANING_VERSION
         and previous.documents == {d.doc_id: d.content_hash for d in documents}
+        and previous.metadata == metadata
         and previous.dense_index == index_kind(previous.chunk_count, settings.flat_max_vectors, settings.ann_index)
         and previous.sentence_index == index_kind(previous.sentence_count, settings.flat_max_vectors, SENTENCE_ANN)
     )
@@ -147,13 +152,16 @@ def build_index(
                 f"no readable document in {settings.corpus_dir} ({len(skipped)} skipped); "
                 "add .txt, .md, .html, .pdf or .docx files and index again"
             )
+        overrides = read_overrides(settings.corpus_dir)
+        documents = apply_overrides(documents, overrides)
+        metadata = overrides_hash(overrides)
         previous = read_manifest(settings.index_dir)
         old_hashes = previous.documents if previous else {}
         new_hashes = {d.doc_id: d.content_hash for d in documents}
         added = tuple(sorted(set(new_hashes) - set(old_hashes)))
         removed = tuple(sorted(set(old_hashes) - set(new_hashes)))
         changed = tuple(sorted(k for k in new_hashes if k in old_hashes and old_hashes[k] != new_hashes[k]))
-        if not force and is_up_to_date(previous, settings, documents):
+        if not force and is_up_to_date(previous, settings, documents, metadata):
             return BuildReport(
                 len(documents),
                 previous.chunk_count,
@@ -184,7 +192,7 @@ def build_index(
         dim = chunk_vectors.shape[1] or lazy.dim
         if previous and previous.model_id == settings.embedding_model and previous.dim != dim:
             raise IndexMismatchError(f"model dimension changed from {previous.dim} to {dim}; rebuild with --force")
-        manifest = manifest_for(settings, dim, documents, len(chunks), len(sentences))
+        manifest = manifest_for(settings, dim, documents, len(chunks), len(sentences), metadata)
         approximate_chunks = manifest.dense_index != FLAT
         data = IndexData(
             manifest=manifest,

@@ -12,11 +12,11 @@ from qa.types import Answer, Conflict, Figure
 
 class CitationOut(BaseModel):
     marker: int
-    source: str = Field(description="the document id: its path relative to the corpus folder")
+    source: str = Field(description="文档编号：相对于文档文件夹的路径")
     title: str
     date: str | None
-    text: str = Field(description="the cited sentence (or the clauses of it that answer)")
-    start: int = Field(description="character offset of the sentence in the document's cleaned text")
+    text: str = Field(description="引用的句子（或其中回答问题的分句）")
+    start: int = Field(description="该句在文档清洗后文本中的字符位置")
     end: int
 
 
@@ -30,11 +30,11 @@ class PassageOut(BaseModel):
 
 class FigureOut(BaseModel):
     text: str
-    value: float = Field(description="normalized: 9899万 → 98990000; a date encodes its parts (20131103)")
+    value: float = Field(description="规范化的数值：9899万 → 98990000；日期按年月日编码（20131103）")
     unit: str
     marker: int | None
     verified: bool
-    reason: str = Field(description="why the figure is not verified (empty when it is)")
+    reason: str = Field(description="数字未能核实的原因（已核实时为空）")
 
 
 class ConflictValueOut(BaseModel):
@@ -51,11 +51,11 @@ class ConflictValueOut(BaseModel):
 
 class ConflictOut(BaseModel):
     measure: str
-    values: list[ConflictValueOut] = Field(description="each document's value, the answer's own first")
+    values: list[ConflictValueOut] = Field(description="各文件的说法，回答自己的说法在前")
 
 
 class AskResponse(BaseModel):
-    """The answer, as ``policyqa ask --json`` prints it."""
+    """回答，与 ``policyqa ask --json`` 输出的对象相同。"""
 
     id: Any
     question: str
@@ -65,12 +65,12 @@ class AskResponse(BaseModel):
     passages: list[PassageOut]
     timings_ms: dict[str, float]
     rewritten_question: str | None = Field(
-        description="a follow-up as it was understood (「那那曲呢？」 → 「那曲2020年…是多少？」); null otherwise"
+        description="追问改写成的完整问题（「那那曲呢？」→「那曲2020年…是多少？」）；不是追问时为 null"
     )
-    confidence: float = Field(description="the answer model's probability that the quoted sentence answers (0–1)")
+    confidence: float = Field(description="回答模型认为所引句子回答了问题的概率（0–1）")
     figures: list[FigureOut]
     conflicts: list[ConflictOut]
-    notes: list[str] = Field(description="what a reader must know about this answer, e.g. an LLM fallback")
+    notes: list[str] = Field(description="读者需要知道的说明，例如大模型失败后改用摘录式回答")
 
 
 def figure_to_json(figure: Figure) -> dict:

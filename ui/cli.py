@@ -183,6 +183,19 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_feedback_export(args: argparse.Namespace) -> int:
+    from ui.feedback import FeedbackStore
+
+    store = FeedbackStore(_settings(args).index_dir)
+    if args.out:
+        with open(args.out, "w", encoding="utf-8") as out:
+            count = store.export_jsonl(out)
+    else:
+        count = store.export_jsonl(sys.stdout)
+    print(f"exported {count} ratings from {store.path}", file=sys.stderr)
+    return 0
+
+
 def settings_epilog() -> str:
     """The settings table for --help."""
     rows = [f"  {env:<30} default: {default}" for env, default, _ in describe_settings()]
@@ -243,6 +256,13 @@ def build_parser() -> argparse.ArgumentParser:
         "otherwise set POLICYQA_AUTH to a users file",
     )
     p.set_defaults(run=cmd_serve)
+
+    p = subcommand("feedback", "the 👍/👎 ratings people gave answers in the web app")
+    actions = p.add_subparsers(dest="action", required=True)
+    p = actions.add_parser("export", help="write every rating as JSON lines (oldest first)")
+    p.add_argument("--out", type=Path, help="file to write (default: standard output)")
+    p.add_argument("--index", type=Path, help="index folder whose feedback.sqlite to read")
+    p.set_defaults(run=cmd_feedback_export)
 
     p = subcommand("bench", "benchmark against the LangChain baseline, then synthetic corpora up to 10^6 chunks")
     p.add_argument("--qa", type=Path, default=Path("bench/questions/dev.jsonl"), help="question set (JSON lines)")

@@ -67,7 +67,7 @@ def create_server_app(settings: Settings):
     log.info("picked %d example questions in %.1f s", len(examples), time.perf_counter() - started)
     api = create_api(settings, pipeline, library, guards)
     app = build_app(pipeline, library, examples, settings.max_upload_mb, guards)
-    return mount(api, app, settings.max_upload_mb, guards)
+    return mount(api, app, settings.max_upload_mb, guards, settings.corpus_dir)
 
 
 def serve(settings: Settings) -> None:

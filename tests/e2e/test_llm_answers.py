@@ -52,3 +52,22 @@ def test_a_failing_endpoint_falls_back_to_the_extractive_answer_with_a_note(open
 
     reply = httpx.post(llm_server.url + "/api/ask", json={"question": QUESTION}, timeout=60).json()
     assert reply["answered"] and any("HTTP 500" in note for note in reply["notes"])
+
+
+def test_the_openai_api_streams_a_generated_answer_token_by_token(llm_server, llm_endpoint):
+    import openai
+
+    llm_endpoint.script = answering(lambda body: f"中央财政累计投入{STATED}亿元【{passage_with(body, STATED)}】。")
+    client = openai.OpenAI(base_url=llm_server.url + "/v1", api_key="any", max_retries=0, timeout=60)
+    chunks = list(
+        client.chat.completions.create(model="policyqa", messages=[{"role": "user", "content": QUESTION}], stream=True)
+    )
+    pieces = [c.choices[0].delta.content for c in chunks if c.choices and c.choices[0].delta.content]
+    assert len(pieces) >= 3, pieces
+    text = "".join(pieces)
+    final = chunks[-1].model_extra["policyqa"]
+    # The model wrote 【n】; the checked answer (markers repaired) follows the streamed tokens.
+    assert "【" in text and "——（核对后的回答）——" in text
+    citation = final["citations"][0]
+    assert f"\n来源：\n- [1] {citation['title']}，" in text and text.endswith("」")
+    assert final["answer"].count("[1]") == 1 and final["figures"][0]["verified"] is True
