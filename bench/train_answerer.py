@@ -8,8 +8,8 @@ Every (question part, evidence sentence) pair of the training questions becomes 
 overlaps its evidence (in a question of several parts, for the part it matches best). Pairs
 whose scope is wrong (qa.scope) are left out: the answerer never quotes them. A logistic
 regression is fitted on the rest; the threshold is the one that, run through the answerer on
-the development questions (the bank's dev split and the project's dev set), best balances
-answered-correctly against declined-correctly. The
+the development questions (the bank's dev split and the project's dev set), keeps
+answered-correctly and declined-correctly nearest their targets. The
 model needs the default index (``policyqa index``) and scikit-learn (``pip install -e '.[bench]'``).
 """
 
@@ -38,6 +38,10 @@ DEV = (Path("bench/questions/bank-dev.jsonl"), Path("bench/questions/dev.jsonl")
 # development questions, and all four within 0.02 of each other there.
 REGULARIZATION = 0.3
 THRESHOLDS = np.round(np.arange(0.05, 0.95, 0.025), 3)
+# What the product aims at on questions phrased as users phrase them: answer-hit 0.75 and
+# unanswerable questions declined 0.80. The threshold balances the two against these.
+TARGET_ANSWERED = 0.75
+TARGET_DECLINED = 0.80
 # A sentence supports a gold answer when it shares this long a run with the evidence.
 MIN_SHARED_RUN = 8
 
@@ -138,16 +142,19 @@ def score(model: AnswerModel, prepared: list[Prepared], refusal_text: str) -> di
 
 
 def choose_threshold(model: AnswerModel, dev: list[Prepared], refusal_text: str) -> tuple[float, dict]:
-    """The threshold with the best mean of answered-correctly and declined-correctly on dev
-    (ties: the lower threshold, which answers more)."""
-    best: tuple[float, float, dict] | None = None
-    for threshold in THRESHOLDS:
-        metrics = score(replace(model, threshold=float(threshold)), dev, refusal_text)
-        balance = (metrics["answered_correctly"] + metrics["declined_correctly"]) / 2
-        if best is None or balance > best[0] + 1e-9:
-            best = (balance, float(threshold), metrics)
-    assert best is not None
-    return best[1], best[2]
+    """The threshold that keeps answered-correctly and declined-correctly nearest their targets
+    on dev: the larger of the two shortfalls (as a share of its target) is made smallest.
+
+    Smoothed over each threshold and its two neighbours: on a hundred-odd questions the curve
+    is flat near its top, and one question more or less would otherwise move the threshold by 0.2.
+    """
+    found = [score(replace(model, threshold=float(t)), dev, refusal_text) for t in THRESHOLDS]
+    balance = np.array(
+        [min(m["answered_correctly"] / TARGET_ANSWERED, m["declined_correctly"] / TARGET_DECLINED) for m in found]
+    )
+    smoothed = np.convolve(np.pad(balance, 1, mode="edge"), np.ones(3) / 3, mode="valid")
+    best = int(np.argmax(smoothed))
+    return float(THRESHOLDS[best]), found[best]
 
 
 def main(argv: list[str] | None = None) -> int:

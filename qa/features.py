@@ -427,9 +427,10 @@ def _row(
     f[INDEX["log_length"]] = math.log1p(len(stripped))
     f[INDEX["is_question"]] = float(stripped.endswith(("？", "?")))
     f[INDEX["tibetan"]] = float(bool(TIBETAN.search(stripped)))
-    check = form_check(stripped) or check_place(pt.scope, text, item.context, item.article)
+    figures = answering or (wanted_quantities(text, wants) if wants else [])
+    check = form_check(stripped) or check_place(pt.scope, text, item.context, item.article, answering)
     if wants and not check:
-        check = check_figure(pt.scope, part.units, text, answering or wanted_quantities(text, wants), item.context)
+        check = check_figure(pt.scope, part.units, text, figures, item.context)
     if check:
         f[SCOPE_COLUMNS[check.conflict]] = 1.0
     return f, check

@@ -92,18 +92,23 @@ def article_place(article: str) -> str | None:
     return max(named)[1] if named else None
 
 
-def check_place(scope: Scope, text: str, context: str, article: str) -> ScopeCheck:
+def check_place(
+    scope: Scope, text: str, context: str, article: str, quantities: Sequence[Quantity] = ()
+) -> ScopeCheck:
     """Whether a sentence (with its paragraph ``context`` and the ``article`` before it) speaks
-    of the places asked about, or of the whole country when that is asked."""
+    of the places asked about, or of the whole country when that is asked. With ``quantities``
+    (the figures that would answer), only their clauses can name another place: 「改造农村危房
+    16141户…阿里与藏中电网联网工程建成投运」 is still the article's place's figure."""
     near = context + text
-    national = names_nation(text)
+    own = "".join(clause_with_previous(text, q.start, q.end, CLAUSE_AFTER_CHARS) for q in quantities) or text
+    national = names_nation(own)
     if scope.places:
         if all(names_place(place_keys(p), near) for p in scope.places):
             return ScopeCheck()
         # The sentence itself names another place (its paragraph may name several in passing).
         others = [
             p
-            for p in place_names(text)
+            for p in place_names(own)
             if is_sure_place(p) and not any(names_place(place_keys(q), p) for q in scope.places)
         ]
         if others:
@@ -122,7 +127,7 @@ def check_place(scope: Scope, text: str, context: str, article: str) -> ScopeChe
     if scope.nation and not national:
         # Only a place the sentence names: national documents name provinces in passing, so the
         # article's place would mislead.
-        local = [p for p in (*place_names(text), *place_names(context)) if is_sure_place(p)]
+        local = [p for p in (*place_names(own), *place_names(context)) if is_sure_place(p)]
         if local:
             return ScopeCheck("nation", local[0])
     return ScopeCheck()
