@@ -78,6 +78,9 @@ NAMES = (
     "coverage",
     "coverage_with_context",
     "coverage_gap",
+    "coverage_rank",  # 1 / (1 + rank among the candidates by coverage with context)
+    "shared_run",  # the longest run of the question's words the sentence repeats, share of the question
+    "similar_and_covered",  # similarity × coverage: close in meaning and in words at once
     "missing_weight",  # share of the question's weight in its heaviest word the sentence lacks
     "log_question_weight",
     # figures
@@ -148,6 +151,7 @@ class PartTerms:
     per_unit: tuple[str, ...]  # which PER_UNIT measures the question names
     why: bool
     how: bool
+    topic: str  # the part's words without question words and punctuation, normalized
     scope: Scope
     unknown_focus: float
     unknown_terms: float
@@ -185,6 +189,7 @@ def part_terms(part: SubQuestion, term_weight: Callable[[str], float], tokenizer
         nation=names_nation(text),
         per_unit=tuple(name for name, pattern in PER_UNIT.items() if pattern.search(text)),
         why=bool(WHY_QUESTION.search(text)),
+        topic=re.sub(r"\W+", "", normalize(topic_words(text))),
         how=bool(HOW_QUESTION.search(text)),
     )
 
@@ -193,6 +198,20 @@ def unknown_share(text: str, term_weight: Callable[[str], float], tokenizer: str
     """Share of a text's words (longer than a character) that no document uses."""
     tokens = [t for t in tokenize(text, tokenizer) if len(t) > 1 and not FUNCTION_CHARS.intersection(t)]
     return sum(term_weight(t) == 0 for t in tokens) / len(tokens) if tokens else 0.0
+
+
+def shared_run(topic: str, text: str) -> float:
+    """The longest stretch of the question's words the text repeats, as a share of them."""
+    if not topic:
+        return 0.0
+    sentence = re.sub(r"\W+", "", normalize(text))
+    best = 0
+    for start in range(len(topic)):
+        length = best + 1
+        while start + length <= len(topic) and topic[start : start + length] in sentence:
+            best = length
+            length += 1
+    return best / len(topic)
 
 
 def coverage_of(text: str, terms: dict[str, float]) -> float:
@@ -337,6 +356,11 @@ def part_features(
     rows[:, INDEX["similarity_gap"]] = similarities - similarities.max()
     coverage = rows[:, INDEX["coverage_with_context"]]
     rows[:, INDEX["coverage_gap"]] = coverage - coverage.max()
+    coverage_order = np.argsort(-coverage, kind="stable")
+    coverage_rank = np.empty(len(sentences))
+    coverage_rank[coverage_order] = np.arange(len(sentences))
+    rows[:, INDEX["coverage_rank"]] = 1 / (1 + coverage_rank)
+    rows[:, INDEX["similar_and_covered"]] = similarities * coverage
     return rows, checks
 
 
@@ -361,6 +385,7 @@ def _row(
     f[INDEX["coverage"]] = coverage_of(text, pt.terms)
     f[INDEX["coverage_with_context"]] = coverage_of(item.context + text, pt.terms)
     f[INDEX["missing_weight"]] = missing_weight(item.context + text, pt.terms)
+    f[INDEX["shared_run"]] = shared_run(pt.topic, text)
     f[INDEX["log_question_weight"]] = math.log1p(total_weight)
     # figures
     wants = part.wants
