@@ -116,6 +116,7 @@ class QAPipeline:
         self.reload_if_changed()
         chat = self.chat
         failure: str | None = None
+        failure_notes: tuple[str, ...] = ()
         try:
             info, rewritten = self._understand(text, history)
         except llm.LLMError as exc:
@@ -136,11 +137,12 @@ class QAPipeline:
             except StopIteration as finished:
                 draft = finished.value
             except llm.LLMError as exc:
-                failure = str(exc)
+                failure, failure_notes = str(exc), exc.notes
             finally:
                 generation.close()  # a reader that stops early closes the connection too
         if failure is not None:
             notes.append(NOTE_FALLBACK.format(reason=failure))
+            notes.extend(failure_notes)
         if draft is None:
             draft = self._extract(info, evidence, part_vectors)
         answer_text, citations, figures, conflicts = draft.text, draft.citations, (), ()
@@ -166,6 +168,7 @@ class QAPipeline:
                 "retrieve": round((retrieved - started) * 1000, 2),
                 "answer": round((done - retrieved) * 1000, 2),
                 "total": round((done - started) * 1000, 2),
+                **draft.timings_ms,
             },
             rewritten_question=rewritten,
             figures=figures,

@@ -145,7 +145,12 @@ def llm_server(built_index, tmp_path_factory, llm_endpoint) -> AppServer:
     yield from _serve(
         built_index,
         tmp_path_factory.mktemp("llm-app"),
-        {"POLICYQA_LLM_BASE_URL": llm_endpoint.url, "POLICYQA_LLM_MODEL": "fake-model", "POLICYQA_LLM_TIMEOUT_S": "10"},
+        {
+            "POLICYQA_LLM_BASE_URL": llm_endpoint.url,
+            "POLICYQA_LLM_MODEL": "fake-model",
+            "POLICYQA_LLM_TIMEOUT_S": "10",
+            "POLICYQA_LLM_CONTEXT_TOKENS": "32768",
+        },
     )
 
 
