@@ -96,12 +96,13 @@ class LLMError(Exception):
     """The endpoint could not give a usable answer; ``str(exc)`` is a reason for a person (Chinese).
 
     ``notes`` says what a reader of the fallback answer should still know (the passages the
-    model was given).
+    model was given); ``timings_ms`` how fast the model wrote a reply that was then not used.
     """
 
-    def __init__(self, message: str, notes: Sequence[str] = ()) -> None:
+    def __init__(self, message: str, notes: Sequence[str] = (), timings_ms: dict[str, float] | None = None) -> None:
         super().__init__(message)
         self.notes = tuple(notes)
+        self.timings_ms = dict(timings_ms or {})
 
 
 class ContextTooSmall(LLMError):
@@ -681,7 +682,7 @@ class GeneratedAnswerer:
             return Draft(self.refusal_text, (), {}, False, tuple(notes), timings_ms=timings)
         repaired = repair_markers(reply, len(prompt.given))
         if not MARKER.search(repaired.text):
-            raise LLMError("大模型的回答没有标注引用来源", notes)
+            raise LLMError("大模型的回答没有标注引用来源", notes, timings)
         grounded = ground(repaired.text, prompt.given)
         if repaired.removed:
             notes.append(NOTE_REMOVED_MARKERS.format(markers="、".join(f"[{n}]" for n in repaired.removed)))

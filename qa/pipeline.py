@@ -117,6 +117,7 @@ class QAPipeline:
         chat = self.chat
         failure: str | None = None
         failure_notes: tuple[str, ...] = ()
+        llm_timings: dict[str, float] = {}  # the model's speed, also when its reply was not used
         try:
             info, rewritten = self._understand(text, history)
         except llm.LLMError as exc:
@@ -137,7 +138,7 @@ class QAPipeline:
             except StopIteration as finished:
                 draft = finished.value
             except llm.LLMError as exc:
-                failure, failure_notes = str(exc), exc.notes
+                failure, failure_notes, llm_timings = str(exc), exc.notes, exc.timings_ms
             finally:
                 generation.close()  # a reader that stops early closes the connection too
         if failure is not None:
@@ -168,6 +169,7 @@ class QAPipeline:
                 "retrieve": round((retrieved - started) * 1000, 2),
                 "answer": round((done - retrieved) * 1000, 2),
                 "total": round((done - started) * 1000, 2),
+                **llm_timings,
                 **draft.timings_ms,
             },
             rewritten_question=rewritten,
