@@ -210,9 +210,8 @@ class ChatClient:
                 self._context = ServerContext(n_ctx, "server error", can_tokenize)
 
     def count_tokens(self, texts: Sequence[str]) -> list[int] | None:
-        """Exact token counts from the server's tokenizer, or None when it has none to ask."""
-        if not self.context().can_tokenize:
-            return None
+        """Exact token counts from the server's tokenizer (llama.cpp's ``/tokenize``; see
+        ``context().can_tokenize``), or None when it gave none."""
         return server_token_counts(self.root, texts, self._headers(), self.timeout_s)
 
     def stream(
@@ -616,7 +615,7 @@ class GeneratedAnswerer:
         blocks = [passage_block(n, hit, prompt_text(hit.text)) + "\n\n" for n, hit in enumerate(candidates, 1)]
         fixed = build_messages(info.text, [], self.refusal_text)
         fixed_text = "".join(m["content"] for m in fixed)
-        exact = self.client.count_tokens([fixed_text, *blocks])
+        exact = self.client.count_tokens([fixed_text, *blocks]) if context.can_tokenize else None
         estimates = [estimate_tokens(t) for t in (fixed_text, *blocks)]
         counts = exact or estimates
         # Cut passages are counted by estimate, scaled to the server's count where there is one.

@@ -72,7 +72,11 @@ def server_root(chat_url: str) -> str:
 
 
 def http_json(url: str, body: dict | None = None, headers: dict[str, str] | None = None, timeout: float = 5.0):
-    """GET (or POST ``body`` to) ``url`` and return its JSON, or None for any failure or non-200 reply."""
+    """GET (or POST ``body`` to) ``url``: its JSON, or None for a reply that is not 200 or not JSON.
+
+    Raises:
+        OSError, http.client.HTTPException: the server could not be reached or broke off.
+    """
     parts = urlsplit(url)
     connection_class = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
     connection = connection_class(parts.hostname, parts.port, timeout=timeout)
@@ -84,10 +88,11 @@ def http_json(url: str, body: dict | None = None, headers: dict[str, str] | None
             all_headers["Content-Type"] = "application/json"
         connection.request("GET" if body is None else "POST", path, body=data, headers=all_headers)
         response = connection.getresponse()
+        raw = response.read()
         if response.status != 200:
             return None
-        return json.loads(response.read().decode("utf-8"))
-    except (OSError, http.client.HTTPException, UnicodeDecodeError, json.JSONDecodeError):
+        return json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
         return None
     finally:
         connection.close()
@@ -129,37 +134,29 @@ class ServerContext:
 
 
 def discover_context(root: str, model: str, headers: dict[str, str], timeout: float) -> ServerContext | None:
-    """Ask the server at ``root`` its context size; None when it could not be reached at all."""
+    """Ask the server at ``root`` its context size; None when it could not be reached."""
     timeout = min(timeout, DISCOVERY_TIMEOUT_S)
-    props = http_json(root + "/props", headers=headers, timeout=timeout)
-    n_ctx = llama_cpp_context(props)
-    if n_ctx:
-        return ServerContext(n_ctx, "llama.cpp", True)
-    if model:
-        n_ctx = ollama_context(http_json(root + "/api/show", {"model": model}, headers, timeout))
+    try:
+        n_ctx = llama_cpp_context(http_json(root + "/props", headers=headers, timeout=timeout))
         if n_ctx:
-            return ServerContext(n_ctx, "ollama", False)
-    if props is None and not _reachable(root, timeout):
+            return ServerContext(n_ctx, "llama.cpp", True)
+        if model:
+            n_ctx = ollama_context(http_json(root + "/api/show", {"model": model}, headers, timeout))
+            if n_ctx:
+                return ServerContext(n_ctx, "ollama", False)
+    except (OSError, http.client.HTTPException):
         return None
     return ServerContext(DEFAULT_CONTEXT_TOKENS, "default", False)
-
-
-def _reachable(root: str, timeout: float) -> bool:
-    parts = urlsplit(root)
-    try:
-        connection = http.client.HTTPConnection(parts.hostname, parts.port or 80, timeout=timeout)
-        connection.connect()
-        connection.close()
-        return True
-    except OSError:
-        return False
 
 
 def server_token_counts(root: str, texts: Sequence[str], headers: dict[str, str], timeout: float) -> list[int] | None:
     """Exact token counts from llama.cpp's ``POST /tokenize``; None if any count failed."""
     counts = []
     for text in texts:
-        reply = http_json(root + "/tokenize", {"content": text}, headers, min(timeout, DISCOVERY_TIMEOUT_S))
+        try:
+            reply = http_json(root + "/tokenize", {"content": text}, headers, min(timeout, DISCOVERY_TIMEOUT_S))
+        except (OSError, http.client.HTTPException):
+            return None
         tokens = reply.get("tokens") if isinstance(reply, dict) else None
         if not isinstance(tokens, list):
             return None

@@ -254,6 +254,13 @@ def test_a_hanging_endpoint_falls_back_within_the_timeout(llm_pipeline, pipeline
 
 
 @pytest.mark.slow
+def test_an_answer_asked_without_generation_never_calls_the_endpoint(llm_pipeline, pipeline, endpoint):
+    endpoint.script = answering(lambda body: "不应被调用[1]。")
+    answer = llm_pipeline.ask(QUESTION, generate=False)  # how the app checks its example questions
+    assert endpoint.received == [] and answer.text == pipeline.ask(QUESTION).text and answer.notes == ()
+
+
+@pytest.mark.slow
 def test_the_fixed_refusal_declines(llm_pipeline, endpoint):
     refusal = llm_pipeline.settings.refusal_text
     endpoint.script = answering(lambda body: refusal)

@@ -23,6 +23,7 @@ from index.settings import Settings
 from qa import llm
 from qa.llm_context import ServerContext
 from qa.pipeline import QAPipeline
+from qa.query import analyze
 from qa.types import Answer
 from tests.conftest import DEV_SET, REPO
 
@@ -126,7 +127,7 @@ def test_a_prompt_the_server_refuses_is_sent_again_with_half_the_passages(built_
     settings = _settings(built_index, llama_server, llm_context_tokens=3200)
     answerer = llm.GeneratedAnswerer(llm.ChatClient(settings), settings.refusal_text)
     pipeline = QAPipeline(settings, embedder=embedder)
-    info, _ = pipeline._understand(QUESTION, None)
+    info, _ = analyze(QUESTION, None)
     _, evidence, part_vectors = pipeline.gather(info, settings.top_k)
     first = answerer.prompt(info, evidence, part_vectors)
     assert len(llm_context_tokens(llama_server, "".join(m["content"] for m in first.messages))) > N_CTX
