@@ -87,7 +87,7 @@ def test_halving_keeps_the_better_half_of_the_passages_or_of_one_passages_senten
 
 
 def test_the_estimate_is_generous_for_chinese():
-    # SmolLM2's tokenizer spends 1.9 tokens per Chinese character on this corpus; the estimate 2.
+    # SmolLM2's tokenizer spends about 2 tokens per Chinese character of this corpus.
     assert estimate_tokens("中央财政累计投入") == 16
     assert estimate_tokens("abc def") == 3
     assert estimate_tokens("") == 0
