@@ -198,3 +198,4 @@ def test_the_cli_streams_the_model_and_its_json_reports_no_context_failure(built
     streamed, checked, rest = run.stdout.partition("——（核对后的回答）——")
     assert streamed.strip() and checked, run.stdout  # the model's own words came first, then the answer
     assert "6601" in rest and "没有标注引用来源" in rest and "来源：" in rest
+    assert re.search(r"大模型：首个词元 \d+\.\d 秒", rest), rest  # the model's speed, after the answer
