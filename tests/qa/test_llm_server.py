@@ -16,6 +16,7 @@ import os
 import re
 import subprocess
 import sys
+import urllib.request
 
 import pytest
 
@@ -69,24 +70,23 @@ def _last_slot(llama_server) -> dict:
     return slot
 
 
-def test_the_context_size_and_token_counts_come_from_llama_cpp(llama_server):
-    client = llm.ChatClient(Settings(llm_base_url=llama_server.base_url))
-    assert client.context() == ServerContext(N_CTX, "llama.cpp", True)
-    text = "中央财政累计投入6601亿元。"
-    (count,) = client.count_tokens([text])
-    assert count == len(llm_context_tokens(llama_server, text)) and count > len(text)  # SmolLM2: ~2 per character
-    fixed = llm.ChatClient(Settings(llm_base_url=llama_server.base_url, llm_context_tokens=8192))
-    assert fixed.context() == ServerContext(8192, "setting", True)
-
-
-def llm_context_tokens(llama_server, text: str) -> list[int]:
-    import urllib.request
-
+def _server_tokens(llama_server, text: str) -> list[int]:
+    """The token ids llama.cpp's own tokenizer gives ``text``."""
     request = urllib.request.Request(
         llama_server.url + "/tokenize", json.dumps({"content": text}).encode(), {"Content-Type": "application/json"}
     )
     with urllib.request.urlopen(request, timeout=30) as reply:
         return json.loads(reply.read())["tokens"]
+
+
+def test_the_context_size_and_token_counts_come_from_llama_cpp(llama_server):
+    client = llm.ChatClient(Settings(llm_base_url=llama_server.base_url))
+    assert client.context() == ServerContext(N_CTX, "llama.cpp", True)
+    text = "中央财政累计投入6601亿元。"
+    (count,) = client.count_tokens([text])
+    assert count == len(_server_tokens(llama_server, text)) and count > len(text)  # SmolLM2: ~2 per character
+    fixed = llm.ChatClient(Settings(llm_base_url=llama_server.base_url, llm_context_tokens=8192))
+    assert fixed.context() == ServerContext(8192, "setting", True)
 
 
 def test_the_client_streams_events_and_reads_one_json_reply_from_llama_cpp(llama_server):
@@ -130,7 +130,7 @@ def test_a_prompt_the_server_refuses_is_sent_again_with_half_the_passages(built_
     info, _ = analyze(QUESTION, None)
     _, evidence, part_vectors = pipeline.gather(info, settings.top_k)
     first = answerer.prompt(info, evidence, part_vectors)
-    assert len(llm_context_tokens(llama_server, "".join(m["content"] for m in first.messages))) > N_CTX
+    assert len(_server_tokens(llama_server, "".join(m["content"] for m in first.messages))) > N_CTX
 
     streamed, answer = _stream(pipeline, QUESTION)
     assert streamed
