@@ -114,6 +114,10 @@ def _for_a_person(answer, text_shown: bool = False) -> str:
     lines = [f"（按上下文理解为：{answer.rewritten_question}）"] if answer.rewritten_question else []
     lines.extend(f"注意：{note}" for note in answer.notes)  # before the text: "以下为摘录式回答" must lead
     lines.extend(([] if text_shown else [answer.text]) + [""])
+    from ui.render import speed_text
+
+    if speed_text(answer.timings_ms):
+        lines.append(speed_text(answer.timings_ms))
     if answer.figures:
         marks = [f"{f.text}{'' if f.verified else '（未核实：' + f.reason + '）'}" for f in answer.figures]
         checked = sum(f.verified for f in answer.figures)
