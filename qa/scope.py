@@ -92,9 +92,7 @@ def article_place(article: str) -> str | None:
     return max(named)[1] if named else None
 
 
-def check_place(
-    scope: Scope, text: str, context: str, article: str, quantities: Sequence[Quantity] = ()
-) -> ScopeCheck:
+def check_place(scope: Scope, text: str, context: str, article: str, quantities: Sequence[Quantity] = ()) -> ScopeCheck:
     """Whether a sentence (with its paragraph ``context`` and the ``article`` before it) speaks
     of the places asked about, or of the whole country when that is asked. With ``quantities``
     (the figures that would answer), only their clauses can name another place: 「改造农村危房
