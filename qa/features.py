@@ -175,7 +175,9 @@ def weighted_terms(text: str, term_weight: Callable[[str], float], tokenizer: st
 def part_terms(part: SubQuestion, term_weight: Callable[[str], float], tokenizer: str) -> PartTerms:
     """The matching material of a question part."""
     text = part.text
-    focus = tuple(t for t in (weighted_terms(p, term_weight, tokenizer) for p in part.focus) if t)
+    # The counted thing in everyday words (「破房子」) is also counted in the official ones (危房).
+    phrases = (*part.focus, *part.expansions) if part.focus else ()
+    focus = tuple(t for t in (weighted_terms(p, term_weight, tokenizer) for p in phrases) if t)
     return PartTerms(
         scope=scope_of(text, part.places),
         unknown_focus=max((unknown_share(p, term_weight, tokenizer) for p in part.focus), default=0.0),
