@@ -32,7 +32,9 @@ from qa.model import MODEL_FILE, AnswerModel, Regression, untrained_model
 from qa.pipeline import QAPipeline
 from qa.query import QuestionInfo, analyze
 
-TRAIN = Path("bench/questions/bank-train.jsonl")
+# The bank's train split, and extra.jsonl: an earlier answerer was tuned on it by hand, so it
+# no longer measures anything; its formal wording is what the bank's users' wording lacks.
+TRAIN = (Path("bench/questions/bank-train.jsonl"), Path("bench/questions/extra.jsonl"))
 DEV = (Path("bench/questions/bank-dev.jsonl"), Path("bench/questions/dev.jsonl"))
 # L2 strength of the regression (scikit-learn's C): the best of 0.1, 0.3, 1 and 3 on the
 # development questions, and all four within 0.02 of each other there.
@@ -159,7 +161,7 @@ def choose_threshold(model: AnswerModel, dev: list[Prepared], refusal_text: str)
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--train", type=Path, default=TRAIN)
+    parser.add_argument("--train", type=Path, nargs="+", default=list(TRAIN), help="question sets to fit on")
     parser.add_argument(
         "--dev", type=Path, nargs="+", default=list(DEV), help="question sets to choose the threshold on"
     )
@@ -169,14 +171,14 @@ def main(argv: list[str] | None = None) -> int:
     settings = load_settings(index_dir=args.index)
     # The answering model is what is being fitted: the pipeline only retrieves here.
     pipeline = QAPipeline(settings, model=untrained_model())
-    train = prepare(pipeline, read_questions(args.train))
+    train = prepare(pipeline, [q for path in args.train for q in read_questions(path)])
     dev = prepare(pipeline, [q for path in args.dev for q in read_questions(path)])
     features, labels = rows(train)
     model = fit(features, labels)
     threshold, metrics = choose_threshold(model, dev, settings.refusal_text)
     model = replace(model, threshold=threshold)
     about = {
-        "fitted_on": str(args.train),
+        "fitted_on": [str(path) for path in args.train],
         "training_questions": len(train),
         "training_rows": len(labels),
         "positive_rows": int(labels.sum()),

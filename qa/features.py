@@ -52,7 +52,7 @@ HOW_CUES = re.compile(
 )
 RESTRICTIVE = re.compile(r"单独|单单|光是|光|只有|仅|其中|里面|当中|之中")
 # A byline, a photo credit or an editor's line is not a statement about anything.
-BYLINE = re.compile(r"■|▲|◆|记者|通讯员|摄影?$|摄）|供图|来源[:：]|作者[:：]|编辑[:：]|责任编辑|局$|委员会$|办公室$")
+BYLINE = re.compile(r"■|记者|通讯员|摄影?$|摄）|供图|来源[:：]|作者[:：]|编辑[:：]|责任编辑|局$|委员会$|办公室$")
 SENTENCE_END = re.compile(r"[。！？!?；;…]$")
 HEADING_MAX_CHARS = 40
 TIBETAN = re.compile(r"[\u0f00-\u0fff]")
@@ -88,6 +88,7 @@ NAMES = (
     "has_wanted_number",
     "has_any_number",
     "focus",
+    "focus_missing",  # the heaviest word of the counted thing that the figure's clause lacks (「女」干部)
     "restricted",  # 「单独」「光」「仅」「其中」: a part of something is asked
     "restricted_unfocused",
     "wants_figure_no_number",
@@ -330,7 +331,8 @@ def sure_places(text: str) -> list[str]:
 
 def form_check(text: str) -> ScopeCheck:
     """A heading (a short line with no sentence end) or a byline never answers anything."""
-    heading = len(text) <= HEADING_MAX_CHARS and not SENTENCE_END.search(text)
+    # A timeline line (「◆ 2016年11月23日，国务院印发…」) has no sentence end either, but has clauses.
+    heading = len(text) <= HEADING_MAX_CHARS and not SENTENCE_END.search(text) and not CLAUSE_BREAK.search(text)
     byline = len(text) <= HEADING_MAX_CHARS and bool(BYLINE.search(text))
     return ScopeCheck("form", text) if heading or byline else ScopeCheck()
 
@@ -401,6 +403,9 @@ def _row(
     if quantities:
         focus_of = [focus_near_number(text, pt.focus or (pt.terms,), [q]) for q in quantities]
         f[INDEX["focus"]] = max(focus_of)
+        best = quantities[int(np.argmax(focus_of))]
+        clause = clause_with_previous(text, best.start, best.end, FOCUS_WINDOW)
+        f[INDEX["focus_missing"]] = min((missing_weight(clause, terms) for terms in pt.focus), default=0.0)
         f[INDEX["restricted_unfocused"]] = f[INDEX["restricted"]] * (1 - f[INDEX["focus"]])
         # The figures that name the counted thing best are the ones that would answer.
         answering = [q for q, focus in zip(quantities, focus_of) if focus >= max(focus_of) - 1e-9]

@@ -122,10 +122,10 @@ def check_place(scope: Scope, text: str, context: str, article: str, quantities:
         if other_article and (about != "西藏" or not any(p in TIBET_PREFECTURES for p in asked_major)):
             return ScopeCheck("place", about)
         return ScopeCheck()
-    if scope.nation and not national:
+    if scope.nation and not names_nation(text):
         # Only a place the sentence names: national documents name provinces in passing, so the
         # article's place would mislead.
-        local = [p for p in (*place_names(own), *place_names(context)) if is_sure_place(p)]
+        local = [p for p in (*place_names(text), *place_names(context)) if is_sure_place(p)]
         if local:
             return ScopeCheck("nation", local[0])
     return ScopeCheck()
