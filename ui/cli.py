@@ -153,11 +153,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
     metrics, rows = run_eval(
         questions, lambda q, history: answer_to_json(pipeline.ask(q, history=history, top_k=args.top_k))
     )
-    threshold = pipeline.extractive.model.threshold
+    model = pipeline.extractive.model
+    thresholds = {"figure": model.figure_threshold, "other": model.other_threshold}
     decisions = calibration(rows)
     kinds = by_kind(rows)
     if args.json:
-        report = {"metrics": metrics, "threshold": threshold, "calibration": decisions, "by_kind": kinds}
+        report = {"metrics": metrics, "thresholds": thresholds, "calibration": decisions, "by_kind": kinds}
         print(json.dumps({**report, "questions": rows}, ensure_ascii=False))
         return 0
     if args.per_question:
@@ -171,7 +172,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     print(f"{'latency p50 / p95':<22} {metrics['latency_p50_ms']:.1f} / {metrics['latency_p95_ms']:.1f} ms")
     d = decisions
     print(
-        f"calibration at the answer model's threshold {threshold:.3f}: "
+        f"calibration at the answer model's thresholds {thresholds['figure']:.3f} (figures), "
+        f"{thresholds['other']:.3f} (other questions): "
         f"answered correctly {d['answered_correctly']}/{d['answerable']}, answered wrongly {d['answered_wrongly']}, "
         f"declined {d['declined_answerable']} answerable; "
         f"declined correctly {d['declined_correctly']}/{d['unanswerable']}"
