@@ -1,14 +1,16 @@
-"""Scanned pages made in the tests: Chinese text with figures rendered to page images.
+"""Scanned pages made on the spot: Chinese text with figures rendered to page images.
 
 The text is drawn with Pillow in the Noto CJK fonts Debian's ``fonts-noto-cjk`` installs
 (``.ci/run`` installs it), laid out like a printed notice (A4 at 150 dpi, a centred title,
 paragraphs indented two characters), and saved as an image-only PDF or as PNG. Each page
-knows the text drawn on it, so recognition can be scored against it.
+knows the text drawn on it, so recognition can be scored against it. The tests
+(tests/index/test_ocr.py, tests/qa/test_scanned.py) and ``bench.ocr`` use these pages.
 """
 
 from __future__ import annotations
 
 import io
+import math
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -84,7 +86,7 @@ def font(path: Path, size: int):
 NO_LINE_START = "。，、；：？！）》”’%"
 
 
-def _wrap(draw, text: str, face, width: int, indent: int) -> list[tuple[int, str]]:
+def _wrap(draw, text: str, face, width: float, indent: int) -> list[tuple[int, str]]:
     """(x offset, line) pairs filling ``width`` pixels, the first line indented by ``indent``."""
     lines: list[tuple[int, str]] = []
     line, offset = "", indent
@@ -124,6 +126,119 @@ def render_page(paragraphs: tuple[str, ...], title: str | None = None, columns: 
     if y + per_column * step > A4[1] - MARGIN:
         raise ValueError("the paragraphs do not fit on one page")
     return ScannedPage(image, "\n".join(([title] if title else []) + list(paragraphs)))
+
+
+def typeset(paragraphs: list[str], title: str | None = None, pages: int | None = None) -> list[ScannedPage]:
+    """Paragraphs set page after page (a paragraph runs on to the next page), at most ``pages``.
+
+    Each page's ``text`` holds what was drawn on it (a paragraph cut by the page end is cut there).
+    """
+    from PIL import Image, ImageDraw
+
+    body, heading = font(SERIF, BODY_PX), font(SANS_BOLD, TITLE_PX)
+    measure = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    width = A4[0] - 2 * MARGIN
+    step = int(BODY_PX * LINE_SPACING)
+    # (x offset, line, paragraph number) for every line of the document
+    lines = [
+        (offset, line, n)
+        for n, p in enumerate(paragraphs)
+        for offset, line in _wrap(measure, p, body, width, indent=2 * BODY_PX)
+    ]
+    out: list[ScannedPage] = []
+    at = 0
+    while at < len(lines) and (pages is None or len(out) < pages):
+        image = Image.new("RGB", A4, "white")
+        draw = ImageDraw.Draw(image)
+        y = MARGIN
+        drawn: list[str] = []
+        if title and not out:
+            draw.text(((A4[0] - draw.textlength(title, font=heading)) / 2, y), title, font=heading, fill="black")
+            y += int(TITLE_PX * 2.2)
+            drawn.append(title)
+        previous = None
+        while at < len(lines) and y + BODY_PX <= A4[1] - MARGIN:
+            offset, line, n = lines[at]
+            draw.text((MARGIN + offset, y), line, font=body, fill="black")
+            if n == previous:
+                drawn[-1] += line
+            else:
+                drawn.append(line)
+            previous, y, at = n, y + step, at + 1
+        out.append(ScannedPage(image, "\n".join(drawn)))
+    return out
+
+
+def degraded(page: ScannedPage, kind: str, seed: int = 0) -> ScannedPage:
+    """The page as a poor scan: "blur", "noise", "jpeg" (quality 25), "low-res" (100 dpi and
+    back), "faint" (grey text on a grey sheet), "seal" (a red round stamp over the text) or
+    "copied-seal" (the same stamp on a black-and-white photocopy: grey, like the text) or
+    "scribbles" (handwritten marks in blue ink: a signature and notes in the margins)."""
+    import numpy as np
+    from PIL import Image, ImageChops, ImageDraw, ImageFilter
+
+    image = page.image
+    if kind == "blur":
+        image = image.filter(ImageFilter.GaussianBlur(1.4))
+    elif kind == "noise":
+        rng = np.random.default_rng(seed)
+        pixels = np.asarray(image).astype(np.int16) + rng.normal(0, 40, size=(A4[1], A4[0], 1)).astype(np.int16)
+        specks = rng.random((A4[1], A4[0])) < 0.004
+        pixels[specks] = 0
+        image = Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8))
+    elif kind == "jpeg":
+        out = io.BytesIO()
+        image.save(out, format="JPEG", quality=25)
+        image = Image.open(io.BytesIO(out.getvalue())).convert("RGB")
+    elif kind == "low-res":
+        image = image.resize((A4[0] * 2 // 3, A4[1] * 2 // 3), Image.BILINEAR).resize(A4, Image.BILINEAR)
+    elif kind == "faint":
+        pixels = np.asarray(image).astype(np.float32)
+        image = Image.fromarray((150 + pixels * (80 / 255)).astype(np.uint8))
+    elif kind in ("seal", "copied-seal"):
+        # Red ink over the text: ink multiplies with the paper, so black text stays black under it.
+        stamp = Image.new("RGBA", A4, (255, 255, 255, 0))
+        draw = ImageDraw.Draw(stamp)
+        cx, cy, r = A4[0] - MARGIN - 170, MARGIN + 230, 150
+        red = (225, 35, 35, 255) if kind == "seal" else (120, 120, 120, 255)
+        draw.ellipse((cx - r, cy - r, cx + r, cy + r), outline=red, width=9)
+        draw.text((cx - 45, cy - 60), "★", font=font(SANS_BOLD, 90), fill=red)
+        ring = font(SANS_BOLD, 34)
+        for i, ch in enumerate("青松县人民政府办公室"):
+            angle = math.radians(200 + i * 14)
+            glyph = Image.new("RGBA", (48, 48), (255, 255, 255, 0))
+            ImageDraw.Draw(glyph).text((6, 2), ch, font=ring, fill=red)
+            glyph = glyph.rotate(-math.degrees(angle) - 90, expand=True)
+            x, y = cx + (r - 42) * math.cos(angle), cy + (r - 42) * math.sin(angle)
+            stamp.alpha_composite(glyph, (int(x - glyph.width / 2), int(y - glyph.height / 2)))
+        ink = Image.alpha_composite(Image.new("RGBA", A4, "white"), stamp).convert("RGB")
+        image = ImageChops.multiply(image, ink)
+    elif kind == "scribbles":
+        image = image.copy()
+        draw = ImageDraw.Draw(image)
+        rng = np.random.default_rng(seed)
+        ink = (25, 35, 140)
+        # A signature under the text, notes in the left and right margins and between lines.
+        for x0, y0, width, height in (
+            (700, 1450, 360, 90),
+            (20, 600, 95, 300),
+            (1130, 300, 95, 420),
+            (300, 1200, 520, 60),
+        ):
+            for _ in range(max(3, width // 45)):
+                x, y = x0 + rng.uniform(0, width), y0 + rng.uniform(0, height)
+                points = [(x, y)]
+                for _ in range(12):
+                    x = min(x0 + width, max(x0, x + rng.normal(8, 10)))
+                    y = min(y0 + height, max(y0, y + rng.normal(0, 12)))
+                    points.append((x, y))
+                draw.line(points, fill=ink, width=3, joint="curve")
+    else:
+        raise ValueError(f"unknown degradation {kind!r}")
+    return ScannedPage(image, page.text)
+
+
+DEGRADATIONS = ("blur", "noise", "jpeg", "low-res", "faint", "seal", "copied-seal", "scribbles")
 
 
 def report_pages() -> list[ScannedPage]:

@@ -11,14 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from index.clean import clean_document
-from index.errors import DocumentError
-from index.layout import Box
-from index.load import load_corpus, load_document, pages_needing_ocr
-from index.ocr import MAX_PIXELS, MIN_CONFIDENCE, OcrCache, OcrReader, Recognized, check_picture, page_picture
-from index.types import Document
-from tests.sample_files import pdf_with_text
-from tests.scanned_pages import (
+from bench.scans import (
     character_error_rate,
     figures,
     image_pdf,
@@ -27,6 +20,13 @@ from tests.scanned_pages import (
     rotated,
     two_column_page,
 )
+from index.clean import clean_document
+from index.errors import DocumentError
+from index.layout import Box
+from index.load import load_corpus, load_document, pages_needing_ocr
+from index.ocr import MAX_PIXELS, MIN_CONFIDENCE, OcrCache, OcrReader, Recognized, check_picture, page_picture
+from index.types import Document
+from tests.sample_files import pdf_with_text
 
 # The bar for recognition of clean printed pages.
 MAX_CER = 0.02
