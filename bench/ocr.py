@@ -222,18 +222,24 @@ def run_scale(settings: Settings, pages: int, out=sys.stdout) -> dict:
         if (settings.cache_dir / "embeddings.sqlite").is_file():
             shutil.copy(settings.cache_dir / "embeddings.sqlite", cache / "embeddings.sqlite")
         local = settings.replace(corpus_dir=root / "corpus", index_dir=root / "index", cache_dir=cache)
-        samples: list[tuple[int, float, int]] = []
-        started = time.perf_counter()
+        samples: list[tuple[int, float, int, float]] = []  # (pages done, seconds, RSS KB, CPU seconds)
+        started, cpu = time.perf_counter(), time.process_time()
 
         def progress(stage: str, done: int, total: int) -> None:
             if stage == "ocr":
-                samples.append((done, time.perf_counter() - started, rss_kb()))
-                print(f"OCR {done}/{total} pages, {samples[-1][1]:.0f} s, RSS {samples[-1][2] / 1024:.0f} MB", file=out)
+                samples.append((done, time.perf_counter() - started, rss_kb(), time.process_time() - cpu))
+                print(
+                    f"OCR {done}/{total} pages, {samples[-1][1]:.0f} s (CPU {samples[-1][3]:.0f} s), "
+                    f"RSS {samples[-1][2] / 1024:.0f} MB",
+                    file=out,
+                    flush=True,
+                )
 
         report = build_index(local, progress=progress)
         total = time.perf_counter() - started
     ocr_done = [s for s in samples if s[0] > 0]
     per_page = (ocr_done[-1][1] - samples[0][1]) / max(1, ocr_done[-1][0]) if ocr_done else 0.0
+    cpu_per_page = (ocr_done[-1][3] - samples[0][3]) / max(1, ocr_done[-1][0]) if ocr_done else 0.0
     steady = [s for s in ocr_done if s[0] >= 5]
     slope = _slope([s[0] for s in steady], [s[2] for s in steady]) if len(steady) > 2 else 0.0
     summary = {
@@ -241,6 +247,7 @@ def run_scale(settings: Settings, pages: int, out=sys.stdout) -> dict:
         "chunks": report.chunks,
         "seconds_total": round(total, 1),
         "ocr_seconds_per_page": round(per_page, 2),
+        "ocr_cpu_seconds_per_page": round(cpu_per_page, 2),
         "rss_mb_after_first_page": round(ocr_done[0][2] / 1024, 1) if ocr_done else None,
         "rss_mb_after_last_page": round(ocr_done[-1][2] / 1024, 1) if ocr_done else None,
         "rss_growth_kb_per_page_from_page_5": round(slope, 1),

@@ -477,6 +477,7 @@ class Recognizer:
             ) from exc
         # text_score 0: every box is kept with its confidence; MIN_CONFIDENCE is applied later.
         self.engine = RapidOCR(intra_op_num_threads=max(1, threads), inter_op_num_threads=1, text_score=0.0)
+        _without_memory_patterns(self.engine, max(1, threads))
 
     def recognize(self, image) -> Recognized:
         """Every line of a page image with its box and confidence, read upright.
@@ -529,6 +530,27 @@ class Recognizer:
             if str(text).strip()
         )
         return Recognized(boxes, angle, width, height)
+
+
+def _without_memory_patterns(engine, threads: int) -> None:
+    """Reopen RapidOCR's three ONNX Runtime sessions without memory patterns.
+
+    ONNX Runtime keeps an allocation plan for every input shape it has seen, and every page
+    brings new ones (line widths, page sizes): reading a 50-page scan, the process grew from
+    480 to 894 MB (bench/ocr.py scale). Without the plans it stays level (14 dense pages:
+    417–666 MB, no trend; with them 643 → 754 MB and rising).
+    """
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.enable_mem_pattern = False
+    options.enable_cpu_mem_arena = False
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 4
+    for holder in (engine.text_det.infer, engine.text_cls.infer, engine.text_rec.session):
+        model = holder.session._model_path
+        holder.session = onnxruntime.InferenceSession(model, sess_options=options, providers=["CPUExecutionProvider"])
 
 
 def _sideways(quads: np.ndarray) -> bool:
