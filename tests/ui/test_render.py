@@ -388,3 +388,13 @@ def test_the_preview_of_a_paged_document_opens_on_the_asked_page():
     doc = _paged()
     html = render.document_preview_html(doc, None, doc.page_starts[2])
     assert "第3页 / 共3页" in html and "第三页的正文" in html and "pqa-hit" not in html
+
+
+def test_a_generated_answer_shows_the_models_speed_under_its_text():
+    timings = {"total": 5000.0, "llm_first_token": 1234.5, "llm_tokens_per_s": 35.04}
+    html = render.answer_html(_answer(timings_ms=timings), "t")
+    speed = re.search(r'<div class="pqa-speed">([^<]*)</div>', html)
+    assert speed and speed.group(1) == "大模型：首个词元 1.2 秒，每秒 35.0 个词元"
+    assert html.index("pqa-speed") > html.index('class="pqa-text"')  # under the text
+    assert render.speed_text({"llm_first_token": 800.0}) == "大模型：首个词元 0.8 秒"
+    assert "pqa-speed" not in render.answer_html(_answer(), "t")  # an extractive answer has no speed line
