@@ -97,19 +97,19 @@ def plain_text_tail(answer: Answer, bullet: str = "") -> str:
     if answer.citations:
         lines += ["", "来源："]
         lines += [
-            f"{bullet}[{c.marker}] {c.title}，{c.date or UNKNOWN_DATE}{_where(c)}：「{snippet(c.text)}」"
+            f"{bullet}[{c.marker}] {c.title}，{c.date or UNKNOWN_DATE}{page_words(c)}：「{snippet(c.text)}」"
             for c in answer.citations
         ]
     elif answer.passages:
         lines += ["", "相关段落（供参考）："]
         lines += [
-            f"{bullet}{h.title}，{h.date or UNKNOWN_DATE}{_where(h)}：「{snippet(h.text)}」"
+            f"{bullet}{h.title}，{h.date or UNKNOWN_DATE}{page_words(h)}：「{snippet(h.text)}」"
             for h in answer.passages[:RELATED_PASSAGES]
         ]
     return "\n".join(lines) if len(lines) > 1 else ""
 
 
-def _where(item: Citation | Hit) -> str:
+def page_words(item: Citation | Hit) -> str:
     """「，第3页（OCR识别）」 for a page of a PDF or picture; "" for documents without pages."""
     if item.page is None:
         return ""

@@ -20,7 +20,7 @@ from index.library import Library
 from qa.answer_json import answer_to_json
 from qa.pipeline import QAPipeline
 from tests.conftest import CORPUS, DEV_SET
-from ui import handlers
+from ui import cli, dify_api, handlers
 
 pytestmark = pytest.mark.slow
 
@@ -64,6 +64,19 @@ def test_answers_from_scans_cite_their_page_as_ocr_text_with_verified_figures(sc
     reply = answer_to_json(answer)
     cited = next(c for c in reply["citations"] if figure in c["text"])
     assert (cited["source"], cited["page"], cited["ocr"]) == (source, page, True)
+
+
+def test_dify_records_and_the_cli_name_the_page_of_a_scan(scanned):
+    _, pipeline, _ = scanned
+    question = "青松县易地扶贫搬迁集中安置点共安置了多少户搬迁群众？"
+    records = dify_api.records(pipeline, question, top_k=5, threshold=0.0)
+    scanned_records = [r for r in records if r["metadata"]["source"] == "青松县工作报告.pdf"]
+    assert scanned_records and "2315户" in scanned_records[0]["content"], records
+    assert scanned_records[0]["metadata"] | {"page": 3, "ocr": True} == scanned_records[0]["metadata"]
+    unpaged = [r for r in records if r["metadata"]["source"].endswith(".txt")]
+    assert all("page" not in r["metadata"] for r in unpaged)
+    printed = cli._for_a_person(pipeline.ask(question))
+    assert "青松县工作报告.pdf，第3页（OCR识别），字符" in printed, printed
 
 
 def test_the_viewer_shows_the_scanned_page_beside_its_text(scanned):
