@@ -114,7 +114,7 @@ def _for_a_person(answer, text_shown: bool = False) -> str:
     lines = [f"（按上下文理解为：{answer.rewritten_question}）"] if answer.rewritten_question else []
     lines.extend(f"注意：{note}" for note in answer.notes)  # before the text: "以下为摘录式回答" must lead
     lines.extend(([] if text_shown else [answer.text]) + [""])
-    from ui.render import speed_text
+    from ui.render import page_words, speed_text
 
     if speed_text(answer.timings_ms):
         lines.append(speed_text(answer.timings_ms))
@@ -134,7 +134,9 @@ def _for_a_person(answer, text_shown: bool = False) -> str:
     if answer.citations:
         lines.append("来源：")
         for c in answer.citations:
-            lines.append(f"[{c.marker}] {c.title}（{c.date or '日期不详'}，{c.doc_id}，字符 {c.start}–{c.end}）")
+            lines.append(
+                f"[{c.marker}] {c.title}（{c.date or '日期不详'}，{c.doc_id}{page_words(c)}，字符 {c.start}–{c.end}）"
+            )
             lines.append(f"    {c.text}")
     else:
         lines.append("相关段落：")
