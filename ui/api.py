@@ -44,6 +44,7 @@ from ui.dify_api import AUTH_FAILED, AUTH_FAILED_MESSAGE, BAD_HEADER, BAD_HEADER
 from ui.handlers import GENERIC_ERROR, chinese_part
 from ui.openai_api import add_openai_routes, openai_error
 from ui.security import RATE_LIMITED_MESSAGE, Guards, ServerBusyError
+from ui.version import app_version
 
 log = logging.getLogger(__name__)
 
@@ -137,7 +138,7 @@ def create_api(settings: Settings, pipeline: QAPipeline, library: Library, guard
     api = FastAPI(
         title="政策文件问答 API",
         description=API_DESCRIPTION,
-        version="1",
+        version=app_version(),
         docs_url=None,
         redoc_url=None,
     )
@@ -167,6 +168,7 @@ def create_api(settings: Settings, pipeline: QAPipeline, library: Library, guard
         summary = library.summary()
         return {
             "status": "ok",
+            "version": app_version(),
             "documents": summary.documents,
             "chunks": summary.chunks,
             "model": summary.model_id,

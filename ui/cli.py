@@ -11,6 +11,7 @@ from pathlib import Path
 
 from index.errors import PolicyQAError, QuestionError
 from index.settings import Settings, describe_settings, load_settings
+from ui.version import app_version
 
 # The entry-point group whose objects add a subcommand: called with the subcommand factory.
 COMMANDS_GROUP = "policyqa.commands"
@@ -223,6 +224,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--config", type=Path, help="a policyqa.toml settings file")
     parser.add_argument("-v", "--verbose", action="store_true", help="log what happens")
+    parser.add_argument("--version", action="version", version=f"policyqa {app_version()}")
     commands = parser.add_subparsers(dest="command", required=True)
 
     def subcommand(name: str, help_text: str) -> argparse.ArgumentParser:
