@@ -97,13 +97,13 @@ class ExtractiveAnswerer:
 
     def answer(self, info: QuestionInfo, evidence: Evidence, part_vectors: Sequence[np.ndarray]) -> Draft:
         """Answer or decline one question (``part_vectors``: the embedding of each part)."""
-        ranked = [self._rank(part, evidence, vector) for part, vector in zip(info.parts[:MAX_PARTS], part_vectors)]
-        ranked = [r for r in ranked if r is not None]
+        each_part = [self._rank(part, evidence, vector) for part, vector in zip(info.parts[:MAX_PARTS], part_vectors)]
+        ranked = [r for r in each_part if r is not None]
         confidence = max((r.best_probability for r in ranked), default=0.0)
         if confidence < self.model.threshold:
-            blocked = max((r for r in ranked if r.blocked is not None), key=lambda r: r.blocked[0], default=None)
-            if blocked is not None and blocked.blocked[0] >= self.model.threshold:
-                _, item, check = blocked.blocked
+            blocked = max((r.blocked for r in ranked if r.blocked is not None), key=lambda b: b[0], default=None)
+            if blocked is not None and blocked[0] >= self.model.threshold:
+                _, item, check = blocked
                 return self._decline_for_scope(item, check, info, evidence, confidence)
             return Draft(self.refusal_text, (), {}, False, confidence=confidence)
         # The question is answered: every other part that has a likely answer gets it too.

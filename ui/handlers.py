@@ -148,8 +148,8 @@ def parse_source_request(data: object) -> SourceRequest:
         raise DocumentError("无法打开原文：链接不完整。")
     doc_id = data.get("doc_id")
     try:
-        start, end = int(data.get("start")), int(data.get("end"))
-    except (TypeError, ValueError):
+        start, end = int(data["start"]), int(data["end"])
+    except (KeyError, TypeError, ValueError):
         raise DocumentError("无法打开原文：链接中的位置无效。") from None
     if not isinstance(doc_id, str) or not doc_id or start < 0 or end < start:
         raise DocumentError("无法打开原文：链接中的文档或位置无效。")
