@@ -80,6 +80,8 @@ class Manifest:
     sentence_index: str = FLAT
     # Hash of the titles and dates set in the 知识库 tab (index.metadata); "" for none.
     metadata: str = ""
+    # How scanned pages were read (index.ocr.ocr_fingerprint); "" before OCR existed.
+    ocr: str = ""
 
 
 T = TypeVar("T")
@@ -129,7 +131,7 @@ class SpanTable(_LazyTable[SpanT]):
     def _item(self, i: int) -> SpanT:
         row, start, end = (int(x) for x in self.rows[i])
         doc = self.documents[row]
-        return self.record(i, doc.doc_id, start, end, doc.text[start:end])
+        return self.record(i, doc.doc_id, start, end, doc.text[start:end], doc.page_at(start))
 
 
 class DocumentTable(_LazyTable[Document]):

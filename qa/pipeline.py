@@ -29,6 +29,7 @@ from qa.extractive import PASSAGES_FOR_ANSWER, ExtractiveAnswerer
 from qa.figures import verify_figures
 from qa.followup import is_follow_up
 from qa.model import AnswerModel, load_model
+from qa.pages import locate_citations, locate_hits
 from qa.query import (
     QuestionInfo,
     analyze,
@@ -177,8 +178,8 @@ class QAPipeline:
             question=text,
             answered=draft.answered,
             text=answer_text,
-            citations=citations,
-            passages=tuple(cited_first(hits, citations)[:k]),
+            citations=locate_citations(citations, self.data.document),
+            passages=tuple(locate_hits(cited_first(hits, citations)[:k], self.data.document)),
             timings_ms={
                 "retrieve": round((retrieved - started) * 1000, 2),
                 "answer": round((done - retrieved) * 1000, 2),
