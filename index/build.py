@@ -28,9 +28,10 @@ from index.embed import Embedder, EmbeddingCache, SentenceTransformerEmbedder, e
 from index.errors import EmptyCorpusError, IndexLockedError, IndexMismatchError
 from index.lexical import LexicalIndex
 from index.load import SkippedFile, load_corpus
+from index.manifest import FORMAT_VERSION, Manifest
 from index.metadata import apply_overrides, overrides_hash, read_overrides
 from index.settings import Settings
-from index.store import FORMAT_VERSION, IndexData, Manifest, read_manifest, write_index
+from index.store import IndexData, read_manifest, write_index
 from index.types import Chunk, Document, Sentence
 from index.vectors import FLAT, SENTENCE_ANN, build_vector_index, index_kind
 
