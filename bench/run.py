@@ -57,6 +57,7 @@ def run_bench(
     from bench.baseline import CHUNK_OVERLAP, CHUNK_SIZE, build_baseline
     from index.build import build_index
     from index.embed import SentenceTransformerEmbedder, resolve_model_path
+    from index.local_store import LocalStore
     from index.store import load_index
     from qa.evaluate import read_questions
     from qa.pipeline import QAPipeline
@@ -83,10 +84,11 @@ def run_bench(
         baseline = build_baseline(data.documents, resolve_model_path(settings), settings.threads)
         torch_embedder = SentenceTransformerEmbedder(settings.replace(query_backend="torch"))
         int8_embedder = SentenceTransformerEmbedder(settings.replace(query_backend="onnx-int8"))
+        store = LocalStore(data)
         retrievers = {
-            "ours": Retriever(data, embedder),
-            "ours_int8": Retriever(data, int8_embedder),
-            "ours_torch": Retriever(data, torch_embedder),
+            "ours": Retriever(store, embedder),
+            "ours_int8": Retriever(store, int8_embedder),
+            "ours_torch": Retriever(store, torch_embedder),
         }
         pipeline = QAPipeline(real, embedder=embedder)
         say(f"dev set: {len(questions)} answerable questions x {rounds} rounds, path after path")
@@ -136,7 +138,7 @@ def run_bench(
             texts=json.dumps([q.question for q in questions], ensure_ascii=False),
             vectors=np.stack([embedder.embed_query(q.question) for q in questions]),
         )
-        del pipeline, retrievers, baseline, torch_embedder, int8_embedder
+        del pipeline, retrievers, store, baseline, torch_embedder, int8_embedder
         report["scale"] = [
             _scale(size, real.index_dir, work / str(size), dev_queries, settings, reuse, say)
             for size in (sizes or (QUICK_SIZES if quick else FULL_SIZES))

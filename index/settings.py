@@ -64,6 +64,9 @@ class Settings:
     # ann_index ("ivf-sq8", "ivf-pq" or "hnsw"), sentence vectors in IVF-PQ. bench/README.md, "Scale".
     flat_max_vectors: int = 50_000
     ann_index: str = "ivf-sq8"
+    # Where the index lives (index.stores): "faiss" (files in index_dir, the default) or "milvus"
+    # (collections in Milvus; README "More than one machine").
+    store: str = "faiss"
     # Access control and load (README, "Access control and load"; ui/security.py).
     # A users file (`name:scrypt-hash:role` lines) turns on login for the web app and HTTP Basic
     # for /api/*; empty = no login. Only role "admin" may upload, delete or reindex.

@@ -23,7 +23,7 @@ CHILD = textwrap.dedent(
     """
     import os, signal, sys
     import faiss
-    import index.build, index.embed, index.store
+    import index.build, index.embed, index.local_store, index.store
     from index.settings import load_settings
 
     def die(*args, **kwargs):
@@ -33,7 +33,7 @@ CHILD = textwrap.dedent(
     if point == "embedding":
         index.embed.SentenceTransformerEmbedder.embed_documents = die
     elif point == "lexical":
-        index.build.LexicalIndex.build = die
+        index.local_store.LexicalIndex.build = die
     elif point == "vectors":
         index.store.faiss.write_index = die
     elif point == "manifest":

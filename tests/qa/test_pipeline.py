@@ -55,7 +55,7 @@ def test_figure_question_is_answered_with_the_number_and_a_citation_at_it(pipeli
     assert norm(figure) in norm(answer.text)
     citation = _cited_sentence_holding(answer, figure)
     assert citation is not None, f"no citation contains {figure}: {answer.citations}"
-    document = pipeline.data.document(citation.doc_id)
+    document = pipeline.store.document(citation.doc_id)
     assert document.text[citation.start : citation.end] == citation.text
     assert f"[{citation.marker}]" in answer.text
     assert citation.title and citation.title == document.title
