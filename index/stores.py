@@ -236,7 +236,7 @@ def open_store(settings: Settings, mmap: bool | None = None) -> Store:
 def open_writer(settings: Settings) -> StoreWriter:
     """The writer of the configured store (nothing is created until it writes)."""
     if check_store(settings.store) == "milvus":
-        from index.milvus_store import MilvusWriter
+        from index.milvus_writer import MilvusWriter
 
         return MilvusWriter(settings)
     from index.local_store import LocalWriter
