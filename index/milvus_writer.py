@@ -26,7 +26,6 @@ from index.milvus_client import (
     batches,
     clip_text,
     document_of,
-    floats,
     has_no_database,
     lexical_text,
     literal,
@@ -45,6 +44,7 @@ MAX_ID_BYTES = 2_048  # document ids (paths) longer than this cannot be stored
 # bm25s' defaults (index.lexical), so a score weighs term frequency and length as the local store's.
 BM25_PARAMS = {"bm25_k1": 1.5, "bm25_b": 0.75}
 INSERT_ROWS = 512  # rows per insert call (≈ 1 MB with 384-d vectors and text)
+PENDING_ROWS = 4_096  # rows made before they are inserted
 
 
 class MilvusWriter:
@@ -104,15 +104,20 @@ class MilvusWriter:
             db.drop_generation(leftover)
         self._create_collections(generation, contents.manifest.dim)
         analyzer = self.settings.milvus_analyzer
-        rows = _rows_of(contents, range(len(contents.documents)), 0, 0, 0, analyzer, 0)
-        total = len(rows.chunks) + len(rows.sentences) + len(rows.documents) or 1
+        maker = RowMaker(contents, analyzer)
+        total = len(contents.chunks) + len(contents.sentences) + len(contents.documents)
         done = 0
         progress("write", 0, total)
-        for kind, kind_rows in (("chunks", rows.chunks), ("sentences", rows.sentences), ("documents", rows.documents)):
-            for batch in batches(kind_rows, INSERT_ROWS):
-                db.call("insert", db.name(generation, kind), batch)
-                done += len(batch)
-                progress("write", done, total)
+        pending = Rows()
+        # Document by document, a few thousand rows at a time: 10^5 chunks' rows at once would
+        # take ≈ 12 GB as Python objects.
+        for row in range(len(contents.documents)):
+            c0, _, s0, _ = maker.spans(row)
+            pending.extend(maker.rows([row], c0, s0, row, revision=0))  # the build's own ids
+            if len(pending) >= PENDING_ROWS or row == len(contents.documents) - 1:
+                done += self._insert(generation, pending)
+                progress("write", min(done, total), total)
+                pending = Rows()
         terms = document_frequencies(contents.chunks, contents.manifest.lexical_tokenizer)
         self._add_frequencies(generation, terms, {})
         for kind in KINDS:
@@ -131,6 +136,13 @@ class MilvusWriter:
                 "next_position": len(contents.documents),
             }
         )
+
+    def _insert(self, generation: str, rows: Rows) -> int:
+        """Insert rows (documents last: one is listed once its spans are there); returns how many."""
+        for kind, kind_rows in (("chunks", rows.chunks), ("sentences", rows.sentences), ("documents", rows.documents)):
+            for batch in batches(kind_rows, INSERT_ROWS):
+                self.db.call("insert", self.db.name(generation, kind), batch)
+        return len(rows)
 
     def _create_collections(self, generation: str, dim: int) -> None:
         from pymilvus import DataType, Function, FunctionType
@@ -225,16 +237,9 @@ class MilvusWriter:
             db.write_live({**live, "manifest": _manifest_fields(contents.manifest), "revision": live["revision"] + 1})
             return
         db.write_live({**live, "updating": True})
-        rows = _rows_of(
-            contents,
-            fresh,
-            live["next_chunk_id"],
-            live["next_sentence_id"],
-            live["next_position"],
-            live["analyzer"],
-            revision + 1,
-        )
-        total = len(rows.chunks) + len(rows.sentences) + len(rows.documents) + len(stale) + 1
+        maker = RowMaker(contents, live["analyzer"])
+        rows = maker.rows(fresh, live["next_chunk_id"], live["next_sentence_id"], live["next_position"], revision + 1)
+        total = len(rows) + len(stale) + 1
         done = 0
         progress("write", 0, total)
         method = contents.manifest.lexical_tokenizer
@@ -243,13 +248,10 @@ class MilvusWriter:
             for text in self._chunk_texts(generation, doc_id, visible):
                 delta.subtract(set(tokenize(text, method) or [""]))
         for row in fresh:
-            first, stop = rows.document_chunks[row]
+            first, stop, _, _ = maker.spans(row)
             delta.update(document_frequencies(contents.chunks[first:stop], method))
-        for kind, kind_rows in (("chunks", rows.chunks), ("sentences", rows.sentences), ("documents", rows.documents)):
-            for batch in batches(kind_rows, INSERT_ROWS):
-                db.call("insert", db.name(generation, kind), batch)
-                done += len(batch)
-                progress("write", done, total)
+        done += self._insert(generation, rows)
+        progress("write", done, total)
         for batch in batches(stale, 64):
             names = "[" + ", ".join(literal(d) for d in batch) + "]"
             for kind in ("chunks", "sentences", "documents"):  # spans first: a listed document keeps its text
@@ -325,95 +327,112 @@ def _check_sizes(contents: IndexContents) -> None:
 
 @dataclass
 class Rows:
-    """Rows ready to insert, and where each document's chunks are in the contents."""
+    """Rows ready to insert, by collection."""
 
     chunks: list[dict] = field(default_factory=list)
     sentences: list[dict] = field(default_factory=list)
     documents: list[dict] = field(default_factory=list)
-    document_chunks: dict[int, tuple[int, int]] = field(default_factory=dict)  # document row → chunk rows
+
+    def __len__(self) -> int:
+        return len(self.chunks) + len(self.sentences) + len(self.documents)
+
+    def extend(self, other: Rows) -> None:
+        self.chunks.extend(other.chunks)
+        self.sentences.extend(other.sentences)
+        self.documents.extend(other.documents)
 
 
-def _rows_of(
-    contents: IndexContents,
-    document_rows: Iterable[int],
-    chunk_base: int,
-    sentence_base: int,
-    position_base: int,
-    analyzer: str,
-    revision: int,
-) -> Rows:
-    """Insertable rows of some documents (rows of ``contents.documents``), their chunks and
-    sentences numbered on from the bases, each document's consecutively, all of ``revision``. With bases 0 and
-    every document, ids are the contents' own: a new generation numbers spans as the local
-    store does.
+class RowMaker:
+    """Makes the rows of a build's documents, their chunks and their sentences.
+
+    Args:
+        contents: the build (documents in order, each one's spans in text order).
+        analyzer: what the BM25 function is given (milvus_client.ANALYZERS).
     """
-    documents = contents.documents
-    doc_rows = {d.doc_id: i for i, d in enumerate(documents)}
-    chunk_rows = span_rows(contents.chunks, doc_rows)
-    sentence_rows = span_rows(contents.sentences, doc_rows)
-    chunk_ranges = chunks_of_sentences(chunk_rows, sentence_rows)  # per sentence: its chunks
-    sentence_ranges = chunks_of_sentences(sentence_rows, chunk_rows)  # per chunk: its sentences
-    chunk_firsts = np.searchsorted(chunk_rows[:, 0], np.arange(len(documents) + 1)) if len(documents) else []
-    sentence_firsts = np.searchsorted(sentence_rows[:, 0], np.arange(len(documents) + 1)) if len(documents) else []
-    vectors_c, vectors_s = contents.chunk_vectors, contents.sentence_vectors
-    method = contents.manifest.lexical_tokenizer
-    out = Rows()
-    next_chunk, next_sentence = chunk_base, sentence_base
-    for position, row in enumerate(document_rows):
-        doc = documents[row]
-        c0, c1 = int(chunk_firsts[row]), int(chunk_firsts[row + 1])
-        s0, s1 = int(sentence_firsts[row]), int(sentence_firsts[row + 1])
-        shift_c, shift_s = next_chunk - c0, next_sentence - s0
-        out.document_chunks[row] = (c0, c1)
-        for i in range(c0, c1):
-            chunk = contents.chunks[i]
-            out.chunks.append(
-                {
-                    "id": i + shift_c,
-                    "doc_id": doc.doc_id,
-                    "start": chunk.start,
-                    "end": chunk.end,
-                    "sentence_first": int(sentence_ranges[i, 0]) + shift_s,
-                    "sentence_stop": int(sentence_ranges[i, 1]) + shift_s,
-                    "revision": revision,
-                    "title": clip_text(doc.title),
-                    "date": doc.date or "",
-                    "text": clip_text(chunk.text),
-                    "lexical": clip_text(lexical_text(chunk.text, analyzer, method)),
-                    "vector": floats(vectors_c[i]),
-                }
-            )
-        for i in range(s0, s1):
-            sentence = contents.sentences[i]
-            out.sentences.append(
-                {
-                    "id": i + shift_s,
-                    "doc_id": doc.doc_id,
-                    "start": sentence.start,
-                    "end": sentence.end,
-                    "chunk_first": int(chunk_ranges[i, 0]) + shift_c,
-                    "chunk_stop": int(chunk_ranges[i, 1]) + shift_c,
-                    "revision": revision,
-                    "text": clip_text(sentence.text),
-                    "vector": floats(vectors_s[i]),
-                }
-            )
-        meta = json.dumps(_document_meta(doc), ensure_ascii=False)
-        pages = range(0, max(len(doc.text), 1), PAGE_CHARS)
-        for page, begin in enumerate(pages):
-            out.documents.append(
-                {
-                    "key": f"{doc.doc_id}#{page}",
-                    "doc_id": doc.doc_id,
-                    "page": page,
-                    "position": position_base + position,
-                    "chunks": c1 - c0,
-                    "revision": revision,
-                    "meta": meta,
-                    "text": doc.text[begin : begin + PAGE_CHARS],
-                    "v": DUMMY,
-                }
-            )
-        next_chunk += c1 - c0
-        next_sentence += s1 - s0
-    return out
+
+    def __init__(self, contents: IndexContents, analyzer: str) -> None:
+        self.contents = contents
+        self.analyzer = analyzer
+        documents = contents.documents
+        doc_rows = {d.doc_id: i for i, d in enumerate(documents)}
+        chunk_rows = span_rows(contents.chunks, doc_rows)
+        sentence_rows = span_rows(contents.sentences, doc_rows)
+        self.chunk_ranges = chunks_of_sentences(chunk_rows, sentence_rows)  # per sentence: its chunks
+        self.sentence_ranges = chunks_of_sentences(sentence_rows, chunk_rows)  # per chunk: its sentences
+        self.chunk_firsts = np.searchsorted(chunk_rows[:, 0], np.arange(len(documents) + 1))
+        self.sentence_firsts = np.searchsorted(sentence_rows[:, 0], np.arange(len(documents) + 1))
+
+    def spans(self, row: int) -> tuple[int, int, int, int]:
+        """(first chunk, chunk after the last, first sentence, sentence after the last) of document ``row``."""
+        return (
+            int(self.chunk_firsts[row]),
+            int(self.chunk_firsts[row + 1]),
+            int(self.sentence_firsts[row]),
+            int(self.sentence_firsts[row + 1]),
+        )
+
+    def rows(
+        self, document_rows: Iterable[int], chunk_base: int, sentence_base: int, position_base: int, revision: int
+    ) -> Rows:
+        """Rows of some documents (rows of ``contents.documents``), their chunks and sentences
+        numbered on from the bases, each document's consecutively, all of ``revision``. A
+        document's own first chunk and sentence rows as bases keep the build's ids (a new
+        generation numbers spans as the local store does)."""
+        contents, out = self.contents, Rows()
+        method = contents.manifest.lexical_tokenizer
+        next_chunk, next_sentence = chunk_base, sentence_base
+        for position, row in enumerate(document_rows):
+            doc = contents.documents[row]
+            c0, c1, s0, s1 = self.spans(row)
+            shift_c, shift_s = next_chunk - c0, next_sentence - s0
+            for i in range(c0, c1):
+                chunk = contents.chunks[i]
+                out.chunks.append(
+                    {
+                        "id": i + shift_c,
+                        "doc_id": doc.doc_id,
+                        "start": chunk.start,
+                        "end": chunk.end,
+                        "sentence_first": int(self.sentence_ranges[i, 0]) + shift_s,
+                        "sentence_stop": int(self.sentence_ranges[i, 1]) + shift_s,
+                        "revision": revision,
+                        "title": clip_text(doc.title),
+                        "date": doc.date or "",
+                        "text": clip_text(chunk.text),
+                        "lexical": clip_text(lexical_text(chunk.text, self.analyzer, method)),
+                        "vector": np.asarray(contents.chunk_vectors[i], dtype=np.float32),
+                    }
+                )
+            for i in range(s0, s1):
+                sentence = contents.sentences[i]
+                out.sentences.append(
+                    {
+                        "id": i + shift_s,
+                        "doc_id": doc.doc_id,
+                        "start": sentence.start,
+                        "end": sentence.end,
+                        "chunk_first": int(self.chunk_ranges[i, 0]) + shift_c,
+                        "chunk_stop": int(self.chunk_ranges[i, 1]) + shift_c,
+                        "revision": revision,
+                        "text": clip_text(sentence.text),
+                        "vector": np.asarray(contents.sentence_vectors[i], dtype=np.float32),
+                    }
+                )
+            meta = json.dumps(_document_meta(doc), ensure_ascii=False)
+            for page, begin in enumerate(range(0, max(len(doc.text), 1), PAGE_CHARS)):
+                out.documents.append(
+                    {
+                        "key": f"{doc.doc_id}#{page}",
+                        "doc_id": doc.doc_id,
+                        "page": page,
+                        "position": position_base + position,
+                        "chunks": c1 - c0,
+                        "revision": revision,
+                        "meta": meta,
+                        "text": doc.text[begin : begin + PAGE_CHARS],
+                        "v": DUMMY,
+                    }
+                )
+            next_chunk += c1 - c0
+            next_sentence += s1 - s0
+        return out

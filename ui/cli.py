@@ -166,11 +166,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 def cmd_bench(args: argparse.Namespace) -> int:
     from bench.run import main as run_bench
+    from index.stores import check_store
 
     if not args.qa.is_file():
         raise PolicyQAError(f"question set {args.qa} does not exist; give one with --qa")
     sizes = tuple(int(s) for s in args.sizes.split(",")) if args.sizes else None
-    return run_bench(_settings(args), args.qa, args.quick, args.json, sizes, args.work, args.reuse)
+    settings = _settings(args)
+    store = check_store(args.store or settings.store)
+    return run_bench(settings, args.qa, args.quick, args.json, sizes, args.work, args.reuse, store)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -272,6 +275,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sizes", help="synthetic sizes in chunks, comma-separated (default 10000 or 10000,100000,1000000)")
     p.add_argument("--work", type=Path, help="folder for the benchmark's indexes (default: a temporary folder)")
     p.add_argument("--reuse", action="store_true", help="reuse synthetic indexes already built in --work")
+    p.add_argument(
+        "--store",
+        choices=["faiss", "milvus"],
+        help="milvus: measure the Milvus store beside the local one (POLICYQA_MILVUS_URI, or a milvus-lite "
+        "server started for the run), on the corpus and up to 10^5 synthetic chunks",
+    )
     p.set_defaults(run=cmd_bench)
     return parser
 
