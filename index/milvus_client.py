@@ -210,13 +210,25 @@ class Connection:
         schema.add_field("key", DataType.VARCHAR, is_primary=True, max_length=64)
         schema.add_field("value", DataType.VARCHAR, max_length=65_535)
         schema.add_field("v", DataType.FLOAT_VECTOR, dim=2)
-        self._create(self.meta, schema, [("v", "FLAT", "L2", {})])
+        self.create(self.meta, schema, [("v", "FLAT", "L2", {})])
 
-    def _create(self, name: str, schema, indexes: list[tuple[str, str, str, dict]]) -> None:
+    def create(self, name: str, schema, indexes: list[tuple[str, str, str, dict]]) -> None:
+        """Create a collection with these (field, index type, metric, params) indexes and load it,
+        with the configured shards, replicas and consistency level."""
         params = self.client.prepare_index_params()
         for vector_field, kind, metric, extra in indexes:
             params.add_index(vector_field, index_type=kind, metric_type=metric, params=extra)
-        self.call("create_collection", name, schema=schema, index_params=params, consistency_level=self.consistency)
+        self.call(
+            "create_collection",
+            name,
+            schema=schema,
+            index_params=params,
+            consistency_level=self.consistency,
+            num_shards=self.settings.milvus_shards,
+        )
+        if self.settings.milvus_replicas > 1:  # created and loaded with one; a cluster spreads more
+            self.call("release_collection", name)
+            self.call("load_collection", name, replica_number=self.settings.milvus_replicas)
 
     def generations(self) -> set[str]:
         """Generations that have at least one collection."""

@@ -171,7 +171,7 @@ class MilvusWriter:
                 output_field_names=["sparse"],
             )
         )
-        db._create(
+        db.create(
             db.name(generation, "chunks"),
             schema,
             [("vector", "AUTOINDEX", "IP", {}), ("sparse", "SPARSE_INVERTED_INDEX", "BM25", BM25_PARAMS)],
@@ -184,7 +184,7 @@ class MilvusWriter:
             schema.add_field(name, DataType.INT64)
         schema.add_field("text", **text)
         schema.add_field("vector", DataType.FLOAT_VECTOR, dim=dim)
-        db._create(db.name(generation, "sentences"), schema, [("vector", "AUTOINDEX", "IP", {})])
+        db.create(db.name(generation, "sentences"), schema, [("vector", "AUTOINDEX", "IP", {})])
 
         schema = client.create_schema(auto_id=False)
         schema.add_field("key", DataType.VARCHAR, is_primary=True, max_length=MAX_ID_BYTES + 16)
@@ -194,13 +194,13 @@ class MilvusWriter:
         schema.add_field("meta", **text)
         schema.add_field("text", **text)
         schema.add_field("v", DataType.FLOAT_VECTOR, dim=2)
-        db._create(db.name(generation, "documents"), schema, [("v", "FLAT", "L2", {})])
+        db.create(db.name(generation, "documents"), schema, [("v", "FLAT", "L2", {})])
 
         schema = client.create_schema(auto_id=False)
         schema.add_field("id", DataType.INT64, is_primary=True)
         schema.add_field("df", DataType.INT64)
         schema.add_field("v", DataType.FLOAT_VECTOR, dim=2)
-        db._create(db.name(generation, "terms"), schema, [("v", "FLAT", "L2", {})])
+        db.create(db.name(generation, "terms"), schema, [("v", "FLAT", "L2", {})])
 
     def _add_frequencies(self, generation: str, delta: Counter, current: dict[int, int]) -> None:
         """Write document frequencies: ``current`` (by term id) plus ``delta`` (by token); zeros deleted."""

@@ -84,6 +84,10 @@ class Settings:
     milvus_analyzer: str = "tokens"
     # Every call to Milvus gives up after this long with a clear error, never a hang.
     milvus_timeout_s: float = 10.0
+    # Shards of each new collection (parallel writes on a cluster's data nodes) and replicas each
+    # is loaded with (copies on the query nodes that share the searches); milvus-lite ignores both.
+    milvus_shards: int = 1
+    milvus_replicas: int = 1
     # Access control and load (README, "Access control and load"; ui/security.py).
     # A users file (`name:scrypt-hash:role` lines) turns on login for the web app and HTTP Basic
     # for /api/*; empty = no login. Only role "admin" may upload, delete or reindex.

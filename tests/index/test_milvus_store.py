@@ -154,9 +154,9 @@ def test_unusable_milvus_settings_are_refused_with_their_name(milvus_uri, tmp_pa
 
 
 def test_a_rebuild_drops_what_killed_builds_left_and_keeps_the_previous_generation(milvus_uri, embedder, tmp_path):
-    settings = milvus_settings(
-        Settings(corpus_dir=REPO / "corpus", index_dir=tmp_path, cache_dir=CACHE), milvus_uri, "gens"
-    )
+    base = Settings(corpus_dir=REPO / "corpus", index_dir=tmp_path, cache_dir=CACHE)
+    # Two shards and two replicas: what a cluster spreads, milvus-lite takes and ignores.
+    settings = milvus_settings(base, milvus_uri, "gens").replace(milvus_shards=2, milvus_replicas=2)
     build_index(settings, embedder=embedder, progress=lambda *_: None, force=True)
     connection = Connection(settings)
     first = connection.read_live()["generation"]
@@ -235,3 +235,30 @@ def test_the_api_answers_503_in_chinese_when_milvus_goes_down(embedder, tmp_path
         json={"model": "policyqa", "messages": [{"role": "user", "content": "扶贫日是哪一天？"}]},
     )
     assert response.status_code == 503 and "无法使用 Milvus" in response.json()["error"]["message"]
+
+
+def test_policyqa_serve_answers_from_milvus(milvus_index, tmp_path):
+    """The web app and API as a user runs them, over the index in the test server's Milvus."""
+    import httpx
+
+    port = free_port()
+    env = store_env(milvus_index, POLICYQA_CONFIG=empty_config(tmp_path), POLICYQA_PORT=str(port))
+    env["POLICYQA_INDEX_DIR"] = str(tmp_path / "index")  # feedback and the build lock; the index is in Milvus
+    with open(tmp_path / "serve.log", "wb") as log:
+        server = subprocess.Popen([sys.executable, "-m", "ui.cli", "serve"], cwd=REPO, env=env, stdout=log, stderr=log)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            assert server.poll() is None, (tmp_path / "serve.log").read_text(encoding="utf-8")[-2000:]
+            try:
+                health = httpx.get(f"{url}/api/health", timeout=5)
+                break
+            except httpx.TransportError:
+                time.sleep(1)
+        assert health.status_code == 200 and health.json()["documents"] == 5
+        reply = httpx.post(f"{url}/api/ask", json={"question": "扶贫日是每年的哪一天？"}, timeout=60).json()
+        assert reply["answered"] and "10月17日" in reply["answer"] and reply["citations"]
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
