@@ -98,3 +98,33 @@ class LiteServer:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m index.milvus_server DB_FILE [--port P]``: serve a milvus-lite database on
+    127.0.0.1 until interrupted (several processes can then share it over http://)."""
+    import argparse
+    import signal
+
+    parser = argparse.ArgumentParser(description=main.__doc__.splitlines()[0])
+    parser.add_argument("db_file", type=Path, help="the database file (a short plain name ending in .db)")
+    parser.add_argument("--port", type=int, default=19530)
+    args = parser.parse_args(argv)
+    server = LiteServer(args.db_file, args.port).start()
+    print(f"milvus-lite serving {args.db_file} at {server.uri} (log: {server.log_file}); Ctrl+C stops", flush=True)
+
+    def interrupted(*_) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupted)  # stopped like Ctrl+C: the engine with it
+    try:
+        server.process.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
