@@ -104,11 +104,11 @@ def run_bench(
         baseline = build_baseline(data.documents, resolve_model_path(settings), settings.threads)
         torch_embedder = SentenceTransformerEmbedder(settings.replace(query_backend="torch"))
         int8_embedder = SentenceTransformerEmbedder(settings.replace(query_backend="onnx-int8"))
-        store = LocalStore(data)
+        local = LocalStore(data)
         retrievers = {
-            "ours": Retriever(store, embedder),
-            "ours_int8": Retriever(store, int8_embedder),
-            "ours_torch": Retriever(store, torch_embedder),
+            "ours": Retriever(local, embedder),
+            "ours_int8": Retriever(local, int8_embedder),
+            "ours_torch": Retriever(local, torch_embedder),
         }
         pipelines = {"answer": QAPipeline(real, embedder=embedder)}
         if store == "milvus":
@@ -179,7 +179,7 @@ def run_bench(
             texts=json.dumps([q.question for q in questions], ensure_ascii=False),
             vectors=np.stack([embedder.embed_query(q.question) for q in questions]),
         )
-        del pipelines, retrievers, baseline, torch_embedder, int8_embedder
+        del pipelines, retrievers, local, baseline, torch_embedder, int8_embedder
         default_sizes = QUICK_SIZES if quick else (MILVUS_SIZES if store == "milvus" else FULL_SIZES)
         report["scale"] = []
         for size in sizes or default_sizes:

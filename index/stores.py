@@ -4,8 +4,9 @@ Two implementations hold the same index:
 
 * ``index.local_store`` (``store = "faiss"``, the default): the files of ``index.store`` in
   ``index_dir`` — FAISS for vectors, bm25s for BM25, documents as JSON lines;
-* ``index.milvus_store`` (``store = "milvus"``): collections in Milvus — an embedded
-  milvus-lite file, a standalone server or a cluster, reached by ``milvus_uri``.
+* ``index.milvus_store`` and ``index.milvus_writer`` (``store = "milvus"``): collections in
+  Milvus — an embedded milvus-lite file, a standalone server or a cluster, reached by
+  ``milvus_uri`` (the layout: ``index.milvus_client``).
 
 What both promise, so that the answer model's features mean the same on either:
 
