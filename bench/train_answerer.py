@@ -8,8 +8,8 @@ Every (question part, evidence sentence) pair of the training questions becomes 
 overlaps its evidence (in a question of several parts, for the part it matches best). Pairs
 whose scope is wrong (qa.scope) are left out: the answerer never quotes them. A logistic
 regression is fitted on the rest; the threshold is the one that, run through the answerer on
-the development questions (the bank's dev split and the project's dev set), best balances
-answered-correctly against declined-correctly. The
+the development questions (the bank's dev split and the project's dev set), keeps
+answered-correctly and declined-correctly nearest their targets. The
 model needs the default index (``policyqa index``) and scikit-learn (``pip install -e '.[bench]'``).
 """
 
@@ -32,12 +32,18 @@ from qa.model import MODEL_FILE, AnswerModel, Regression, untrained_model
 from qa.pipeline import QAPipeline
 from qa.query import QuestionInfo, analyze
 
-TRAIN = Path("bench/questions/bank-train.jsonl")
+# The bank's train split, and extra.jsonl: an earlier answerer was tuned on it by hand, so it
+# no longer measures anything; its formal wording is what the bank's users' wording lacks.
+TRAIN = (Path("bench/questions/bank-train.jsonl"), Path("bench/questions/extra.jsonl"))
 DEV = (Path("bench/questions/bank-dev.jsonl"), Path("bench/questions/dev.jsonl"))
 # L2 strength of the regression (scikit-learn's C): the best of 0.1, 0.3, 1 and 3 on the
 # development questions, and all four within 0.02 of each other there.
 REGULARIZATION = 0.3
 THRESHOLDS = np.round(np.arange(0.05, 0.95, 0.025), 3)
+# What the product aims at on questions phrased as users phrase them: answer-hit 0.75 and
+# unanswerable questions declined 0.80. The threshold balances the two against these.
+TARGET_ANSWERED = 0.75
+TARGET_DECLINED = 0.80
 # A sentence supports a gold answer when it shares this long a run with the evidence.
 MIN_SHARED_RUN = 8
 
@@ -138,21 +144,24 @@ def score(model: AnswerModel, prepared: list[Prepared], refusal_text: str) -> di
 
 
 def choose_threshold(model: AnswerModel, dev: list[Prepared], refusal_text: str) -> tuple[float, dict]:
-    """The threshold with the best mean of answered-correctly and declined-correctly on dev
-    (ties: the lower threshold, which answers more)."""
-    best: tuple[float, float, dict] | None = None
-    for threshold in THRESHOLDS:
-        metrics = score(replace(model, threshold=float(threshold)), dev, refusal_text)
-        balance = (metrics["answered_correctly"] + metrics["declined_correctly"]) / 2
-        if best is None or balance > best[0] + 1e-9:
-            best = (balance, float(threshold), metrics)
-    assert best is not None
-    return best[1], best[2]
+    """The threshold that keeps answered-correctly and declined-correctly nearest their targets
+    on dev: the larger of the two shortfalls (as a share of its target) is made smallest.
+
+    Smoothed over each threshold and its two neighbours: on a hundred-odd questions the curve
+    is flat near its top, and one question more or less would otherwise move the threshold by 0.2.
+    """
+    found = [score(replace(model, threshold=float(t)), dev, refusal_text) for t in THRESHOLDS]
+    balance = np.array(
+        [min(m["answered_correctly"] / TARGET_ANSWERED, m["declined_correctly"] / TARGET_DECLINED) for m in found]
+    )
+    smoothed = np.convolve(np.pad(balance, 1, mode="edge"), np.ones(3) / 3, mode="valid")
+    best = int(np.argmax(smoothed))
+    return float(THRESHOLDS[best]), found[best]
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--train", type=Path, default=TRAIN)
+    parser.add_argument("--train", type=Path, nargs="+", default=list(TRAIN), help="question sets to fit on")
     parser.add_argument(
         "--dev", type=Path, nargs="+", default=list(DEV), help="question sets to choose the threshold on"
     )
@@ -162,14 +171,14 @@ def main(argv: list[str] | None = None) -> int:
     settings = load_settings(index_dir=args.index)
     # The answering model is what is being fitted: the pipeline only retrieves here.
     pipeline = QAPipeline(settings, model=untrained_model())
-    train = prepare(pipeline, read_questions(args.train))
+    train = prepare(pipeline, [q for path in args.train for q in read_questions(path)])
     dev = prepare(pipeline, [q for path in args.dev for q in read_questions(path)])
     features, labels = rows(train)
     model = fit(features, labels)
     threshold, metrics = choose_threshold(model, dev, settings.refusal_text)
     model = replace(model, threshold=threshold)
     about = {
-        "fitted_on": str(args.train),
+        "fitted_on": [str(path) for path in args.train],
         "training_questions": len(train),
         "training_rows": len(labels),
         "positive_rows": int(labels.sum()),

@@ -63,7 +63,10 @@ class AskResponse(BaseModel):
     answer: str
     citations: list[CitationOut]
     passages: list[PassageOut]
-    timings_ms: dict[str, float]
+    timings_ms: dict[str, float] = Field(
+        description="耗时（毫秒）：retrieve、answer、total；大模型写回答时另有 "
+        "llm_first_token（发出请求到第一个词元，毫秒）和 llm_tokens_per_s（此后每秒生成的词元数）"
+    )
     rewritten_question: str | None = Field(
         description="追问改写成的完整问题（「那那曲呢？」→「那曲2020年…是多少？」）；不是追问时为 null"
     )

@@ -8,7 +8,7 @@ a refusal. The pipeline then checks the figures and reports conflicts, whoever w
 from __future__ import annotations
 
 from collections.abc import Generator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
@@ -28,6 +28,8 @@ class Draft:
     answered: bool
     notes: tuple[str, ...] = ()
     confidence: float = 0.0  # the answer model's probability for the best sentence (extractive)
+    # a generated answer's speed: "llm_first_token" (ms) and "llm_tokens_per_s"
+    timings_ms: dict[str, float] = field(default_factory=dict)
 
 
 class AnswerStrategy(Protocol):

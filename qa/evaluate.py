@@ -173,6 +173,33 @@ def score(pairs: Iterable[tuple[EvalQuestion, dict]]) -> dict[str, float | None]
     }
 
 
+def calibration(rows: list[dict]) -> dict[str, int | float | None]:
+    """How the answer/decline decision came out: answered correctly, answered wrongly, declined an
+    answerable question, declined correctly (from ``run_eval``'s rows)."""
+    answerable = [r for r in rows if r["answerable"]]
+    unanswerable = [r for r in rows if not r["answerable"]]
+    return {
+        "answered_correctly": sum(r["hit"] for r in answerable),
+        "answered_wrongly": sum(r["answered"] and not r["hit"] for r in answerable),
+        "declined_answerable": sum(not r["answered"] for r in answerable),
+        "declined_correctly": sum(r["hit"] for r in unanswerable),
+        "answered_unanswerable": sum(not r["hit"] for r in unanswerable),
+        "answerable": len(answerable),
+        "unanswerable": len(unanswerable),
+    }
+
+
+def by_kind(rows: list[dict]) -> dict[str, tuple[int, int]]:
+    """(correct, total) per kind of question (the set's ``kind``, else its ``type``); correct is
+    answer-hit for answerable questions and declined for the others."""
+    found: dict[str, list[int]] = {}
+    for row in rows:
+        counts = found.setdefault(row["kind"] or row["type"] or "?", [0, 0])
+        counts[0] += bool(row["hit"])
+        counts[1] += 1
+    return {kind: (correct, total) for kind, (correct, total) in sorted(found.items())}
+
+
 def run_eval(
     questions: list[EvalQuestion], ask: Callable[[str, list[str]], dict]
 ) -> tuple[dict[str, float | None], list[dict]]:
@@ -187,6 +214,7 @@ def run_eval(
                 "id": q.id,
                 "type": q.type,
                 "kind": q.kind,
+                "answerable": q.answerable,
                 "rank": first_relevant_rank(reply, q) if q.answerable else None,
                 "answered": reply.get("answered"),
                 "hit": answer_hit(reply, q) if q.answerable else not reply.get("answered"),

@@ -12,6 +12,7 @@ quoted, never rewritten, so every figure of an answer is a figure of its source.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass, replace
 
@@ -118,11 +119,12 @@ class ExtractiveAnswerer:
                 picks.extend(self._list_items(pick, evidence))
             if not r.part.wants:
                 floor = max(bar, RUNNER_UP_SHARE * r.best_probability)
-                runner_ups.extend(
-                    Pick(evidence.sentences[i], float(r.probability[i]), index)
-                    for i in r.order[1 : 1 + RUNNER_UPS]
-                    if r.probability[i] >= floor
-                )
+                for i in r.order[1 : 1 + RUNNER_UPS]:
+                    if r.probability[i] >= floor:
+                        runner_up = Pick(evidence.sentences[i], float(r.probability[i]), index)
+                        runner_ups.append(runner_up)
+                        if r.part.is_list:  # the list may follow the runner-up (「实施“五个一批”工程。」)
+                            runner_ups.extend(self._list_items(runner_up, evidence))
         text, citations = compose(info, [*picks, *runner_ups], evidence)
         return Draft(text, citations, {c.marker: c.text for c in citations}, True, confidence=confidence)
 
@@ -208,7 +210,8 @@ def compose(info: QuestionInfo, picks: Sequence[Pick], evidence: Evidence) -> tu
         part = info.parts[pick.part] if pick.part < len(info.parts) else info.parts[0]
         start, end = trim_to_relevant(sentence, _part_terms(part, terms, evidence), part.wants, pick.list_item)
         text = sentence.text[start - sentence.start : end - sentence.start].rstrip("，,；;：:")
-        key = re.sub(r"\s+", "", text)
+        # A document repeating another (「，」 for 「,」, 「 " 」 for 「“」) is quoted once.
+        key = re.sub(r"\W+", "", unicodedata.normalize("NFKC", text))
         if key in seen or (admitted and length + len(text) > MAX_ANSWER_CHARS):
             continue
         seen.add(key)

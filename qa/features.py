@@ -52,7 +52,7 @@ HOW_CUES = re.compile(
 )
 RESTRICTIVE = re.compile(r"单独|单单|光是|光|只有|仅|其中|里面|当中|之中")
 # A byline, a photo credit or an editor's line is not a statement about anything.
-BYLINE = re.compile(r"■|▲|◆|记者|通讯员|摄影?$|摄）|供图|来源[:：]|作者[:：]|编辑[:：]|责任编辑|局$|委员会$|办公室$")
+BYLINE = re.compile(r"■|记者|通讯员|摄影?$|摄）|供图|来源[:：]|作者[:：]|编辑[:：]|责任编辑|局$|委员会$|办公室$")
 SENTENCE_END = re.compile(r"[。！？!?；;…]$")
 HEADING_MAX_CHARS = 40
 TIBETAN = re.compile(r"[\u0f00-\u0fff]")
@@ -78,6 +78,9 @@ NAMES = (
     "coverage",
     "coverage_with_context",
     "coverage_gap",
+    "coverage_rank",  # 1 / (1 + rank among the candidates by coverage with context)
+    "shared_run",  # the longest run of the question's words the sentence repeats, share of the question
+    "similar_and_covered",  # similarity × coverage: close in meaning and in words at once
     "missing_weight",  # share of the question's weight in its heaviest word the sentence lacks
     "log_question_weight",
     # figures
@@ -85,6 +88,7 @@ NAMES = (
     "has_wanted_number",
     "has_any_number",
     "focus",
+    "focus_missing",  # the heaviest word of the counted thing that the figure's clause lacks (「女」干部)
     "restricted",  # 「单独」「光」「仅」「其中」: a part of something is asked
     "restricted_unfocused",
     "wants_figure_no_number",
@@ -148,6 +152,7 @@ class PartTerms:
     per_unit: tuple[str, ...]  # which PER_UNIT measures the question names
     why: bool
     how: bool
+    topic: str  # the part's words without question words and punctuation, normalized
     scope: Scope
     unknown_focus: float
     unknown_terms: float
@@ -171,7 +176,9 @@ def weighted_terms(text: str, term_weight: Callable[[str], float], tokenizer: st
 def part_terms(part: SubQuestion, term_weight: Callable[[str], float], tokenizer: str) -> PartTerms:
     """The matching material of a question part."""
     text = part.text
-    focus = tuple(t for t in (weighted_terms(p, term_weight, tokenizer) for p in part.focus) if t)
+    # The counted thing in everyday words (「破房子」) is also counted in the official ones (危房).
+    phrases = (*part.focus, *part.expansions) if part.focus else ()
+    focus = tuple(t for t in (weighted_terms(p, term_weight, tokenizer) for p in phrases) if t)
     return PartTerms(
         scope=scope_of(text, part.places),
         unknown_focus=max((unknown_share(p, term_weight, tokenizer) for p in part.focus), default=0.0),
@@ -185,6 +192,7 @@ def part_terms(part: SubQuestion, term_weight: Callable[[str], float], tokenizer
         nation=names_nation(text),
         per_unit=tuple(name for name, pattern in PER_UNIT.items() if pattern.search(text)),
         why=bool(WHY_QUESTION.search(text)),
+        topic=re.sub(r"\W+", "", normalize(topic_words(text))),
         how=bool(HOW_QUESTION.search(text)),
     )
 
@@ -193,6 +201,20 @@ def unknown_share(text: str, term_weight: Callable[[str], float], tokenizer: str
     """Share of a text's words (longer than a character) that no document uses."""
     tokens = [t for t in tokenize(text, tokenizer) if len(t) > 1 and not FUNCTION_CHARS.intersection(t)]
     return sum(term_weight(t) == 0 for t in tokens) / len(tokens) if tokens else 0.0
+
+
+def shared_run(topic: str, text: str) -> float:
+    """The longest stretch of the question's words the text repeats, as a share of them."""
+    if not topic:
+        return 0.0
+    sentence = re.sub(r"\W+", "", normalize(text))
+    best = 0
+    for start in range(len(topic)):
+        length = best + 1
+        while start + length <= len(topic) and topic[start : start + length] in sentence:
+            best = length
+            length += 1
+    return best / len(topic)
 
 
 def coverage_of(text: str, terms: dict[str, float]) -> float:
@@ -309,7 +331,8 @@ def sure_places(text: str) -> list[str]:
 
 def form_check(text: str) -> ScopeCheck:
     """A heading (a short line with no sentence end) or a byline never answers anything."""
-    heading = len(text) <= HEADING_MAX_CHARS and not SENTENCE_END.search(text)
+    # A timeline line (「◆ 2016年11月23日，国务院印发…」) has no sentence end either, but has clauses.
+    heading = len(text) <= HEADING_MAX_CHARS and not SENTENCE_END.search(text) and not CLAUSE_BREAK.search(text)
     byline = len(text) <= HEADING_MAX_CHARS and bool(BYLINE.search(text))
     return ScopeCheck("form", text) if heading or byline else ScopeCheck()
 
@@ -337,6 +360,11 @@ def part_features(
     rows[:, INDEX["similarity_gap"]] = similarities - similarities.max()
     coverage = rows[:, INDEX["coverage_with_context"]]
     rows[:, INDEX["coverage_gap"]] = coverage - coverage.max()
+    coverage_order = np.argsort(-coverage, kind="stable")
+    coverage_rank = np.empty(len(sentences))
+    coverage_rank[coverage_order] = np.arange(len(sentences))
+    rows[:, INDEX["coverage_rank"]] = 1 / (1 + coverage_rank)
+    rows[:, INDEX["similar_and_covered"]] = similarities * coverage
     return rows, checks
 
 
@@ -361,6 +389,7 @@ def _row(
     f[INDEX["coverage"]] = coverage_of(text, pt.terms)
     f[INDEX["coverage_with_context"]] = coverage_of(item.context + text, pt.terms)
     f[INDEX["missing_weight"]] = missing_weight(item.context + text, pt.terms)
+    f[INDEX["shared_run"]] = shared_run(pt.topic, text)
     f[INDEX["log_question_weight"]] = math.log1p(total_weight)
     # figures
     wants = part.wants
@@ -374,6 +403,9 @@ def _row(
     if quantities:
         focus_of = [focus_near_number(text, pt.focus or (pt.terms,), [q]) for q in quantities]
         f[INDEX["focus"]] = max(focus_of)
+        best = quantities[int(np.argmax(focus_of))]
+        clause = clause_with_previous(text, best.start, best.end, FOCUS_WINDOW)
+        f[INDEX["focus_missing"]] = min((missing_weight(clause, terms) for terms in pt.focus), default=0.0)
         f[INDEX["restricted_unfocused"]] = f[INDEX["restricted"]] * (1 - f[INDEX["focus"]])
         # The figures that name the counted thing best are the ones that would answer.
         answering = [q for q, focus in zip(quantities, focus_of) if focus >= max(focus_of) - 1e-9]
@@ -427,9 +459,10 @@ def _row(
     f[INDEX["log_length"]] = math.log1p(len(stripped))
     f[INDEX["is_question"]] = float(stripped.endswith(("？", "?")))
     f[INDEX["tibetan"]] = float(bool(TIBETAN.search(stripped)))
-    check = form_check(stripped) or check_place(pt.scope, text, item.context, item.article)
+    figures = answering or (wanted_quantities(text, wants) if wants else [])
+    check = form_check(stripped) or check_place(pt.scope, text, item.context, item.article, answering)
     if wants and not check:
-        check = check_figure(pt.scope, part.units, text, answering or wanted_quantities(text, wants), item.context)
+        check = check_figure(pt.scope, part.units, text, figures, item.context)
     if check:
         f[SCOPE_COLUMNS[check.conflict]] = 1.0
     return f, check

@@ -77,10 +77,14 @@ def is_follow_up(question: str) -> bool:
     text = question.strip()
     if OPENERS.search(text) or re.search(r"呢[？?]*$", text) or POINTS_BACK.search(text):
         return True
+    return len(_bare(text)) <= MAX_BARE_CHARS
+
+
+def is_unscoped(question: str) -> bool:
+    """True for a short question with no place or time of its own (「帮着引进的各类资金有多少？」):
+    it keeps the place and time of the one before it, though it may ask about something new."""
+    text = question.strip()
     bare = _bare(text)
-    if len(bare) <= MAX_BARE_CHARS:
-        return True
-    # A short question with no place or time of its own continues the one before it.
     return len(bare) <= MAX_UNSCOPED_CHARS and not place_names(text, loose=True) and not TIME_EXPRESSION.search(text)
 
 
@@ -91,13 +95,19 @@ def _bare(text: str) -> str:
 
 def _resolve_one(question: str, previous: str) -> str:
     if not is_follow_up(question):
-        return question
+        return _with_scope_of(previous, question) if is_unscoped(question) else question
     constraint = TAIL.sub("", OPENERS.sub("", question.strip())).strip(" ，,")
     if constraint and not ASKING.search(constraint) and len(constraint) <= 16:
         replaced = _replace_slot(constraint, previous)
         if replaced:
             return replaced
     return f"{_statement(previous, question)}，{question.strip()}"
+
+
+def _with_scope_of(previous: str, question: str) -> str:
+    """The question with the earlier one's times and places in front (none: unchanged)."""
+    scope = [*TIME_EXPRESSION.findall(previous), *place_names(previous, loose=True)]
+    return "".join(dict.fromkeys(scope)) + question if scope else question
 
 
 def _statement(previous: str, question: str) -> str:

@@ -75,25 +75,37 @@ class QAPipeline:
                 return True
         return False
 
-    def ask(self, question: str, history: Sequence[object] | None = None, top_k: int | None = None) -> Answer:
+    def ask(
+        self,
+        question: str,
+        history: Sequence[object] | None = None,
+        top_k: int | None = None,
+        generate: bool = True,
+    ) -> Answer:
         """Answer one question.
 
         Args:
             question: the user's question.
             history: earlier turns (see ``qa.query.previous_questions`` for the shapes accepted).
             top_k: how many passages to retrieve (default: the configured top-k).
+            generate: False to answer without the LLM even when one is configured (the app's
+                example questions are checked that way: one model call each would hold up start-up).
         Raises:
             QuestionError: the question is empty, too long or not text.
         """
         answer = None
-        for item in self.ask_stream(question, history, top_k):
+        for item in self.ask_stream(question, history, top_k, generate):
             if isinstance(item, Answer):
                 answer = item
         assert answer is not None
         return answer
 
     def ask_stream(
-        self, question: str, history: Sequence[object] | None = None, top_k: int | None = None
+        self,
+        question: str,
+        history: Sequence[object] | None = None,
+        top_k: int | None = None,
+        generate: bool = True,
     ) -> Iterator[str | Answer]:
         """Answer one question piece by piece: text pieces as they are produced, then the Answer.
 
@@ -111,10 +123,12 @@ class QAPipeline:
         history = clean_history(history, self.settings.max_question_chars)
         k = _checked_top_k(top_k if top_k is not None else self.settings.top_k)
         self.reload_if_changed()
-        chat = self.chat
+        chat = self.chat if generate else None
         failure: str | None = None
+        failure_notes: tuple[str, ...] = ()
+        llm_timings: dict[str, float] = {}  # the model's speed, also when its reply was not used
         try:
-            info, rewritten = self._understand(text, history)
+            info, rewritten = self._understand(text, history, chat)
         except llm.LLMError as exc:
             failure = str(exc)
             info, rewritten = analyze(text, history)
@@ -133,11 +147,12 @@ class QAPipeline:
             except StopIteration as finished:
                 draft = finished.value
             except llm.LLMError as exc:
-                failure = str(exc)
+                failure, failure_notes, llm_timings = str(exc), exc.notes, exc.timings_ms
             finally:
                 generation.close()  # a reader that stops early closes the connection too
         if failure is not None:
             notes.append(NOTE_FALLBACK.format(reason=failure))
+            notes.extend(failure_notes)
         if draft is None:
             draft = self._extract(info, evidence, part_vectors)
         answer_text, citations, figures, conflicts = draft.text, draft.citations, (), ()
@@ -163,6 +178,8 @@ class QAPipeline:
                 "retrieve": round((retrieved - started) * 1000, 2),
                 "answer": round((done - retrieved) * 1000, 2),
                 "total": round((done - started) * 1000, 2),
+                **llm_timings,
+                **draft.timings_ms,
             },
             rewritten_question=rewritten,
             figures=figures,
@@ -207,12 +224,14 @@ class QAPipeline:
         """The LLM endpoint's client when answers are generated, else None."""
         return self._chat
 
-    def _understand(self, question: str, history: Sequence[object] | None) -> tuple[QuestionInfo, str | None]:
+    def _understand(
+        self, question: str, history: Sequence[object] | None, chat: llm.ChatClient | None
+    ) -> tuple[QuestionInfo, str | None]:
         """The question as retrieval should see it; follow-ups rewritten by the LLM when there is one."""
-        if self._chat is not None and is_follow_up(question):
+        if chat is not None and is_follow_up(question):
             previous = previous_questions(history)
             if previous:
-                rewritten = llm.rewrite_follow_up(self._chat, question, previous)
+                rewritten = llm.rewrite_follow_up(chat, question, previous)
                 if rewritten:
                     return QuestionInfo(rewritten, asked_number_kind(rewritten), split_question(rewritten)), rewritten
         return analyze(question, history)

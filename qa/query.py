@@ -21,7 +21,9 @@ from qa.numbers import parse_quantity
 from qa.text import NOT_PLACES, place_names
 
 # What kind of number a question asks for, by its question words (first match wins).
-WANTS_YEAR = re.compile(r"哪一?年|什么时候|何时|哪个时间|什么时间|哪一?天|几月|日期|时间")
+WANTS_YEAR = re.compile(
+    r"哪一?年|什么时候|啥时候|啥时|何时|哪会儿|哪个时间|什么时间|哪一?天|哪几天|几号|几月|日期|时间"
+)
 WANTS_PERCENT = re.compile(r"百分之几|百分之多少|多少%|比例|比重|占比|率[^，。？?]*(?:多少|几)|百分点")
 # 「哪几句话」「哪五个方面」「哪些地方」ask for a list, not a number.
 LIST_QUESTION = re.compile(r"哪(?:些|几|[二两三四五六七八九十]+)|有哪|包括什么|包括哪")
@@ -35,6 +37,8 @@ QUESTION_WORDS = re.compile(
     r"|什么(?:时候|时间|地方|水平|要求|样|内容|意思|名字)?|多少(?:钱|人|个|名|户|家|次|年|亿元|万元|元)?"
     r"|几(?:句话|句|个|项|条|种|方面|年|户|名|家|次|位)?|是谁|叫什么名字|叫什么|有哪些|分别|一共|总共|共计|是否|怎么样|怎样|怎么|如何"
     r"|为什么|请问|具体|到底|吗|呢|了"
+    # how people type them: 啥/咋 for 什么/怎么
+    r"|啥(?:时候|时|意思|样|东西|内容)?|咋(?:样|办|弄|回事)?|为啥|哪会儿|几号"
 )
 # Control, zero-width and bidirectional-override characters: invisible, and a way to disguise text.
 INVISIBLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b-\u200f\u2028-\u202e\u2066-\u2069\ufeff]")
@@ -49,7 +53,9 @@ FOCUS_AFTER = re.compile(
 FOCUS_BEFORE = re.compile(
     r"([^，,的里中之、“”\"\s\d]{2,12}?)(?:是|有|为|达到|达|约|共|一共|总共|累计|占)?(?:多少|几|多大|多高|多长|多远)"
 )
-FOCUS_STOP = re.compile(r"^(?:了|的|是|有|在|到|从|由|为|将|把|被|一共|总共|累计|具体|分别|大约)+|(?:了|的|是|呢|吗)+$")
+FOCUS_STOP = re.compile(
+    r"^(?:了|的|是|有|在|到|从|由|为|将|把|被|一共|总共|累计|具体|分别|大约)+|(?:了|的|是|呢|吗|又|还|也|都)+$"
+)
 FOCUS_SPLIT = re.compile(r"[和与及、，,“”\"]+")
 GENERIC_FOCUS = frozenset(
     "钱 人 个 元 次 年 倍 天 月 多 少 时候 时间 水平 比例 名字 东西 内容 全国 我国 地方 方面".split()

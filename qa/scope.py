@@ -22,6 +22,7 @@ from qa.numbers import Quantity
 from qa.text import (
     PROVINCES,
     TIBET_PREFECTURES,
+    clause_bounds,
     clause_with_previous,
     names_nation,
     names_place,
@@ -48,6 +49,8 @@ ROUND = re.compile(r"(?:第)?[一二三四五六七八九十\d]+(?:期|批)")
 # Which units a bare number may count: 「960多万…贫困人口」 counts people, not households.
 UNIT_CHARS = {"户": "户", "人": "人口民众员生", "名": "人口民众员生", "人次": "人", "元": "元钱资金"}
 BARE_UNIT_WINDOW = 20
+# 「较2020年提升5个百分点」: 2020 is what the figure is compared with, not its year.
+COMPARED_YEAR = re.compile(r"(?:较|比|同比|相比|与)(?:19|20)\d{2}\s*年?(?:底|末|初)?")
 
 
 @dataclass(frozen=True)
@@ -92,18 +95,21 @@ def article_place(article: str) -> str | None:
     return max(named)[1] if named else None
 
 
-def check_place(scope: Scope, text: str, context: str, article: str) -> ScopeCheck:
+def check_place(scope: Scope, text: str, context: str, article: str, quantities: Sequence[Quantity] = ()) -> ScopeCheck:
     """Whether a sentence (with its paragraph ``context`` and the ``article`` before it) speaks
-    of the places asked about, or of the whole country when that is asked."""
+    of the places asked about, or of the whole country when that is asked. With ``quantities``
+    (the figures that would answer), only their clauses can name another place: 「改造农村危房
+    16141户…阿里与藏中电网联网工程建成投运」 is still the article's place's figure."""
     near = context + text
-    national = names_nation(text)
+    own = "".join(clause_with_previous(text, q.start, q.end, CLAUSE_AFTER_CHARS) for q in quantities) or text
+    national = names_nation(own)
     if scope.places:
         if all(names_place(place_keys(p), near) for p in scope.places):
             return ScopeCheck()
         # The sentence itself names another place (its paragraph may name several in passing).
         others = [
             p
-            for p in place_names(text)
+            for p in place_names(own)
             if is_sure_place(p) and not any(names_place(place_keys(q), p) for q in scope.places)
         ]
         if others:
@@ -119,7 +125,7 @@ def check_place(scope: Scope, text: str, context: str, article: str) -> ScopeChe
         if other_article and (about != "西藏" or not any(p in TIBET_PREFECTURES for p in asked_major)):
             return ScopeCheck("place", about)
         return ScopeCheck()
-    if scope.nation and not national:
+    if scope.nation and not names_nation(text):
         # Only a place the sentence names: national documents name provinces in passing, so the
         # article's place would mislead.
         local = [p for p in (*place_names(text), *place_names(context)) if is_sure_place(p)]
@@ -152,8 +158,9 @@ def check_figure(
     if scope.years:
         # A figure's year is the one named in its clause; failing that, in its sentence; failing
         # that, in the paragraph before (「2013—2017年，…增加到861亿元。」 then 「年均增长22.7%。」).
-        fallback = years_in(text) or years_in(context)
-        figure_years = [years_in(clause) or fallback for clause in clauses]
+        first_clause = text[: clause_bounds(text, 0, 0)[1]]
+        fallback = stated_years(first_clause) or stated_years(context)
+        figure_years = [stated_years(clause) or fallback for clause in clauses]
         if all(years and not years & scope.years for years in figure_years):
             return ScopeCheck("year", "、".join(f"{y}年" for y in sorted(figure_years[0])))
     # Per-unit measures and limits may qualify any figure of the sentence (「年均增长11.6%」).
@@ -167,6 +174,11 @@ def check_figure(
         if stated and not set(stated) & set(scope.rounds):
             return ScopeCheck("round", stated[0])
     return ScopeCheck()
+
+
+def stated_years(text: str) -> frozenset[int]:
+    """The years a text states its figures for: not a year compared with (「较2020年提升」)."""
+    return years_in(COMPARED_YEAR.sub("", text))
 
 
 def _has_unit(quantity: Quantity, units: Sequence[str], text: str) -> bool:

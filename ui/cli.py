@@ -114,6 +114,10 @@ def _for_a_person(answer, text_shown: bool = False) -> str:
     lines = [f"（按上下文理解为：{answer.rewritten_question}）"] if answer.rewritten_question else []
     lines.extend(f"注意：{note}" for note in answer.notes)  # before the text: "以下为摘录式回答" must lead
     lines.extend(([] if text_shown else [answer.text]) + [""])
+    from ui.render import speed_text
+
+    if speed_text(answer.timings_ms):
+        lines.append(speed_text(answer.timings_ms))
     if answer.figures:
         marks = [f"{f.text}{'' if f.verified else '（未核实：' + f.reason + '）'}" for f in answer.figures]
         checked = sum(f.verified for f in answer.figures)
@@ -141,7 +145,7 @@ def _for_a_person(answer, text_shown: bool = False) -> str:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     from qa.answer_json import answer_to_json
-    from qa.evaluate import read_questions, run_eval
+    from qa.evaluate import by_kind, calibration, read_questions, run_eval
 
     questions = read_questions(args.qa)  # before the model loads: a wrong path fails at once
     pipeline = _pipeline(args)
@@ -149,8 +153,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
     metrics, rows = run_eval(
         questions, lambda q, history: answer_to_json(pipeline.ask(q, history=history, top_k=args.top_k))
     )
+    threshold = pipeline.extractive.model.threshold
+    decisions = calibration(rows)
+    kinds = by_kind(rows)
     if args.json:
-        print(json.dumps({"metrics": metrics, "questions": rows}, ensure_ascii=False))
+        report = {"metrics": metrics, "threshold": threshold, "calibration": decisions, "by_kind": kinds}
+        print(json.dumps({**report, "questions": rows}, ensure_ascii=False))
         return 0
     if args.per_question:
         for row in rows:
@@ -161,6 +169,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
         value = metrics[name]
         print(f"{name:<22} {'n/a (none in the set)' if value is None else f'{value:.3f}'}")
     print(f"{'latency p50 / p95':<22} {metrics['latency_p50_ms']:.1f} / {metrics['latency_p95_ms']:.1f} ms")
+    d = decisions
+    print(
+        f"calibration at the answer model's threshold {threshold:.3f}: "
+        f"answered correctly {d['answered_correctly']}/{d['answerable']}, answered wrongly {d['answered_wrongly']}, "
+        f"declined {d['declined_answerable']} answerable; "
+        f"declined correctly {d['declined_correctly']}/{d['unanswerable']}"
+    )
+    print("by kind (correct/total): " + ", ".join(f"{k} {c}/{n}" for k, (c, n) in kinds.items()))
     return 0
 
 

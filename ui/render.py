@@ -104,6 +104,17 @@ def plain_text_tail(answer: Answer, bullet: str = "") -> str:
     return "\n".join(lines) if len(lines) > 1 else ""
 
 
+def speed_text(timings_ms: dict[str, float]) -> str:
+    """How fast the model wrote the answer, for a person: 「大模型：首个词元 1.2 秒，每秒 35.0 个词元」
+    ("" when no model wrote it). Time to the first token counts from the request to the model."""
+    if "llm_first_token" not in timings_ms:
+        return ""
+    text = f"大模型：首个词元 {timings_ms['llm_first_token'] / 1000:.1f} 秒"
+    if "llm_tokens_per_s" in timings_ms:
+        text += f"，每秒 {timings_ms['llm_tokens_per_s']:.1f} 个词元"
+    return text
+
+
 def source_href(doc_id: str, start: int, end: int) -> str:
     """The link that opens ``doc_id`` in the source viewer at characters [start, end)."""
     return f"{SOURCE_LINK}doc={quote(doc_id, safe='')}&start={int(start)}&end={int(end)}"
@@ -211,6 +222,9 @@ def answer_html(answer: Answer, turn: str) -> str:
         parts.append(f'<div class="pqa-rewrite">按上下文理解为：{_esc(answer.rewritten_question)}</div>')
     markers = [c.marker for c in answer.citations]
     parts.append(f'<div class="pqa-text">{answer_text_html(answer.text, turn, markers, answer.figures)}</div>')
+    speed = speed_text(answer.timings_ms)
+    if speed:
+        parts.append(f'<div class="pqa-speed">{_esc(speed)}</div>')
     parts.extend(f'<div class="pqa-note">{_esc(note)}</div>' for note in answer.notes)
     unverified = [f for f in answer.figures if not f.verified]
     if unverified:

@@ -63,7 +63,8 @@ def create_server_app(settings: Settings):
     library = Library(settings, index=live_index, embedder=embedder)
     started = time.perf_counter()
     documents = [library.document(d.doc_id) for d in library.documents() if d.indexed]
-    examples = pick_examples(pipeline.ask, documents)
+    # Checked by the extractive answer: with an LLM, one model call per candidate would hold up start-up.
+    examples = pick_examples(lambda question: pipeline.ask(question, generate=False), documents)
     log.info("picked %d example questions in %.1f s", len(examples), time.perf_counter() - started)
     api = create_api(settings, pipeline, library, guards)
     app = build_app(pipeline, library, examples, settings.max_upload_mb, guards)

@@ -128,6 +128,7 @@ def test_headings_and_bylines_never_answer():
     assert form_check("全面打赢脱贫攻坚战").conflict == "form"
     assert form_check("■ 拉萨市乡村振兴局").conflict == "form"
     assert not form_check("2016年，西藏5个贫困县区率先脱贫摘帽；")
+    assert not form_check("◆ 2016年11月23日，国务院印发《“十三五”脱贫攻坚规划》")
 
 
 @pytest.mark.parametrize(

@@ -58,3 +58,10 @@ def test_analysis_reports_the_rewritten_question_and_its_scope():
     info, rewritten = analyze("那那曲呢？", [{"role": "user", "content": "昌都农村集中供水率到了多少？"}])
     assert rewritten == "那曲农村集中供水率到了多少？"
     assert info.parts[0].places == ("那曲",) and info.parts[0].wants == "percent"
+
+
+def test_a_short_question_without_a_place_or_time_keeps_only_those_of_the_one_before():
+    history = ["2013到2020年中央单位定点扶贫投了多少帮扶资金和物资？"]
+    assert resolve("帮着引进的各类资金有多少？", history).text == "2013到2020年帮着引进的各类资金有多少？"
+    # a question with its own subject and nothing to carry over is left as it is
+    assert not resolve("脱贫攻坚取得了哪些成就？", ["中央层面共安排多少个单位定点帮扶贫困县？"]).rewritten

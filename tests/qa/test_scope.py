@@ -67,6 +67,9 @@ def test_a_figure_for_another_year_has_the_wrong_scope():
     # 「13年到20年」 as users type it, and a figure stated for the end of the span.
     span = "贫困地区农村居民人均可支配收入从2013年的6079元增长到2020年的12588元。"
     assert not _figure("13年到20年人均可支配收入涨到多少？", (), span)
+    # a year compared with is not the figure's year
+    compared = "易地搬迁后续扶持资金投入达600亿元,搬迁群众就业率达94%,较2020年提升5个百分点。"
+    assert not _figure("2021年易地搬迁后续扶持资金投入了多少？", (), compared)
 
 
 def test_a_figure_in_another_unit_has_the_wrong_scope():

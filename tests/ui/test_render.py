@@ -309,3 +309,13 @@ def test_every_finished_answer_offers_copy_and_feedback_and_a_partial_one_does_n
         assert [a["href"] for a in actions] == [f"#pqa-action?turn=ab12&do={d}" for d in ("copy", "up", "down")]
         assert all(a["title"] and a["role"] == "button" for a in actions)
     assert "pqa-act" not in render.partial_html("正在")
+
+
+def test_a_generated_answer_shows_the_models_speed_under_its_text():
+    timings = {"total": 5000.0, "llm_first_token": 1234.5, "llm_tokens_per_s": 35.04}
+    html = render.answer_html(_answer(timings_ms=timings), "t")
+    speed = re.search(r'<div class="pqa-speed">([^<]*)</div>', html)
+    assert speed and speed.group(1) == "大模型：首个词元 1.2 秒，每秒 35.0 个词元"
+    assert html.index("pqa-speed") > html.index('class="pqa-text"')  # under the text
+    assert render.speed_text({"llm_first_token": 800.0}) == "大模型：首个词元 0.8 秒"
+    assert "pqa-speed" not in render.answer_html(_answer(), "t")  # an extractive answer has no speed line
