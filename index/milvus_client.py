@@ -76,6 +76,10 @@ ANALYZERS = {
     },
 }
 QUERY_IDS = 1_000  # ids per query by id list
+# A build's calls (creating, loading, inserting, flushing collections) may wait this long: with
+# the 10 s of questions, `policyqa index` gave up on a milvus-lite server sharing 2 cores with a
+# load average of 19 (2026-12-07). Reaching the server is still bounded by ``milvus_timeout_s``.
+WRITE_TIMEOUT_S = 120
 TERM_ID_MASK = (1 << 63) - 1
 DUMMY = [0.0, 0.0]  # Milvus wants a vector field in every collection; meta, documents and terms have this one
 
@@ -102,7 +106,8 @@ class Connection:
     """One Milvus client with the product's timeouts and errors: every call either returns
     or raises StoreUnavailableError with a message for the person running the product."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, writing: bool = False) -> None:
+        """Connect to the configured Milvus; ``writing``: calls may take ``WRITE_TIMEOUT_S`` (a build)."""
         if settings.milvus_consistency not in CONSISTENCY_LEVELS:
             raise ConfigError(
                 f"milvus_consistency 只能是 {'、'.join(CONSISTENCY_LEVELS)} 之一，"
@@ -124,7 +129,8 @@ class Connection:
         # pymilvus bounds its retries by the call's timeout only when that is an int (a float is
         # taken for one attempt's deadline, then 75 retries with back-off: 210 s on a server that
         # is down), so whole seconds, at least one.
-        self.timeout = max(1, math.ceil(settings.milvus_timeout_s))
+        self.connect_timeout = max(1, math.ceil(settings.milvus_timeout_s))
+        self.timeout = max(self.connect_timeout, WRITE_TIMEOUT_S) if writing else self.connect_timeout
         self.prefix = settings.milvus_prefix
         self.consistency = settings.milvus_consistency
         self.client = self._client()
@@ -157,7 +163,7 @@ class Connection:
                 with warnings.catch_warnings():
                     # An embedded engine is started by milvus-lite, which imports pkg_resources (deprecated).
                     warnings.filterwarnings("ignore", message="pkg_resources is deprecated", category=UserWarning)
-                    client = MilvusClient(uri=self.uri, token=self.settings.milvus_token, timeout=self.timeout)
+                    client = MilvusClient(uri=self.uri, token=self.settings.milvus_token, timeout=self.connect_timeout)
             except Exception as exc:  # pymilvus raises MilvusException, grpc errors, or milvus-lite's own
                 raise self.unavailable(exc) from None
             _clients[key] = client
@@ -165,7 +171,7 @@ class Connection:
 
     def unavailable(self, exc: BaseException) -> StoreUnavailableError:
         """The error a person sees when Milvus cannot be used."""
-        reason = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+        reason = _reason(exc)
         return StoreUnavailableError(
             f"无法使用 Milvus（{self.uri}）：{reason}。请检查 POLICYQA_MILVUS_URI、令牌和服务器是否在运行。 "
             f"Milvus at {self.uri} cannot be used ({reason}); check POLICYQA_MILVUS_URI, the token and that "
@@ -240,6 +246,14 @@ class Connection:
             name = self.name(generation, kind)
             if self.call("has_collection", name):
                 self.call("drop_collection", name)
+
+
+def _reason(exc: BaseException) -> str:
+    """What went wrong, in one line."""
+    code, details = getattr(exc, "code", None), getattr(exc, "details", None)
+    if callable(code) and callable(details):  # a grpc.RpcError, whose str() is a multi-line dump
+        return f"{getattr(code(), 'name', code())}: {details()}"
+    return " ".join((getattr(exc, "message", None) or str(exc) or type(exc).__name__).split())
 
 
 def literal(text: str) -> str:

@@ -57,7 +57,7 @@ class MilvusWriter:
     @property
     def db(self) -> Connection:
         if self._connection is None:
-            self._connection = Connection(self.settings)
+            self._connection = Connection(self.settings, writing=True)
         return self._connection
 
     def live_manifest(self) -> Manifest | None:

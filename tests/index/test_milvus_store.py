@@ -15,7 +15,7 @@ import pytest
 
 from index.build import build_index
 from index.errors import ConfigError, IndexMismatchError, StoreUnavailableError
-from index.milvus_client import Connection
+from index.milvus_client import WRITE_TIMEOUT_S, Connection
 from index.milvus_server import free_port
 from index.milvus_store import MilvusStore, bm25_magnitudes
 from index.settings import Settings
@@ -118,6 +118,29 @@ def test_a_server_that_does_not_answer_is_a_clear_error_not_a_hang(tmp_path):
         open_store(settings)
     assert time.monotonic() - started < 30
     assert "cannot be used" in str(caught.value)
+
+
+def test_a_grpc_failure_is_told_in_one_line_and_builds_wait_longer_than_questions(milvus_uri):
+    import grpc
+
+    class DeadlineExceeded(grpc.RpcError):
+        """What pymilvus raises when a call runs out of time (grpc's _InactiveRpcError, same interface)."""
+
+        def code(self):
+            return grpc.StatusCode.DEADLINE_EXCEEDED
+
+        def details(self):
+            return "Stream removed (Deadline Exceeded)"
+
+        def __str__(self):
+            return "<_InactiveRpcError of RPC that terminated with:\n\tstatus = StatusCode.DEADLINE_EXCEEDED\n>"
+
+    settings = Settings(store="milvus", milvus_uri=milvus_uri, milvus_timeout_s=3.0)
+    message = str(Connection(settings).unavailable(DeadlineExceeded()))
+    assert "DEADLINE_EXCEEDED: Stream removed (Deadline Exceeded)" in message
+    assert "\n" not in message and "_InactiveRpcError" not in message
+    assert Connection(settings).timeout == 3
+    assert Connection(settings, writing=True).timeout == WRITE_TIMEOUT_S
 
 
 def test_the_cli_says_so_when_milvus_is_down(tmp_path):
