@@ -29,6 +29,7 @@ from index.errors import EmptyCorpusError, IndexLockedError, IndexMismatchError
 from index.load import SkippedFile, load_corpus
 from index.manifest import FLAT, FORMAT_VERSION, Manifest
 from index.metadata import apply_overrides, overrides_hash, read_overrides
+from index.ocr import OcrReader, ocr_fingerprint
 from index.settings import Settings
 from index.stores import DocumentChanges, IndexContents, StageProgress, open_writer
 from index.types import Chunk, Document, Sentence
@@ -101,12 +102,13 @@ def manifest_for(
         dense_index=index_kind(chunks, settings.flat_max_vectors, settings.ann_index),
         sentence_index=index_kind(sentences, settings.flat_max_vectors, SENTENCE_ANN),
         metadata=metadata,
+        ocr=ocr_fingerprint(settings.ocr),
     )
 
 
 def same_build_settings(previous: Manifest, manifest: Manifest) -> bool:
     """True if two manifests differ at most in their documents (and titles, dates, counts):
-    the same model, prefixes, chunker, tokenizer, cleaning and format."""
+    the same model, prefixes, chunker, tokenizer, cleaning, OCR and format."""
     keys = (
         "format_version",
         "model_id",
@@ -117,6 +119,7 @@ def same_build_settings(previous: Manifest, manifest: Manifest) -> bool:
         "chunk_overlap",
         "lexical_tokenizer",
         "cleaning_version",
+        "ocr",  # scanned pages read another way: texts differ under the same file hashes
     )
     return all(getattr(previous, key) == getattr(manifest, key) for key in keys)
 
@@ -136,6 +139,7 @@ def is_up_to_date(previous: Manifest | None, settings: Settings, documents: list
         and previous.cleaning_version == CLEANING_VERSION
         and previous.documents == {d.doc_id: d.content_hash for d in documents}
         and previous.metadata == metadata
+        and previous.ocr == ocr_fingerprint(settings.ocr)
         and previous.dense_index == index_kind(previous.chunk_count, settings.flat_max_vectors, settings.ann_index)
         and previous.sentence_index == index_kind(previous.sentence_count, settings.flat_max_vectors, SENTENCE_ANN)
     )
@@ -162,12 +166,17 @@ def build_index(
         StoreUnavailableError: the Milvus server cannot be reached.
     """
     started = time.perf_counter()
+    report = progress or _terminal_progress()
     with build_lock(settings.index_dir):
-        documents, skipped = load_corpus(settings.corpus_dir, max_bytes=settings.max_document_mb * 2**20)
+        documents, skipped = load_corpus(
+            settings.corpus_dir,
+            max_bytes=settings.max_document_mb * 2**20,
+            ocr=OcrReader.from_settings(settings, report),
+        )
         if not documents:
             raise EmptyCorpusError(
                 f"no readable document in {settings.corpus_dir} ({len(skipped)} skipped); "
-                "add .txt, .md, .html, .pdf or .docx files and index again"
+                "add .txt, .md, .html, .pdf, .docx, .png, .jpg or .tif files and index again"
             )
         overrides = read_overrides(settings.corpus_dir)
         documents = apply_overrides(documents, overrides)
@@ -193,7 +202,6 @@ def build_index(
                 up_to_date=True,
             )
         chunks, sentences = split_corpus(documents, settings)
-        report = progress or _terminal_progress()
         cache = EmbeddingCache(
             settings.cache_dir / "embeddings.sqlite", settings.embedding_model, settings.passage_prefix
         )
@@ -280,8 +288,12 @@ def _terminal_progress() -> StageProgress:
         if quiet or stage == "write":
             return
         bar = bars.get(stage)
+        if bar is not None and (done < bar.n or total != bar.total):  # OCR: a bar per file
+            bar.close()
+            bar = None
         if bar is None:
-            bar = bars[stage] = tqdm(total=total, desc=f"embedding {stage}", unit="text")
+            desc, unit = ("OCR", "page") if stage == "ocr" else (f"embedding {stage}", "text")
+            bar = bars[stage] = tqdm(total=total, desc=desc, unit=unit)
         bar.update(done - bar.n)
         if done >= total:
             bar.close()

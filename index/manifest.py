@@ -33,6 +33,8 @@ class Manifest:
     sentence_index: str = FLAT
     # Hash of the titles and dates set in the 知识库 tab (index.metadata); "" for none.
     metadata: str = ""
+    # How scanned pages were read (index.ocr.ocr_fingerprint); "" before OCR existed.
+    ocr: str = ""
 
 
 def manifest_from(values: dict) -> Manifest:

@@ -13,7 +13,9 @@ Collections, for ``milvus_prefix = "policyqa"`` and a generation ``g<stamp>``::
     policyqa_g<stamp>_sentences  id, doc_id, start, end, text, the chunk ids holding it, revision,
                                  vector
     policyqa_g<stamp>_documents  a document's cleaned text in pages of PAGE_CHARS, with its title,
-                                 date, author, content hash, order, chunk count and revision
+                                 date, author, content hash, order, chunk count and revision; a
+                                 PDF's or picture's page starts (and OCR-read pages) that fall in
+                                 each such page, so no field outgrows its size
     policyqa_g<stamp>_terms      document frequency of each index.tokens token (by 63-bit hash),
                                  for term weights (idf) that mean what the local store's mean
 
@@ -59,7 +61,7 @@ from index.types import Document
 
 KINDS = ("chunks", "sentences", "documents", "terms")
 # The layout of the collections and of the live row; an index written in another layout is rebuilt.
-LAYOUT = 1
+LAYOUT = 2  # 2: documents keep their page starts and OCR-read pages
 LIVE = "live"
 CONSISTENCY_LEVELS = ("Strong", "Bounded", "Session", "Eventually")
 # VARCHAR fields hold at most 65,535 bytes: 16,383 characters of any script fit.
@@ -87,7 +89,7 @@ _clients: dict[tuple[str, str], object] = {}
 _clients_lock = threading.Lock()
 
 
-DOCUMENT_FIELDS = ["doc_id", "page", "text", "meta"]
+DOCUMENT_FIELDS = ["doc_id", "page", "text", "meta", "pages"]
 HEAD_FIELDS = ["doc_id", "position", "meta", "chunks"]
 
 
@@ -317,7 +319,14 @@ def document_of(pages: list[dict]) -> Document:
     pages = sorted(pages, key=lambda r: r["page"])
     meta = json.loads(pages[0]["meta"])
     text = "".join(page["text"] for page in pages)
-    return Document(pages[0]["doc_id"], meta["title"], meta["date"], meta["author"], text, meta["hash"])
+    starts, ocr = [], []
+    for page in pages:
+        held = json.loads(page["pages"])
+        starts.extend(held["starts"])
+        ocr.extend(held["ocr"])
+    return Document(
+        pages[0]["doc_id"], meta["title"], meta["date"], meta["author"], text, meta["hash"], tuple(starts), tuple(ocr)
+    )
 
 
 def lexical_text(text: str, analyzer: str, method: str) -> str:

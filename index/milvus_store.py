@@ -312,7 +312,11 @@ class MilvusStore:
         start, end = int(row["start"]), int(row["end"])
         if len(text) != end - start:  # clipped to fit its field: the document has it whole
             text = self.document(row["doc_id"]).text[start:end]
-        return record(int(row["id"]), row["doc_id"], start, end, text)
+        head = self._heads.get(row["doc_id"])
+        page = None
+        if head is not None and json.loads(head["meta"]).get("paged"):  # a PDF or picture: the local store's page
+            page = self.document(row["doc_id"]).page_at(start)
+        return record(int(row["id"]), row["doc_id"], start, end, text, page)
 
 
 def merged_runs(ids: Iterable[int]) -> list[tuple[int, int]]:

@@ -193,6 +193,7 @@ class MilvusWriter:
             schema.add_field(name, DataType.INT64)
         schema.add_field("meta", **text)
         schema.add_field("text", **text)
+        schema.add_field("pages", **text)
         schema.add_field("v", DataType.FLOAT_VECTOR, dim=2)
         db.create(db.name(generation, "documents"), schema, [("v", "FLAT", "L2", {})])
 
@@ -307,7 +308,30 @@ def document_frequencies(chunks: Iterable[Chunk], method: str) -> Counter:
 
 
 def _document_meta(doc: Document) -> dict:
-    return {"title": doc.title, "date": doc.date, "author": doc.author, "hash": doc.content_hash}
+    """What the store lists of a document; ``paged``: its spans have pages (a PDF or a picture)."""
+    return {
+        "title": doc.title,
+        "date": doc.date,
+        "author": doc.author,
+        "hash": doc.content_hash,
+        "paged": bool(doc.page_starts),
+    }
+
+
+def page_rows(doc: Document) -> list[str]:
+    """Per stored page of ``doc``'s text (PAGE_CHARS each), the page starts and OCR-read pages
+    that fall in it, as JSON: ``index.milvus_client.document_of`` joins them back."""
+    count = len(range(0, max(len(doc.text), 1), PAGE_CHARS))
+    held = [{"starts": [], "ocr": []} for _ in range(count)]
+    ocr = set(doc.ocr_pages)
+    for number, start in enumerate(doc.page_starts, start=1):
+        row = held[min(start // PAGE_CHARS, count - 1)]
+        row["starts"].append(start)
+        if number in ocr:
+            row["ocr"].append(number)
+            ocr.discard(number)
+    held[-1]["ocr"].extend(sorted(ocr))  # numbers past the last start, if any: kept as they were
+    return [json.dumps(row) for row in held]
 
 
 def _manifest_fields(manifest: Manifest) -> dict:
@@ -419,6 +443,7 @@ class RowMaker:
                     }
                 )
             meta = json.dumps(_document_meta(doc), ensure_ascii=False)
+            pages = page_rows(doc)
             for page, begin in enumerate(range(0, max(len(doc.text), 1), PAGE_CHARS)):
                 out.documents.append(
                     {
@@ -430,6 +455,7 @@ class RowMaker:
                         "revision": revision,
                         "meta": meta,
                         "text": doc.text[begin : begin + PAGE_CHARS],
+                        "pages": pages[page],
                         "v": DUMMY,
                     }
                 )

@@ -115,6 +115,12 @@ class Settings:
     # Larger request bodies are refused with 413 before they are read (uploads excepted:
     # max_upload_mb limits those).
     max_request_kb: int = 1024
+    # Scanned documents (index/ocr.py): PDF pages without a text layer and pictures are read
+    # by OCR when this is on; off, pictures are refused and such pages stay empty.
+    ocr: bool = True
+    # A file with more pages to OCR than this is refused (uploads) or skipped (corpus folder):
+    # OCR costs seconds per page (README, "Scanned documents").
+    ocr_max_pages: int = 100
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with some fields changed (values are coerced like env values)."""

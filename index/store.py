@@ -94,7 +94,7 @@ class SpanTable(_LazyTable):
     def _item(self, i: int):
         row, start, end = (int(x) for x in self.rows[i])
         doc = self.documents[row]
-        return self.record(i, doc.doc_id, start, end, doc.text[start:end])
+        return self.record(i, doc.doc_id, start, end, doc.text[start:end], doc.page_at(start))
 
 
 class DocumentTable(_LazyTable):

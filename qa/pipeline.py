@@ -29,6 +29,7 @@ from qa.extractive import PASSAGES_FOR_ANSWER, ExtractiveAnswerer
 from qa.figures import verify_figures
 from qa.followup import is_follow_up
 from qa.model import AnswerModel, load_model
+from qa.pages import locate_citations, locate_hits
 from qa.query import (
     QuestionInfo,
     analyze,
@@ -132,6 +133,7 @@ class QAPipeline:
         except llm.LLMError as exc:
             failure = str(exc)
             info, rewritten = analyze(text, history)
+        document = self.retriever.store.document  # the index this question is answered from
         hits, evidence, part_vectors = self.gather(info, k)
         retrieved = time.perf_counter()
         draft: Draft | None = None
@@ -172,8 +174,8 @@ class QAPipeline:
             question=text,
             answered=draft.answered,
             text=answer_text,
-            citations=citations,
-            passages=tuple(cited_first(hits, citations)[:k]),
+            citations=locate_citations(citations, document),
+            passages=tuple(locate_hits(cited_first(hits, citations)[:k], document)),
             timings_ms={
                 "retrieve": round((retrieved - started) * 1000, 2),
                 "answer": round((done - retrieved) * 1000, 2),

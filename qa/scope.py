@@ -114,7 +114,8 @@ def check_place(scope: Scope, text: str, context: str, article: str, quantities:
         ]
         if others:
             return ScopeCheck("place", others[0])
-        if national:
+        # 「全国…明确京津兩市与河北省张家口…三市的扶贫协作任务」 names the country in passing.
+        if national and not any(names_place(place_keys(p), own) for p in scope.places):
             return ScopeCheck("place", "全国")
         # Unnamed here: the article's place decides, when it is another major place (a county
         # asked about may stand in its prefecture's article, so only major places are compared).

@@ -343,7 +343,8 @@ def _progress(progress: gr.Progress) -> handlers.Progress:
     """index.build's (stage, done, total) callback drawn on a Gradio progress bar."""
 
     def report(stage: str, done: int, total: int) -> None:
-        progress((done, max(total, 1)), desc=handlers.STAGE_NAMES.get(stage, stage), unit="条")
+        unit = "页" if stage == "ocr" else "条"  # OCR counts pages, the other stages texts
+        progress((done, max(total, 1)), desc=handlers.STAGE_NAMES.get(stage, stage), unit=unit)
 
     return report
 

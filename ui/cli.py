@@ -114,7 +114,7 @@ def _for_a_person(answer, text_shown: bool = False) -> str:
     lines = [f"（按上下文理解为：{answer.rewritten_question}）"] if answer.rewritten_question else []
     lines.extend(f"注意：{note}" for note in answer.notes)  # before the text: "以下为摘录式回答" must lead
     lines.extend(([] if text_shown else [answer.text]) + [""])
-    from ui.render import speed_text
+    from ui.render import page_words, speed_text
 
     if speed_text(answer.timings_ms):
         lines.append(speed_text(answer.timings_ms))
@@ -134,7 +134,9 @@ def _for_a_person(answer, text_shown: bool = False) -> str:
     if answer.citations:
         lines.append("来源：")
         for c in answer.citations:
-            lines.append(f"[{c.marker}] {c.title}（{c.date or '日期不详'}，{c.doc_id}，字符 {c.start}–{c.end}）")
+            lines.append(
+                f"[{c.marker}] {c.title}（{c.date or '日期不详'}，{c.doc_id}{page_words(c)}，字符 {c.start}–{c.end}）"
+            )
             lines.append(f"    {c.text}")
     else:
         lines.append("相关段落：")
@@ -153,11 +155,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
     metrics, rows = run_eval(
         questions, lambda q, history: answer_to_json(pipeline.ask(q, history=history, top_k=args.top_k))
     )
-    threshold = pipeline.extractive.model.threshold
+    model = pipeline.extractive.model
+    thresholds = {"figure": model.figure_threshold, "other": model.other_threshold}
     decisions = calibration(rows)
     kinds = by_kind(rows)
     if args.json:
-        report = {"metrics": metrics, "threshold": threshold, "calibration": decisions, "by_kind": kinds}
+        report = {"metrics": metrics, "thresholds": thresholds, "calibration": decisions, "by_kind": kinds}
         print(json.dumps({**report, "questions": rows}, ensure_ascii=False))
         return 0
     if args.per_question:
@@ -171,7 +174,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     print(f"{'latency p50 / p95':<22} {metrics['latency_p50_ms']:.1f} / {metrics['latency_p95_ms']:.1f} ms")
     d = decisions
     print(
-        f"calibration at the answer model's threshold {threshold:.3f}: "
+        f"calibration at the answer model's thresholds {thresholds['figure']:.3f} (figures), "
+        f"{thresholds['other']:.3f} (other questions): "
         f"answered correctly {d['answered_correctly']}/{d['answerable']}, answered wrongly {d['answered_wrongly']}, "
         f"declined {d['declined_answerable']} answerable; "
         f"declined correctly {d['declined_correctly']}/{d['unanswerable']}"

@@ -86,6 +86,8 @@ def records(pipeline: QAPipeline, query: str, top_k: int, threshold: float) -> l
         if score < threshold:
             continue
         metadata = {"source": hit.doc_id, "date": hit.date or "", "start": hit.start, "end": hit.end}
+        if hit.page is not None:  # a PDF or picture: the page, and whether OCR read it
+            metadata |= {"page": hit.page, "ocr": hit.ocr}
         found.append({"content": hit.text, "score": score, "title": hit.title, "metadata": metadata})
     return found
 

@@ -194,6 +194,39 @@ def test_a_rebuild_drops_what_killed_builds_left_and_keeps_the_previous_generati
     assert store.search_chunks(store.chunk_vectors([0])[0], 1)[0].tolist() == [0]
 
 
+def test_a_scanned_documents_pages_come_back_as_the_local_store_has_them(milvus_uri, tmp_path):
+    """Page starts and OCR-read pages spread over several stored text pages, and each span's page."""
+    from index.build import manifest_for
+    from index.chunk import chunk_document, make_splitter, split_sentences
+    from index.milvus_client import PAGE_CHARS
+    from index.milvus_writer import MilvusWriter
+    from index.stores import IndexContents
+    from index.types import Document
+
+    pages = [f"第{number}页。" + "易地扶贫搬迁工作稳步推进，群众住上了新房。" * 90 for number in range(1, 31)]
+    starts = tuple(int(x) for x in np.cumsum([0] + [len(page) for page in pages[:-1]]))
+    doc = Document("scans/report.pdf", "扫描件", "2020-01-01", None, "".join(pages), "f" * 64, starts, (2, 5, 30))
+    assert len(doc.text) > 3 * PAGE_CHARS
+    settings = milvus_settings(Settings(index_dir=tmp_path), milvus_uri, "pages")
+    splitter = make_splitter(settings.chunk_size, settings.chunk_overlap)
+    chunks, sentences = chunk_document(doc, splitter), split_sentences(doc)
+    rng = np.random.default_rng(0)
+    vectors = [rng.normal(size=(n, 4)).astype(np.float32) for n in (len(chunks), len(sentences))]
+    vectors = [v / np.linalg.norm(v, axis=1, keepdims=True) for v in vectors]
+    manifest = manifest_for(settings, 4, [doc], len(chunks), len(sentences))
+    contents = IndexContents(manifest, [doc], chunks, sentences, vectors[0], vectors[1])
+    MilvusWriter(settings).write(contents, None, lambda *_: None)
+
+    store = MilvusStore.open(settings)
+    assert store.document(doc.doc_id) == doc
+    assert store.document(doc.doc_id).is_ocr(30) and not store.document(doc.doc_id).is_ocr(3)
+    found = store.chunks(range(len(chunks)))
+    assert [c.page for c in found] == [c.page for c in chunks] and found[-1].page == 30
+    last = chunks[-1]
+    held = [s for s in sentences if s.end > last.start and s.start < last.end]
+    assert [(s.sentence_id, s.page) for s in store.sentences_in(last)] == [(s.sentence_id, s.page) for s in held]
+
+
 def test_the_embedded_engine_needs_no_server(embedder, tmp_path):
     """``milvus_uri`` left empty: a milvus-lite file in the index folder, started by pymilvus itself."""
     settings = Settings(corpus_dir=REPO / "corpus", index_dir=tmp_path / "index", cache_dir=CACHE, store="milvus")

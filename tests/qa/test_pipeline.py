@@ -33,8 +33,8 @@ ANSWER_KEYS = {
     "conflicts",
     "notes",
 }
-CITATION_KEYS = {"marker", "source", "title", "date", "text", "start", "end"}
-PASSAGE_KEYS = {"source", "text", "start", "end", "score"}
+CITATION_KEYS = {"marker", "source", "title", "date", "text", "start", "end", "page", "ocr"}
+PASSAGE_KEYS = {"source", "text", "start", "end", "score", "page", "ocr"}
 
 
 @pytest.fixture(scope="module")
