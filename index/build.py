@@ -13,7 +13,7 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +24,7 @@ from tqdm import tqdm
 
 from index.chunk import chunk_document, make_splitter, split_sentences
 from index.clean import CLEANING_VERSION
-from index.embed import Embedder, EmbeddingCache, SentenceTransformerEmbedder, embed_with_cache
+from index.embed import Embedder, EmbeddingCache, ProgressCallback, SentenceTransformerEmbedder, embed_with_cache
 from index.errors import EmptyCorpusError, IndexLockedError, IndexMismatchError
 from index.load import SkippedFile, load_corpus
 from index.manifest import FLAT, FORMAT_VERSION, Manifest
@@ -188,7 +188,7 @@ def build_index(
         added = tuple(sorted(set(new_hashes) - set(old_hashes)))
         removed = tuple(sorted(set(old_hashes) - set(new_hashes)))
         changed = tuple(sorted(k for k in new_hashes if k in old_hashes and old_hashes[k] != new_hashes[k]))
-        if not force and is_up_to_date(previous, settings, documents, metadata):
+        if not force and previous is not None and is_up_to_date(previous, settings, documents, metadata):
             return BuildReport(
                 len(documents),
                 previous.chunk_count,
@@ -275,7 +275,7 @@ class _LazyEmbedder:
     def embed_query(self, text: str) -> np.ndarray:
         return self.embedder.embed_query(text)
 
-    def embed_documents(self, texts, progress=None) -> np.ndarray:
+    def embed_documents(self, texts: Sequence[str], progress: ProgressCallback | None = None) -> np.ndarray:
         return self.embedder.embed_documents(texts, progress)
 
 

@@ -49,6 +49,7 @@ import threading
 import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -137,7 +138,7 @@ class Connection:
         self.consistency = settings.milvus_consistency
         self.client = self._client()
 
-    def _client(self):
+    def _client(self) -> Any:  # pymilvus.MilvusClient (pymilvus ships no types)
         key = (self.uri, self.settings.milvus_token)
         with _clients_lock:
             client = _clients.get(key)
@@ -180,7 +181,7 @@ class Connection:
             "the server is running."
         )
 
-    def call(self, method: str, *args, **kwargs):
+    def call(self, method: str, *args: Any, **kwargs: Any) -> Any:
         """``client.<method>(*args, **kwargs)`` with the timeout, errors made StoreUnavailableError."""
         try:
             return getattr(self.client, method)(*args, timeout=self.timeout, **kwargs)
@@ -220,7 +221,7 @@ class Connection:
         schema.add_field("v", DataType.FLOAT_VECTOR, dim=2)
         self.create(self.meta, schema, [("v", "FLAT", "L2", {})])
 
-    def create(self, name: str, schema, indexes: list[tuple[str, str, str, dict]]) -> None:
+    def create(self, name: str, schema: Any, indexes: list[tuple[str, str, str, dict]]) -> None:
         """Create a collection with these (field, index type, metric, params) indexes and load it,
         with the configured shards, replicas and consistency level."""
         params = self.client.prepare_index_params()
@@ -301,7 +302,7 @@ def read_heads(connection: Connection, generation: str, revision: int) -> list[d
     return sorted(rows, key=lambda r: r["position"])
 
 
-def _next(connection: Connection, iterator) -> list[dict]:
+def _next(connection: Connection, iterator: Any) -> list[dict]:
     try:
         return iterator.next()
     except Exception as exc:

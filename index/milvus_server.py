@@ -96,7 +96,7 @@ class LiteServer:
     def __enter__(self) -> LiteServer:
         return self.start()
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.stop()
 
 
@@ -106,19 +106,21 @@ def main(argv: list[str] | None = None) -> int:
     import argparse
     import signal
 
-    parser = argparse.ArgumentParser(description=main.__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description="serve a milvus-lite database on 127.0.0.1 until interrupted")
     parser.add_argument("db_file", type=Path, help="the database file (a short plain name ending in .db)")
     parser.add_argument("--port", type=int, default=19530)
     args = parser.parse_args(argv)
     server = LiteServer(args.db_file, args.port).start()
+    process = server.process
+    assert process is not None  # started
     print(f"milvus-lite serving {args.db_file} at {server.uri} (log: {server.log_file}); Ctrl+C stops", flush=True)
 
-    def interrupted(*_) -> None:
+    def interrupted(*_: object) -> None:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, interrupted)  # stopped like Ctrl+C: the engine with it
     try:
-        server.process.wait()
+        process.wait()
     except KeyboardInterrupt:
         pass
     finally:

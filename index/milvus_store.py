@@ -12,6 +12,7 @@ import json
 import threading
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
 import numpy as np
 
@@ -38,6 +39,8 @@ from index.settings import Settings
 from index.stores import Candidates, DocumentHead, index_location
 from index.tokens import WORD_CHARS, bm25_idf, tokenize
 from index.types import Chunk, Document, Sentence
+
+SpanT = TypeVar("SpanT", Chunk, Sentence)
 
 # Searches of one question run at once; two pipeline workers make at most six.
 _searches = ThreadPoolExecutor(max_workers=6, thread_name_prefix="milvus-search")
@@ -81,7 +84,7 @@ class MilvusStore:
         """The live generation (the same errors as index.stores.open_store)."""
         connection = None if has_no_database(settings) else Connection(settings)
         live = connection.read_live() if connection else None
-        if live is None:
+        if connection is None or live is None:
             raise IndexMissingError(
                 f"{index_location(settings)} 中还没有索引；请运行 policyqa index。 "
                 f"no index in {index_location(settings)}; build one with `policyqa index`"
@@ -277,7 +280,7 @@ class MilvusStore:
         if not tokens:
             return
         ids = term_ids(tokens)
-        frequencies = {}
+        frequencies: dict[int, int] = {}
         for begin in range(0, len(ids), QUERY_IDS):
             batch = ids[begin : begin + QUERY_IDS]
             rows = self.db.call("query", self.terms_name, filter=f"id in {batch}", output_fields=["df"])
@@ -307,7 +310,7 @@ class MilvusStore:
             for row in rows:
                 cache[int(row["id"])] = row
 
-    def _span(self, row: dict, record: type):
+    def _span(self, row: dict, record: type[SpanT]) -> SpanT:
         text = row["text"]
         start, end = int(row["start"]), int(row["end"])
         if len(text) != end - start:  # clipped to fit its field: the document has it whole

@@ -261,7 +261,7 @@ class MilvusWriter:
             progress("write", done, total)
         delta = Counter({token: count for token, count in delta.items() if count})
         ids = term_ids(list(delta))
-        current = {}
+        current: dict[int, int] = {}
         for batch in batches(ids, QUERY_IDS):
             found = db.call("query", db.name(generation, "terms"), filter=f"id in {batch}", output_fields=["df"])
             current.update((row["id"], int(row["df"])) for row in found)
@@ -322,7 +322,7 @@ def page_rows(doc: Document) -> list[str]:
     """Per stored page of ``doc``'s text (PAGE_CHARS each), the page starts and OCR-read pages
     that fall in it, as JSON: ``index.milvus_client.document_of`` joins them back."""
     count = len(range(0, max(len(doc.text), 1), PAGE_CHARS))
-    held = [{"starts": [], "ocr": []} for _ in range(count)]
+    held: list[dict[str, list[int]]] = [{"starts": [], "ocr": []} for _ in range(count)]
     ocr = set(doc.ocr_pages)
     for number, start in enumerate(doc.page_starts, start=1):
         row = held[min(start // PAGE_CHARS, count - 1)]

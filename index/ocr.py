@@ -29,11 +29,18 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from index.errors import DocumentError
 from index.layout import Box, paragraphs
+
+if TYPE_CHECKING:  # Pillow and PDFium load where a page is first drawn
+    from PIL.Image import Image
+    from pypdfium2 import PdfDocument, PdfPage
+
+    from index.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -206,7 +213,7 @@ class OcrReader:
         self._engine: Recognizer | None = None
 
     @classmethod
-    def from_settings(cls, settings, progress: Progress | None = None) -> OcrReader:
+    def from_settings(cls, settings: Settings, progress: Progress | None = None) -> OcrReader:
         """The reader ``settings`` describe (``ocr``, ``ocr_max_pages``, ``cache_dir``, ``threads``)."""
         return cls(
             OcrCache(settings.cache_dir / "ocr.sqlite"),
@@ -308,7 +315,7 @@ class OcrReader:
             yield connection
 
 
-def pixels_hash(image) -> str:
+def pixels_hash(image: Image) -> str:
     """sha256 of a PIL image's pixels, size and mode."""
     digest = hashlib.sha256(f"{image.mode} {image.size[0]}x{image.size[1]} ".encode())
     digest.update(image.tobytes())
@@ -345,7 +352,7 @@ def check_picture(data: bytes, name: str) -> int:
         raise DocumentError(f"{name}: 图片已损坏或无法读取（not a readable picture: {exc}）") from exc
 
 
-def upright_image(data: bytes, page: int = 0):
+def upright_image(data: bytes, page: int = 0) -> Image:
     """Page ``page`` of a picture as an RGB PIL image, turned as its EXIF says, at most
     ``RENDER_LONG_SIDE`` pixels long."""
     from PIL import Image, ImageOps
@@ -356,7 +363,7 @@ def upright_image(data: bytes, page: int = 0):
     return _at_most(image, RENDER_LONG_SIDE)
 
 
-def render_pdf_page(page, long_side: int = RENDER_LONG_SIDE):
+def render_pdf_page(page: PdfPage, long_side: int = RENDER_LONG_SIDE) -> Image:
     """A PDFium page rendered to an RGB PIL image ``long_side`` pixels long (at most 300 dpi)."""
     width, height = page.get_size()
     scale = min(long_side / max(width, height, 1), 300 / 72)
@@ -395,7 +402,7 @@ def page_picture(data: bytes, suffix: str, page: int, long_side: int = 1400) -> 
     return out.getvalue()
 
 
-def _at_most(image, long_side: int):
+def _at_most(image: Image, long_side: int) -> Image:
     if max(image.size) <= long_side:
         return image
     scale = long_side / max(image.size)
@@ -410,13 +417,13 @@ class _PageSource:
     def open(cls, data: bytes, name: str) -> Iterator[_PageSource]:
         raise NotImplementedError
 
-    def image(self, page: int):
+    def image(self, page: int) -> Image | None:
         """The page's image (PIL, RGB), or None when it holds no picture."""
         raise NotImplementedError
 
 
 class _PdfPages(_PageSource):
-    def __init__(self, pdf) -> None:
+    def __init__(self, pdf: PdfDocument) -> None:
         self.pdf = pdf
 
     @classmethod
@@ -433,7 +440,7 @@ class _PdfPages(_PageSource):
         finally:
             pdf.close()
 
-    def image(self, page: int):
+    def image(self, page: int) -> Image | None:
         import pypdfium2.raw as pdfium_c
 
         pdf_page = self.pdf[page]
@@ -454,7 +461,7 @@ class _PicturePages(_PageSource):
     def open(cls, data: bytes, name: str) -> Iterator[_PicturePages]:
         yield cls(data)
 
-    def image(self, page: int):
+    def image(self, page: int) -> Image:
         return upright_image(self.data, page)
 
 
@@ -479,7 +486,7 @@ class Recognizer:
         self.engine = RapidOCR(intra_op_num_threads=max(1, threads), inter_op_num_threads=1, text_score=0.0)
         _without_memory_patterns(self.engine, max(1, threads))
 
-    def recognize(self, image) -> Recognized:
+    def recognize(self, image: Image) -> Recognized:
         """Every line of a page image with its box and confidence, read upright.
 
         The page is read through its red channel, where red ink is as light as the paper: a
@@ -532,7 +539,7 @@ class Recognizer:
         return Recognized(boxes, angle, width, height)
 
 
-def _without_memory_patterns(engine, threads: int) -> None:
+def _without_memory_patterns(engine: Any, threads: int) -> None:  # engine: a RapidOCR (untyped)
     """Reopen RapidOCR's three ONNX Runtime sessions without memory patterns.
 
     ONNX Runtime keeps an allocation plan for every input shape it has seen, and every page

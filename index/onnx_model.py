@@ -30,10 +30,14 @@ import shutil
 import tempfile
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from index.errors import ConfigError
+
+if TYPE_CHECKING:  # torch loads only where a conversion needs it
+    import torch
 
 _CONVERTER_VERSION = 3  # part of the directory name: bump it when the written files change
 _TMP_MARK = ".tmp-"
@@ -234,7 +238,7 @@ def _max_length(model_dir: Path) -> int:
     return 512
 
 
-def _reference(wrapped, out: Path) -> list[np.ndarray]:
+def _reference(wrapped: torch.nn.Module, out: Path) -> list[np.ndarray]:
     """PyTorch vectors of the probe texts, tokenized exactly as the encoder does."""
     import torch
     from tokenizers import Tokenizer
@@ -249,7 +253,7 @@ def _reference(wrapped, out: Path) -> list[np.ndarray]:
     return vectors
 
 
-def _pooled_module(model, pooling: str, normalized: bool):
+def _pooled_module(model: torch.nn.Module, pooling: str, normalized: bool) -> torch.nn.Module:
     """The transformer plus sentence-transformers' pooling (and normalization), as one torch module."""
     import torch
 
@@ -258,7 +262,7 @@ def _pooled_module(model, pooling: str, normalized: bool):
             super().__init__()
             self.model = model
 
-        def forward(self, input_ids, attention_mask):
+        def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
             states = self.model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
             if pooling == "cls":
                 vector = states[:, 0]

@@ -104,13 +104,18 @@ class ExtractiveAnswerer:
 
     def answer(self, info: QuestionInfo, evidence: Evidence, part_vectors: Sequence[np.ndarray]) -> Draft:
         """Answer or decline one question (``part_vectors``: the embedding of each part)."""
-        ranked = [self._rank(part, evidence, vector) for part, vector in zip(info.parts[:MAX_PARTS], part_vectors)]
-        ranked = [r for r in ranked if r is not None]
+        each_part = [self._rank(part, evidence, vector) for part, vector in zip(info.parts[:MAX_PARTS], part_vectors)]
+        ranked = [r for r in each_part if r is not None]
         confidence = max((r.best_probability for r in ranked), default=0.0)
         if max((r.strength for r in ranked), default=0.0) < 1.0:
-            blocked = [r for r in ranked if r.blocked is not None and r.blocked[0] >= r.threshold]
+            # Each scope block that would have answered, by how far it clears its part's threshold.
+            blocked = [
+                (r.blocked[0] / r.threshold, r.blocked)
+                for r in ranked
+                if r.blocked is not None and r.blocked[0] >= r.threshold
+            ]
             if blocked:
-                _, item, check = max(blocked, key=lambda r: r.blocked[0] / r.threshold).blocked
+                _, (_, item, check) = max(blocked, key=lambda b: b[0])
                 return self._decline_for_scope(item, check, info, evidence, confidence)
             return Draft(self.refusal_text, (), {}, False, confidence=confidence)
         # The question is answered: every other part that has a likely answer gets it too.

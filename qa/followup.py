@@ -146,8 +146,9 @@ def _replace_slot(constraint: str, previous: str) -> str | None:
             return _ask(_replace_first(ask, old_times, new_time, everywhere=True))
         return _ask(f"{new_time}{ask}")
     for pattern in (LEVEL, ROUND):
-        if pattern.search(constraint) and pattern.search(ask):
-            new = pattern.search(constraint).group()
+        named = pattern.search(constraint)
+        if named and pattern.search(ask):
+            new = named.group()
             return _ask(_replace_first(ask, [m.group() for m in pattern.finditer(ask)], new))
     counted = _counted(ask)
     if counted and constraint not in ask:

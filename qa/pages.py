@@ -8,9 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import replace
+from typing import TypeVar
 
 from index.types import Document
 from qa.types import Citation, Hit
+
+Located = TypeVar("Located", Citation, Hit)
 
 
 def locate_citations(citations: Iterable[Citation], document: Callable[[str], Document]) -> tuple[Citation, ...]:
@@ -28,7 +31,7 @@ def locate_hits(hits: Iterable[Hit], document: Callable[[str], Document]) -> lis
     return [_located(h, h.start, document) for h in hits]
 
 
-def _located(item, start: int, document: Callable[[str], Document]):
+def _located(item: Located, start: int, document: Callable[[str], Document]) -> Located:
     doc = document(item.doc_id)
     page = doc.page_at(start)
     if page is None:

@@ -43,7 +43,7 @@ from qa.query import (
 from qa.retrieve import Retriever
 from qa.scope import unknown_places
 from qa.text import answer_sentences
-from qa.types import Answer, Citation, Hit
+from qa.types import Answer, Citation, Conflict, Figure, Hit
 
 # Questions about the latest state re-rank this many times the usual candidates by date,
 # so a recent document just outside the usual cut can come in.
@@ -157,7 +157,9 @@ class QAPipeline:
             notes.extend(failure_notes)
         if draft is None:
             draft = self._extract(info, evidence, part_vectors)
-        answer_text, citations, figures, conflicts = draft.text, draft.citations, (), ()
+        answer_text, citations = draft.text, draft.citations
+        figures: tuple[Figure, ...] = ()
+        conflicts: tuple[Conflict, ...] = ()
         if draft.answered:
             figures = verify_figures(draft.text, draft.snippets)
             sentences = _passage_sentences(hits, evidence)

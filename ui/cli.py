@@ -6,10 +6,15 @@ import argparse
 import json
 import logging
 import sys
+from importlib.metadata import entry_points
 from pathlib import Path
 
 from index.errors import PolicyQAError, QuestionError
 from index.settings import Settings, describe_settings, load_settings
+from ui.version import app_version
+
+# The entry-point group whose objects add a subcommand: called with the subcommand factory.
+COMMANDS_GROUP = "policyqa.commands"
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -184,18 +189,6 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_bench(args: argparse.Namespace) -> int:
-    from bench.run import main as run_bench
-    from index.stores import check_store
-
-    if not args.qa.is_file():
-        raise PolicyQAError(f"question set {args.qa} does not exist; give one with --qa")
-    sizes = tuple(int(s) for s in args.sizes.split(",")) if args.sizes else None
-    settings = _settings(args)
-    store = check_store(args.store or settings.store)
-    return run_bench(settings, args.qa, args.quick, args.json, sizes, args.work, args.reuse, store)
-
-
 def cmd_serve(args: argparse.Namespace) -> int:
     from ui.server import serve
 
@@ -235,6 +228,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--config", type=Path, help="a policyqa.toml settings file")
     parser.add_argument("-v", "--verbose", action="store_true", help="log what happens")
+    parser.add_argument("--version", action="version", version=f"policyqa {app_version()}")
     commands = parser.add_subparsers(dest="command", required=True)
 
     def subcommand(name: str, help_text: str) -> argparse.ArgumentParser:
@@ -287,21 +281,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--index", type=Path, help="index folder whose feedback.sqlite to read")
     p.set_defaults(run=cmd_feedback_export)
 
-    p = subcommand("bench", "benchmark against the LangChain baseline, then synthetic corpora up to 10^6 chunks")
-    p.add_argument("--qa", type=Path, default=Path("bench/questions/dev.jsonl"), help="question set (JSON lines)")
-    p.add_argument("--json", action="store_true", help="print the report as one JSON object (table on stderr)")
-    p.add_argument("--quick", action="store_true", help="real corpus and 10^4 chunks only (≤ 10 minutes)")
-    p.add_argument("--corpus", type=Path, help="corpus folder")
-    p.add_argument("--sizes", help="synthetic sizes in chunks, comma-separated (default 10000 or 10000,100000,1000000)")
-    p.add_argument("--work", type=Path, help="folder for the benchmark's indexes (default: a temporary folder)")
-    p.add_argument("--reuse", action="store_true", help="reuse synthetic indexes already built in --work")
-    p.add_argument(
-        "--store",
-        choices=["faiss", "milvus"],
-        help="milvus: measure the Milvus store beside the local one (POLICYQA_MILVUS_URI, or a milvus-lite "
-        "server started for the run), on the corpus and up to 10^5 synthetic chunks",
-    )
-    p.set_defaults(run=cmd_bench)
+    # Subcommands that installed packages plug in (pyproject.toml's entry points): `bench`
+    # comes from the benchmark this way, so the product's command line never imports it.
+    for entry in entry_points(group=COMMANDS_GROUP):
+        entry.load()(subcommand)
     return parser
 
 

@@ -13,6 +13,7 @@ metadata is always an object.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import FastAPI
@@ -54,7 +55,7 @@ class RetrievalRequest(BaseModel):
     retrieval_setting: RetrievalSetting = Field(default_factory=RetrievalSetting)
 
 
-def dify_error(status: int, code: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+def dify_error(status: int, code: int, message: str, headers: Mapping[str, str] | None = None) -> JSONResponse:
     """An error in Dify's shape: {"error_code", "error_msg"}."""
     return JSONResponse({"error_code": code, "error_msg": message}, status_code=status, headers=headers)
 

@@ -149,8 +149,8 @@ def parse_source_request(data: object) -> SourceRequest:
         raise DocumentError("无法打开原文：链接不完整。")
     doc_id = data.get("doc_id")
     try:
-        start, end = int(data.get("start")), int(data.get("end"))
-    except (TypeError, ValueError):
+        start, end = int(data["start"]), int(data["end"])
+    except (KeyError, TypeError, ValueError):
         raise DocumentError("无法打开原文：链接中的位置无效。") from None
     if not isinstance(doc_id, str) or not doc_id or start < 0 or end < start:
         raise DocumentError("无法打开原文：链接中的文档或位置无效。")
@@ -174,7 +174,7 @@ def scan_picture(library: Library, document: Document, offset: int) -> bytes | N
     A page that cannot be rendered (the file changed or is gone) still shows its text.
     """
     page = document.page_at(offset)
-    if not document.is_ocr(page):
+    if page is None or not document.is_ocr(page):
         return None
     try:
         return library.page_picture(document.doc_id, page)
@@ -241,11 +241,12 @@ def change_document(library: Library, data: object, progress: Progress) -> str:
 
 def preview_document(library: Library, data: object) -> str:
     """The preview panel's HTML for a document of the list (``start``: show the page holding it)."""
-    doc_id = data.get("doc") if isinstance(data, dict) else None
+    fields = data if isinstance(data, dict) else {}
+    doc_id = fields.get("doc")
     if not isinstance(doc_id, str):
         return render.viewer_error_html("无法预览：没有指明文件。")
     try:
-        start = max(0, int(data.get("start") or 0))
+        start = max(0, int(fields.get("start") or 0))
     except (TypeError, ValueError):
         start = 0
     try:
