@@ -13,7 +13,7 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,19 +26,16 @@ from index.chunk import chunk_document, make_splitter, split_sentences
 from index.clean import CLEANING_VERSION
 from index.embed import Embedder, EmbeddingCache, ProgressCallback, SentenceTransformerEmbedder, embed_with_cache
 from index.errors import EmptyCorpusError, IndexLockedError, IndexMismatchError
-from index.lexical import LexicalIndex
 from index.load import SkippedFile, load_corpus
+from index.manifest import FLAT, FORMAT_VERSION, Manifest
 from index.metadata import apply_overrides, overrides_hash, read_overrides
 from index.ocr import OcrReader, ocr_fingerprint
 from index.settings import Settings
-from index.store import FORMAT_VERSION, IndexData, Manifest, read_manifest, write_index
+from index.stores import DocumentChanges, IndexContents, StageProgress, open_writer
 from index.types import Chunk, Document, Sentence
-from index.vectors import FLAT, SENTENCE_ANN, build_vector_index, index_kind
+from index.vectors import SENTENCE_ANN, build_vector_index, index_kind
 
 log = logging.getLogger(__name__)
-
-# (stage name, done, total) → None; the UI turns it into a progress bar.
-StageProgress = Callable[[str, int, int], None]
 
 
 @dataclass(frozen=True)
@@ -109,6 +106,24 @@ def manifest_for(
     )
 
 
+def same_build_settings(previous: Manifest, manifest: Manifest) -> bool:
+    """True if two manifests differ at most in their documents (and titles, dates, counts):
+    the same model, prefixes, chunker, tokenizer, cleaning, OCR and format."""
+    keys = (
+        "format_version",
+        "model_id",
+        "dim",
+        "query_prefix",
+        "passage_prefix",
+        "chunk_size",
+        "chunk_overlap",
+        "lexical_tokenizer",
+        "cleaning_version",
+        "ocr",  # scanned pages read another way: texts differ under the same file hashes
+    )
+    return all(getattr(previous, key) == getattr(manifest, key) for key in keys)
+
+
 def is_up_to_date(previous: Manifest | None, settings: Settings, documents: list[Document], metadata: str = "") -> bool:
     """True if the live index was built from exactly these documents, titles and dates, with these settings."""
     if previous is None:
@@ -136,7 +151,9 @@ def build_index(
     progress: StageProgress | None = None,
     force: bool = False,
 ) -> BuildReport:
-    """Build or update the index of ``settings.corpus_dir`` in ``settings.index_dir``.
+    """Build or update the index of ``settings.corpus_dir`` in the configured store.
+
+    The build lock is held in ``settings.index_dir`` whichever store holds the index.
 
     Args:
         settings: corpus and index folders, model, chunker settings.
@@ -146,6 +163,7 @@ def build_index(
     Raises:
         IndexLockedError: another build is running.
         ConfigError: the model cannot be loaded.
+        StoreUnavailableError: the Milvus server cannot be reached.
     """
     started = time.perf_counter()
     report = progress or _terminal_progress()
@@ -163,7 +181,8 @@ def build_index(
         overrides = read_overrides(settings.corpus_dir)
         documents = apply_overrides(documents, overrides)
         metadata = overrides_hash(overrides)
-        previous = read_manifest(settings.index_dir)
+        writer = open_writer(settings)
+        previous = writer.live_manifest()
         old_hashes = previous.documents if previous else {}
         new_hashes = {d.doc_id: d.content_hash for d in documents}
         added = tuple(sorted(set(new_hashes) - set(old_hashes)))
@@ -200,25 +219,12 @@ def build_index(
         if previous and previous.model_id == settings.embedding_model and previous.dim != dim:
             raise IndexMismatchError(f"model dimension changed from {previous.dim} to {dim}; rebuild with --force")
         manifest = manifest_for(settings, dim, documents, len(chunks), len(sentences), metadata)
-        approximate_chunks = manifest.dense_index != FLAT
-        data = IndexData(
-            manifest=manifest,
-            documents=documents,
-            chunks=chunks,
-            sentences=sentences,
-            sentence_vectors=sentence_vectors,
-            dense=build_vector_index(chunk_vectors.reshape(-1, dim), manifest.dense_index, threads=settings.threads),
-            lexical=LexicalIndex.build([c.text for c in chunks], settings.lexical_tokenizer),
-            chunk_vectors=chunk_vectors if approximate_chunks else None,
-            sentence_ann=(
-                build_vector_index(sentence_vectors, manifest.sentence_index, threads=settings.threads)
-                if manifest.sentence_index != FLAT
-                else None
-            ),
+        contents = IndexContents(
+            manifest, documents, chunks, sentences, chunk_vectors.reshape(-1, dim), sentence_vectors
         )
-        report("write", 0, 1)
-        write_index(settings.index_dir, data)
-        report("write", 1, 1)
+        same_settings = not force and previous is not None and same_build_settings(previous, manifest)
+        changes = DocumentChanges(added, changed, removed) if same_settings else None
+        writer.write(contents, changes, report)
     return BuildReport(
         documents=len(documents),
         chunks=len(chunks),

@@ -16,7 +16,8 @@ from bench.synthetic import (
     generate,
     sentence_vectors,
 )
-from index.lexical import LexicalIndex, tokenize
+from index.lexical import LexicalIndex
+from index.tokens import tokenize
 
 SENTENCES = [
     "2015年全国农村贫困人口减少1442万人。",
