@@ -24,7 +24,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
-from tests.conftest import CACHE, REPO, empty_config, free_port
+from tests.conftest import CACHE, REPO, empty_config, free_port, stop
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
@@ -206,12 +206,7 @@ def _serve(built_index, root: Path, env_extra: dict[str, str], health_headers: d
         _wait_until_healthy(server, health_headers or {})
         yield server
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process)
 
 
 def _wait_until_healthy(server: AppServer, headers: dict) -> None:
