@@ -57,6 +57,9 @@ FOCUS_STOP = re.compile(
     r"^(?:了|的|是|有|在|到|从|由|为|将|把|被|一共|总共|累计|具体|分别|大约)+|(?:了|的|是|呢|吗|又|还|也|都)+$"
 )
 FOCUS_SPLIT = re.compile(r"[和与及、，,“”\"]+")
+MARKUP = re.compile(r"<(script|style)\b[^>]*>.*?</\1\s*>|</?[a-zA-Z][^<>]*>", re.IGNORECASE | re.DOTALL)
+# 「这里面」「其中」 say that a part is asked, not what is counted.
+PART_OF = re.compile(r"(?:这|那)?(?:里面|里头|当中|之中|其中)")
 GENERIC_FOCUS = frozenset(
     "钱 人 个 元 次 年 倍 天 月 多 少 时候 时间 水平 比例 名字 东西 内容 全国 我国 地方 方面".split()
 )
@@ -138,6 +141,13 @@ def clean_question(question: object, max_chars: int) -> str:
     return text
 
 
+def without_markup(question: str) -> str:
+    """The question without HTML pasted into it (「<img …><script>…</script>扶贫日是哪一天？」 asks
+    about 扶贫日): markup is not what is asked. All markup: the question as typed."""
+    stripped = MARKUP.sub(" ", question).strip()
+    return stripped or question
+
+
 def topic_words(question: str) -> str:
     """The question with its interrogative phrases blanked out, for lexical matching."""
     return QUESTION_WORDS.sub(" ", question)
@@ -184,6 +194,7 @@ def figure_focus(text: str) -> tuple[str, ...]:
     nothing follows does the noun just before 是多少/有多少 count (「森林覆盖率达到了多少」).
     Places, times, verbs and generic words (全国) say where and when, not what is counted.
     """
+    text = PART_OF.sub("，", text)
     found = _head_nouns(FOCUS_AFTER, text, first=True) or _phrases_before(text)
     return tuple(dict.fromkeys(found))
 
@@ -346,7 +357,7 @@ def _message_text(content: object) -> str:
 
 def analyze(question: str, history: Sequence[object] | None = None) -> tuple[QuestionInfo, str | None]:
     """The question as retrieval should see it, and the rewritten text if it was a follow-up."""
-    resolved = resolve(question, previous_questions(history))
+    resolved = resolve(without_markup(question), [without_markup(q) for q in previous_questions(history)])
     text = resolved.text
     info = QuestionInfo(text=text, wants=asked_number_kind(text), parts=split_question(text))
     return info, text if resolved.rewritten else None

@@ -43,6 +43,9 @@ PER_UNIT = {
     "household": re.compile(r"每户|户均"),
     "person": re.compile(r"人均|每人|每名|生均|每个学生"),
 }
+# Said of a figure, a yearly measure also reads 「年增收」「人均年收入」 (asked, 「人均年收入」 is
+# the usual name of a yearly income and asks for no per-year figure).
+PER_UNIT_STATED = {**PER_UNIT, "year": re.compile(r"年均|每年|平均每年|年增|人均年|全年")}
 LIMIT_ASKED = re.compile(r"最多|最高|上限|额度|封顶|最少|最低")
 LIMIT_STATED = re.compile(r"最高|最多|不超过|以内|以下|上限|额度|封顶|最低|最少|不低于|以上")
 ROUND = re.compile(r"(?:第)?[一二三四五六七八九十\d]+(?:期|批)")
@@ -169,7 +172,7 @@ def check_figure(
         if all(years and not years & scope.years for years in figure_years):
             return ScopeCheck("year", "、".join(f"{y}年" for y in sorted(figure_years[0])))
     # Per-unit measures and limits may qualify any figure of the sentence (「年均增长11.6%」).
-    missing = [name for name in scope.per_unit if not PER_UNIT[name].search(text)]
+    missing = [name for name in scope.per_unit if not PER_UNIT_STATED[name].search(text)]
     if missing:
         return ScopeCheck("per_unit", quantities[0].text)
     if scope.limit and not LIMIT_STATED.search(text):

@@ -53,6 +53,8 @@ NOT_PLACES = frozenset(
     "城乡 边疆 内地 沿海 老区 藏区 高海拔 平原 乡村 农村 基层 海外 境外 国外 地方 当地 本地 外地".split()
 )
 ADMIN_CHARS = frozenset("省市县区州乡镇村地")
+# jieba tags some measures as places (「满意度」「深度」): a word ending so is a measure.
+MEASURE_ENDINGS = ("度", "率")
 # A place name in running text: a stem and an administrative suffix. The stem is cut at the
 # last character that cannot be part of a name (「以贵州省」 → 贵州省, 「跨省」 → none); stems
 # holding generic words (贫困地区, 中西部地区, 扶贫协作地区) name no place.
@@ -165,7 +167,7 @@ def place_names(text: str, loose: bool = False) -> tuple[str, ...]:
         for (word, tag), (after, _) in zip(words, [*words[1:], ("", "")]):
             if len(word) < 2 or word in NOT_PLACES or NATIONAL.fullmatch(word) or NUMERAL_START.match(word):
                 continue
-            if set(word) <= ADMIN_CHARS:  # 「省市县」
+            if set(word) <= ADMIN_CHARS or word.endswith(MEASURE_ENDINGS):  # 「省市县」「满意度」
                 continue
             if tag in ("ns", "nrt"):
                 found.append(word)

@@ -183,6 +183,8 @@ def test_figure_focus_names_what_is_counted():
     assert figure_focus("林芝市2020年的森林覆盖率达到了多少") == ("森林覆盖率",)
     assert figure_focus("那曲2021年衔接资金项目的完工率是多少") == ("完工率",)
     assert figure_focus("万企帮万村帮扶的那些村里，深度贫困村有多少个") == ("深度贫困村",)
+    # 「这里面」 says a part is asked, not what is counted.
+    assert figure_focus("农牧民工联队带动了劳动力转移就业，这里面建档立卡贫困户有多少人") == ("建档立卡贫困户",)
     # Verbs, times and places around the question word are not what is counted.
     assert figure_focus("那曲市累计减贫了多少户") == ()
 

@@ -44,6 +44,14 @@ def test_a_follow_up_asking_something_new_keeps_the_earlier_question_as_context(
     assert "2016年" in resolved.text and "2012" not in resolved.text and "低保标准" in resolved.text
 
 
+def test_a_pronoun_or_inside_word_points_back():
+    # 「他」 (not 「其他」) is the person of the earlier question; 「里面」 is inside its subject.
+    resolved = resolve("他协调了多少钱扶持贫困村建项目？", ["山南军分区那个次仁扎西组织开展了什么行动？"])
+    assert resolved.rewritten and "次仁扎西" in resolved.text
+    assert not is_follow_up("其他省份的经验值得借鉴吗？")
+    assert "产业园" in resolve("里面进了多少家企业？", ["沪滇协作产业园建在云南哪个地方？"]).text
+
+
 def test_a_chain_of_follow_ups_keeps_its_subject():
     history = ["民主党派搞脱贫攻坚民主监督是哪年开始的？", "一共搞了几年？"]
     assert "民主监督" in resolve("他们对口盯了几个省？", history).text

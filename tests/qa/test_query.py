@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from index.errors import QuestionError
-from qa.query import asked_number_kind, clean_history, clean_question, previous_questions
+from qa.query import analyze, asked_number_kind, clean_history, clean_question, previous_questions, without_markup
 
 
 @pytest.mark.parametrize(
@@ -59,3 +59,12 @@ def test_history_is_cleaned_like_a_question_and_refused_questions_are_dropped():
     assert clean_history(history, max_chars=500) == ["扶贫日是哪天", "驻村工作队有多少？"]
     assert clean_history("扶贫日是哪天", max_chars=500) == []  # not a list of turns
     assert clean_history(None, max_chars=500) == []
+
+
+def test_markup_pasted_into_a_question_is_not_what_is_asked():
+    pasted = '<img src=x onerror="alert(3)"><script>window.x=4</script>扶贫日是哪一天？'
+    assert without_markup(pasted) == "扶贫日是哪一天？"
+    assert analyze(pasted)[0].text == "扶贫日是哪一天？"
+    # a lone angle bracket is text, and a question of markup only stays as typed
+    assert without_markup("收入<1000元的有多少户？") == "收入<1000元的有多少户？"
+    assert without_markup("<b>") == "<b>"

@@ -60,6 +60,8 @@ def test_words_jieba_takes_for_places_are_not_places_in_documents():
     assert {"北京", "拉萨"} <= set(place_names("北京市对口援藏，给拉萨累计投入了多少？", loose=True))
     assert place_names("那曲", loose=True) == ("那曲",)
     assert place_names("全国农村贫困发生率是多少？", loose=True) == ()
+    # jieba tags 「满意度」 as a place; a word ending so is a measure
+    assert place_names("全国脱贫攻坚第三方评估的群众满意度是多少？", loose=True) == ()
     assert place_keys("阿里地区") == ("阿里",) and place_keys("阿里札达") == ("阿里", "札达")
 
 
@@ -79,6 +81,15 @@ def test_a_figure_in_another_unit_has_the_wrong_scope():
     assert _figure("折算下来带动了多少户？", ("户",), "直接带动建档立卡人口65522人次。").conflict == "unit"
     assert _figure("非贫困人口有多少户？", ("户",), "同步搬迁500万非贫困人口。").conflict == "unit"
     assert not _figure("全国一共多少人？", ("人", "名"), "960多万生活在山区的贫困人口实现脱贫。")
+
+
+def test_a_yearly_figure_may_read_year_increase():
+    # 「人均每年增收」 asked, 「人均年增收」 stated: the same measure
+    text = "带动贫困人口人均年增收超过3000元。"
+    assert not _figure("产业扶贫让贫困人口人均每年增收多少？", ("元",), text)
+    assert (
+        _figure("产业扶贫让贫困人口人均每年增收多少？", ("元",), "带动贫困人口增收超过3000元。").conflict == "per_unit"
+    )
 
 
 def test_per_household_limits_and_rounds_are_scopes():
