@@ -74,7 +74,7 @@ class AskResponse(BaseModel):
     rewritten_question: str | None = Field(
         description="追问改写成的完整问题（「那那曲呢？」→「那曲2020年…是多少？」）；不是追问时为 null"
     )
-    confidence: float = Field(description="回答模型认为所引句子回答了问题的概率（0–1）")
+    confidence: float = Field(description="回答模型认为这一回答正确的概率（0–1）")
     figures: list[FigureOut]
     conflicts: list[ConflictOut]
     notes: list[str] = Field(description="读者需要知道的说明，例如大模型失败后改用摘录式回答")

@@ -27,7 +27,7 @@ class Draft:
     snippets: dict[int, str]  # marker → the source text it cites
     answered: bool
     notes: tuple[str, ...] = ()
-    confidence: float = 0.0  # the answer model's probability for the best sentence (extractive)
+    confidence: float = 0.0  # the answer model's probability that the answer is right (extractive)
     # a generated answer's speed: "llm_first_token" (ms) and "llm_tokens_per_s"
     timings_ms: dict[str, float] = field(default_factory=dict)
 

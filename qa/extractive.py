@@ -2,10 +2,9 @@
 
 Each part of the question (「…多少人？其中…多少？」 has two) gets the sentence the fitted model
 (qa.model) finds most likely to answer it, among the sentences whose figure has the asked scope
-(qa.scope). A part is answered when that likelihood reaches the model's threshold for its kind
-(figure or not); a question
-none of whose parts is answered is declined, and when the best sentence had the wrong scope
-the reply says what the documents do state (「文档中只有日喀则的数字：…[1]」). Policy questions
+(qa.scope). Whether the question is answered is the fitted decision's (qa.decision), from how
+the parts' rankings look; a declined question whose best sentence had the wrong scope gets a
+reply saying what the documents do state (「文档中只有日喀则的数字：…[1]」). Policy questions
 also quote close runner-ups, list questions the numbered items that follow. Sentences are
 quoted, never rewritten, so every figure of an answer is a figure of its source.
 """
@@ -21,6 +20,7 @@ import numpy as np
 
 from index.types import Sentence
 from qa.answering import Draft
+from qa.decision import Ranked, decision_features
 from qa.evidence import Evidence, EvidenceSentence
 from qa.features import coverage_of, numbered_items, part_features, wanted_quantities, weighted_terms
 from qa.model import AnswerModel
@@ -40,8 +40,9 @@ TRIM_POLICY_ABOVE_CHARS = 140
 # includes is often said over two or three sentences).
 RUNNER_UP_SHARE = 0.6
 RUNNER_UPS = 2
-# Once one part of a question reaches its threshold, the other parts are answered from this
-# share of theirs: the question is about the documents, each part quotes its likeliest sentence.
+# Once a question is answered, each other part is answered whose strength (best probability /
+# its threshold) is at least this share of the strongest part's (or of 1, if that is higher):
+# the question is about the documents, each part quotes its likeliest sentence.
 LATER_PART_SHARE = 0.5
 SCOPE_WORDS = {
     "place": "{stated}",
@@ -54,26 +55,6 @@ SCOPE_WORDS = {
     "form": "标题",
 }
 DECLINE_FOR_SCOPE = "文档中没有所问范围的这一数字，只有{what}的：{quote}"
-
-
-@dataclass(frozen=True)
-class Ranked:
-    """A part's sentences ranked by the model (wrong-scope sentences at probability 0)."""
-
-    part: SubQuestion
-    probability: np.ndarray
-    order: np.ndarray  # sentence indexes, most likely first
-    blocked: tuple[float, EvidenceSentence, ScopeCheck] | None  # the best sentence, had its scope been right
-    threshold: float  # the model's threshold for this kind of part
-
-    @property
-    def best_probability(self) -> float:
-        return float(self.probability[self.order[0]])
-
-    @property
-    def strength(self) -> float:
-        """The best probability as a share of the threshold: 1 or more answers."""
-        return self.best_probability / self.threshold
 
 
 @dataclass(frozen=True)
@@ -106,8 +87,13 @@ class ExtractiveAnswerer:
         """Answer or decline one question (``part_vectors``: the embedding of each part)."""
         each_part = [self._rank(part, evidence, vector) for part, vector in zip(info.parts[:MAX_PARTS], part_vectors)]
         ranked = [r for r in each_part if r is not None]
-        confidence = max((r.best_probability for r in ranked), default=0.0)
-        if max((r.strength for r in ranked), default=0.0) < 1.0:
+        if not ranked:
+            return Draft(self.refusal_text, (), {}, False, confidence=0.0)
+        strongest = max(ranked, key=lambda r: r.strength)
+        answers, confidence = self.model.decide(
+            decision_features(ranked), strongest.strength, strongest.best_probability
+        )
+        if not answers:
             # Each scope block that would have answered, by how far it clears its part's threshold.
             blocked = [
                 (r.blocked[0] / r.threshold, r.blocked)
@@ -121,10 +107,11 @@ class ExtractiveAnswerer:
         # The question is answered: every other part that has a likely answer gets it too.
         picks: list[Pick] = []
         runner_ups: list[Pick] = []
+        bar_share = LATER_PART_SHARE * min(1.0, strongest.strength)
         for index, r in enumerate(ranked):
-            if r.strength < LATER_PART_SHARE:
+            if r.strength < bar_share:
                 continue
-            bar = r.threshold * LATER_PART_SHARE
+            bar = r.threshold * bar_share
             pick = Pick(evidence.sentences[r.order[0]], r.best_probability, index)
             picks.append(pick)
             if r.part.is_list:
@@ -153,7 +140,8 @@ class ExtractiveAnswerer:
         wrong_scope = None
         if blocked[top] and probability[top] > open_probability[order[0]]:
             wrong_scope = (float(probability[top]), evidence.sentences[top], checks[top])
-        return Ranked(part, open_probability, order, wrong_scope, self.model.threshold_for(bool(part.wants)))
+        threshold = self.model.threshold_for(bool(part.wants))
+        return Ranked(part, features, open_probability, order, wrong_scope, threshold)
 
     def _list_items(self, intro: Pick, evidence: Evidence) -> list[Pick]:
         """The numbered items that follow an introducing sentence, cited where they stand."""

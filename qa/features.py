@@ -20,7 +20,7 @@ from index.types import Sentence
 from qa.evidence import Evidence, EvidenceSentence
 from qa.numbers import Quantity, find_quantities, parse_quantity
 from qa.query import SubQuestion, topic_words
-from qa.scope import PER_UNIT, Scope, ScopeCheck, check_figure, check_place, is_sure_place, scope_of
+from qa.scope import PER_UNIT, PER_UNIT_STATED, Scope, ScopeCheck, check_figure, check_place, is_sure_place, scope_of
 from qa.text import (
     FUNCTION_CHARS,
     char_bigrams,
@@ -422,7 +422,7 @@ def _row(
         other_years = bool(clause_years) and all(y and not y & pt.years for y in clause_years)
         f[INDEX["other_year_in_clause"]] = float(other_years)
     number_clauses = "".join(clause_with_previous(text, q.start, q.end, FOCUS_WINDOW) for q in answering)
-    stated_per = {name for name, pattern in PER_UNIT.items() if pattern.search(number_clauses or text)}
+    stated_per = {name for name, pattern in PER_UNIT_STATED.items() if pattern.search(number_clauses or text)}
     f[INDEX["per_unit_mismatch"]] = float(stated_per != set(pt.per_unit))
     # places
     sentence_places = sure_places(text)

@@ -1,13 +1,14 @@
-"""The fitted answer model: how likely a sentence answers a question part, from its features.
+"""The fitted answer model: how likely a sentence answers a question part, and whether to answer.
 
 Two logistic regressions over ``qa.features.NAMES`` — one for parts that ask for a figure, one
-for the others (what answers 「为什么」 looks nothing like what answers 「多少」) — fitted on the
-training questions by ``python -m bench.train_answerer`` and stored as plain JSON beside this
-module (no pickle): the feature names, their means and scales, the coefficients, and for each
-regression the decision threshold chosen on the development questions (a why-question's best
-sentence is rarer and less sure than a figure's, so one threshold for both would decline the
-policy questions a lower bar answers). Scoring is a dot product, so
-answering needs no machine-learning library.
+for the others (what answers 「为什么」 looks nothing like what answers 「多少」) — rank the
+sentences; each has a threshold (a why-question's best sentence is rarer and less sure than a
+figure's) that makes a part's probability comparable across kinds. A third regression over
+``qa.decision.DECISION_NAMES`` decides whether the question is answered, with its own threshold.
+All are fitted on the training questions by ``python -m bench.train_answerer``, the thresholds
+chosen on the development questions, and stored as plain JSON beside this module (no pickle):
+the feature names, their means and scales, the coefficients, the thresholds. Scoring is a dot
+product, so answering needs no machine-learning library.
 """
 
 from __future__ import annotations
@@ -19,10 +20,11 @@ from pathlib import Path
 import numpy as np
 
 from index.errors import ConfigError
+from qa.decision import DECISION_NAMES
 from qa.features import NAMES
 
 MODEL_FILE = Path(__file__).with_name("answer_model.json")
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 
 
 @dataclass(frozen=True)
@@ -49,14 +51,20 @@ class Regression:
 
 @dataclass(frozen=True)
 class AnswerModel:
-    """The regressions for figure and other parts, and for each the probability from which a part
-    is answered."""
+    """The sentence regressions for figure and other parts with their thresholds, and the
+    question's answer-or-decline regression with its own.
+
+    Without a decision regression (while it is being fitted) a question is answered when one
+    part's best probability reaches its kind's threshold.
+    """
 
     names: tuple[str, ...]
     figure: Regression
     other: Regression
     figure_threshold: float
     other_threshold: float
+    decision: Regression | None = None
+    decision_threshold: float = 0.5
 
     def threshold_for(self, wants_figure: bool) -> float:
         return self.figure_threshold if wants_figure else self.other_threshold
@@ -71,6 +79,18 @@ class AnswerModel:
             found[wants_figure] = self.figure.probabilities(features[wants_figure])
         return found
 
+    def decide(self, decision_row: np.ndarray, strength: float, best_probability: float) -> tuple[bool, float]:
+        """Whether a question is answered, and the confidence reported with the answer.
+
+        ``decision_row``: its ``qa.decision`` features; ``strength``: its strongest part's best
+        probability / threshold, and ``best_probability`` that probability (what decides and
+        is reported while the decision regression is not fitted yet).
+        """
+        if self.decision is None:
+            return strength >= 1.0, best_probability
+        probability = float(self.decision.probabilities(decision_row[None, :])[0])
+        return probability >= self.decision_threshold, probability
+
     def to_json(self, **about: object) -> dict:
         """The stored form; ``about`` records how it was fitted (sets, sizes, dev metrics)."""
         return {
@@ -82,7 +102,10 @@ class AnswerModel:
             "thresholds": {
                 "figure": round(float(self.figure_threshold), 4),
                 "other": round(float(self.other_threshold), 4),
+                "decision": round(float(self.decision_threshold), 4),
             },
+            "decision_features": list(DECISION_NAMES),
+            "decision": self.decision.to_json() if self.decision is not None else None,
             **about,
         }
 
@@ -101,7 +124,11 @@ def model_from_json(data: dict) -> AnswerModel:
         ConfigError: the file is of another format or was fitted on other features than this
             code computes (then run ``python -m bench.train_answerer``).
     """
-    if data.get("format") != FORMAT_VERSION or tuple(data.get("features", ())) != NAMES:
+    if (
+        data.get("format") != FORMAT_VERSION
+        or tuple(data.get("features", ())) != NAMES
+        or tuple(data.get("decision_features", ())) != DECISION_NAMES
+    ):
         raise ConfigError(
             "回答模型与当前代码的特征不一致，请运行 python -m bench.train_answerer 重新拟合。"
             " The answer model was fitted on other features; refit it with python -m bench.train_answerer."
@@ -112,6 +139,8 @@ def model_from_json(data: dict) -> AnswerModel:
         other=_regression(data["other"]),
         figure_threshold=float(data["thresholds"]["figure"]),
         other_threshold=float(data["thresholds"]["other"]),
+        decision=_regression(data["decision"]) if data.get("decision") else None,
+        decision_threshold=float(data["thresholds"].get("decision", 0.5)),
     )
 
 

@@ -161,7 +161,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
         questions, lambda q, history: answer_to_json(pipeline.ask(q, history=history, top_k=args.top_k))
     )
     model = pipeline.extractive.model
-    thresholds = {"figure": model.figure_threshold, "other": model.other_threshold}
+    thresholds = {
+        "figure": model.figure_threshold,
+        "other": model.other_threshold,
+        "decision": model.decision_threshold if model.decision is not None else None,
+    }
     decisions = calibration(rows)
     kinds = by_kind(rows)
     if args.json:
@@ -178,9 +182,13 @@ def cmd_eval(args: argparse.Namespace) -> int:
         print(f"{name:<22} {'n/a (none in the set)' if value is None else f'{value:.3f}'}")
     print(f"{'latency p50 / p95':<22} {metrics['latency_p50_ms']:.1f} / {metrics['latency_p95_ms']:.1f} ms")
     d = decisions
+    decided = (
+        f"answered from P(right) {thresholds['decision']:.3f}"
+        if thresholds["decision"] is not None
+        else f"parts answered from {thresholds['figure']:.3f} (figures), {thresholds['other']:.3f} (other questions)"
+    )
     print(
-        f"calibration at the answer model's thresholds {thresholds['figure']:.3f} (figures), "
-        f"{thresholds['other']:.3f} (other questions): "
+        f"calibration ({decided}): "
         f"answered correctly {d['answered_correctly']}/{d['answerable']}, answered wrongly {d['answered_wrongly']}, "
         f"declined {d['declined_answerable']} answerable; "
         f"declined correctly {d['declined_correctly']}/{d['unanswerable']}"

@@ -3,11 +3,14 @@ declines, what it says when the documents state another scope."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
 from index.errors import ConfigError
 from index.types import Sentence
+from qa.decision import DECISION_NAMES
 from qa.evidence import Evidence, EvidenceSentence
 from qa.extractive import ExtractiveAnswerer
 from qa.features import INDEX, NAMES, part_features
@@ -77,6 +80,29 @@ def test_below_the_threshold_the_question_is_declined():
     assert not draft.answered and draft.text == REFUSAL and draft.citations == ()
 
 
+def _decision(model: AnswerModel, intercept: float, **weights: float) -> AnswerModel:
+    """The model with a decision regression on raw (unscaled) decision features."""
+    coef = np.zeros(len(DECISION_NAMES))
+    for name, weight in weights.items():
+        coef[DECISION_NAMES.index(name)] = weight
+    ones, zeros = np.ones(len(DECISION_NAMES)), np.zeros(len(DECISION_NAMES))
+    return replace(model, decision=Regression(zeros, ones, coef, intercept), decision_threshold=0.5)
+
+
+def test_the_fitted_decision_answers_or_declines_the_whole_question():
+    evidence = _evidence([("扶贫日定在每年10月17日。", 0.91)])  # P ≈ 0.55, under the part threshold 0.9
+    weak = _model(threshold=0.9)
+    assert not _answer("扶贫日是哪一天？", evidence, weak).answered
+    # a decision that trusts a sentence far ahead of the rest answers it, and reports its own confidence
+    trusting = _answer("扶贫日是哪一天？", evidence, _decision(weak, -1.0, margin=10.0))
+    assert trusting.answered and "10月17日" in trusting.text
+    assert trusting.confidence == pytest.approx(1 / (1 + np.exp(-(10 * 0.5498 - 1))), abs=1e-3)
+    # and one that expects little of any question declines even the closest sentence
+    strong = _evidence([("扶贫日定在每年10月17日。", 0.99)])
+    doubting = _answer("扶贫日是哪一天？", strong, _decision(_model(), -5.0))
+    assert not doubting.answered and doubting.text == REFUSAL
+
+
 def test_a_heading_never_answers_even_when_it_is_the_closest():
     evidence = _evidence([("全面打赢脱贫攻坚战", 0.99), ("靠的是党的坚强领导和人民的团结奋斗。", 0.95)])
     draft = _answer("脱贫攻坚靠的是啥？", evidence)
@@ -124,12 +150,15 @@ def test_the_answer_stays_short():
 def test_the_stored_model_matches_the_features_and_a_stale_one_is_refused():
     model = load_model()
     assert model.names == NAMES and 0 < model.figure_threshold < 1 and 0 < model.other_threshold < 1
+    assert model.decision is not None and 0 < model.decision_threshold < 1
     stale = model.to_json()
     stale["features"] = [*stale["features"][:-1], "something_else"]
     with pytest.raises(ConfigError, match=r"bench\.train_answerer"):
         model_from_json(stale)
     reread = model_from_json(model.to_json())
     assert (reread.figure_threshold, reread.other_threshold) == (model.figure_threshold, model.other_threshold)
+    assert reread.decision_threshold == model.decision_threshold
+    assert reread.decision is not None and np.allclose(reread.decision.coef, model.decision.coef)
 
 
 def test_a_place_answers_a_where_question_and_is_another_scope_otherwise():
