@@ -118,6 +118,9 @@ NAMES = (
     "why_cue",
     "how_asked",
     "how_cue",
+    "who_asked",
+    "names_role",  # a who-question: the sentence names an office or a person's title
+    "where_names_place",  # a where-question: the sentence names a place (its answer)
     # the sentence itself
     "heading_like",
     "byline",
@@ -152,6 +155,7 @@ class PartTerms:
     per_unit: tuple[str, ...]  # which PER_UNIT measures the question names
     why: bool
     how: bool
+    who: bool
     where: bool  # 「在哪儿开的」: a place in the sentence is the answer, not another scope
     topic: str  # the part's words without question words and punctuation, normalized
     scope: Scope
@@ -161,7 +165,10 @@ class PartTerms:
 
 WHY_QUESTION = re.compile(r"为什么|为啥|为何|原因|靠的是|靠什么|靠啥|凭什么|意义|作用|有啥用|有什么用|目的")
 HOW_QUESTION = re.compile(r"怎么|怎样|如何|咋|什么办法|哪些办法|啥办法|措施|做法|办法|方式|途径|举措")
-WHERE_QUESTION = re.compile(r"在哪|哪里|哪儿|什么地方|哪个地方|何地|哪个(?:省|市|县|区|地区)")
+WHERE_QUESTION = re.compile(r"在哪|哪里|哪儿|什么地方|哪个地方|哪些地方|何地|哪个(?:省|市|县|区|地区)")
+WHO_QUESTION = re.compile(r"谁|哪位|哪个人|什么人|哪些人")
+# Offices and titles: who a who-question asks for is named by them (「县委书记和县长是第一责任人」).
+ROLE = re.compile(r"书记|县长|市长|省长|区长|乡长|镇长|村长|主任|部长|局长|主席|总理|委员|同志|负责人|带头人")
 
 
 def weighted_terms(text: str, term_weight: Callable[[str], float], tokenizer: str) -> dict[str, float]:
@@ -196,6 +203,7 @@ def part_terms(part: SubQuestion, term_weight: Callable[[str], float], tokenizer
         why=bool(WHY_QUESTION.search(text)),
         topic=re.sub(r"\W+", "", normalize(topic_words(text))),
         how=bool(HOW_QUESTION.search(text)),
+        who=bool(WHO_QUESTION.search(text)),
         where=bool(WHERE_QUESTION.search(text)),
     )
 
@@ -455,6 +463,9 @@ def _row(
     f[INDEX["why_cue"]] = float(pt.why and bool(WHY_CUES.search(text)))
     f[INDEX["how_asked"]] = float(pt.how)
     f[INDEX["how_cue"]] = float(pt.how and bool(HOW_CUES.search(text)))
+    f[INDEX["who_asked"]] = float(pt.who)
+    f[INDEX["names_role"]] = float(pt.who and bool(ROLE.search(text)))
+    f[INDEX["where_names_place"]] = float(pt.where and bool(sentence_places))
     # the sentence itself
     stripped = text.strip()
     f[INDEX["heading_like"]] = float(len(stripped) <= 40 and not SENTENCE_END.search(stripped))

@@ -14,10 +14,10 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from qa.text import place_names, years_in
+from qa.text import names_nation, place_names, years_in
 
 # Words a follow-up opens with, or ends with, and pronouns that point back.
-OPENERS = re.compile(r"^(?:那么说|那么|那末|那|还有|另外|此外|以及|再问一下|再问|而|同时|其中|这里面|里面|里头)")
+OPENERS = re.compile(r"^(?:那么说|那么|那末|那(?!曲)|还有|另外|此外|以及|再问一下|再问|而|同时|其中|这里面|里面|里头)")
 TAIL = re.compile(r"(?:的|的话)?(?:呢|怎么样|咋样|如何|情况)?[？?。！!\s]*$")
 POINTS_BACK = re.compile(
     r"他们|她们|它们|(?<!其)[他她]|这些|那些|该|此|上述|这个|那个|这项|这一|这种|那种|这里|那里|那边|当地|同期|其中|又|还|那年|那一年|当年"
@@ -70,8 +70,22 @@ def resolve(question: str, history: Sequence[str]) -> Resolved:
 
 
 def resolve_part(part: str, previous_part: str) -> str:
-    """A later part of one question (「…多少人？其中…有多少？」) resolved against the part before it."""
-    return _resolve_one(part, previous_part)
+    """A later part of one question resolved against the part before it.
+
+    A short one (「…多少人？其中中央财政出了多少？」, 「…？那那曲呢？」) is a follow-up. One that
+    names its own subject keeps it and takes only the earlier part's place and time where it
+    names none: 「2015年西藏建档立卡贫困人口有多少？到2019年底累计脱贫多少？」 asks about 西藏,
+    and 「全国派了多少个驻村工作队？西藏又派了多少人次干部驻村？」 about 西藏 alone.
+    """
+    text = part.strip()
+    own_place = bool(place_names(text, loose=True)) or names_nation(text)
+    short = len(_bare(text)) <= MAX_BARE_CHARS and not own_place  # 「昌都和那曲各…」: 「那曲脱贫了多少人」
+    if short or OPENERS.search(text) or re.search(r"呢[？?]*$", text):
+        return _resolve_one(part, previous_part)
+    places = () if own_place else place_names(previous_part, loose=True)
+    times = () if TIME_EXPRESSION.search(text) else TIME_EXPRESSION.findall(previous_part)
+    scope = "".join(dict.fromkeys([*times, *places]))
+    return scope + part if scope else part
 
 
 def is_follow_up(question: str) -> bool:

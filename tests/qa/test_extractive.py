@@ -169,3 +169,18 @@ def test_a_place_answers_a_where_question_and_is_another_scope_otherwise():
         features, _ = part_features(part, evidence, evidence.similarities(_vector(1.0)))
         local[question] = features[0, INDEX["sentence_local"]] + features[0, INDEX["nation_vs_local"]]
     assert local == {"打好精准脱贫攻坚战座谈会是在哪儿开的？": 0.0, "打好精准脱贫攻坚战座谈会是哪天开的？": 2.0}
+
+
+def _features(question: str, evidence: Evidence) -> np.ndarray:
+    info, _ = analyze(question)
+    query = np.zeros(DIM, dtype=np.float32)
+    query[0] = 1.0
+    features, _ = part_features(info.parts[0], evidence, evidence.similarities(query))
+    return features
+
+
+def test_who_and_where_questions_look_for_offices_and_places():
+    who = _features("县级脱贫攻坚的第一责任人是谁？", _evidence([("县委书记和县长是第一责任人。", 0.9), ("责任重大。", 0.9)]))
+    assert who[:, INDEX["who_asked"]].all() and list(who[:, INDEX["names_role"]]) == [1.0, 0.0]
+    where = _features("中央扶贫开发工作会议在哪里开的？", _evidence([("会议在北京召开。", 0.9), ("会议很重要。", 0.9)]))
+    assert list(where[:, INDEX["where_names_place"]]) == [1.0, 0.0] and not where[:, INDEX["who_asked"]].any()
