@@ -180,7 +180,8 @@ def _features(question: str, evidence: Evidence) -> np.ndarray:
 
 
 def test_who_and_where_questions_look_for_offices_and_places():
-    who = _features("县级脱贫攻坚的第一责任人是谁？", _evidence([("县委书记和县长是第一责任人。", 0.9), ("责任重大。", 0.9)]))
+    offices = _evidence([("县委书记和县长是第一责任人。", 0.9), ("责任重大。", 0.9)])
+    who = _features("县级脱贫攻坚的第一责任人是谁？", offices)
     assert who[:, INDEX["who_asked"]].all() and list(who[:, INDEX["names_role"]]) == [1.0, 0.0]
     where = _features("中央扶贫开发工作会议在哪里开的？", _evidence([("会议在北京召开。", 0.9), ("会议很重要。", 0.9)]))
     assert list(where[:, INDEX["where_names_place"]]) == [1.0, 0.0] and not where[:, INDEX["who_asked"]].any()
