@@ -1,41 +1,62 @@
-"""Build or update the index of a corpus folder, incrementally.
+"""Build or update the index of a corpus folder, incrementally, in bounded memory.
 
-Every document is re-read and re-chunked (cheap); vectors come from the
-embedding cache whenever the text is unchanged, so only new or changed text
-costs model calls. When nothing changed at all the build stops before the model
-is even loaded.
+    corpus files ─ hashes equal the live manifest's? ─ yes → up to date (the model never loads)
+        │ no
+    read + clean + chunk one document at a time → documents.jsonl and span rows of a new
+        build directory (index.store.start_build)
+    vectors: cached ones copied, the rest embedded batch by batch into vector files and the
+        cache (index.vectorize)
+    BM25 over the chunk texts, read back one at a time; FAISS over the chunk vectors
+    manifest last, then the switch (index.store.write_index)
+
+No stage holds every text or every vector (issue 15): the peak memory of a build is the
+model's plus one window of texts, whatever the corpus' size. Every embedded batch is in the
+cache at once, so a build that was killed starts again where it stopped.
 """
 
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import logging
 import os
+import shutil
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import faiss
 import numpy as np
 from tqdm import tqdm
 
 from index.chunk import chunk_document, make_splitter, split_sentences
 from index.clean import CLEANING_VERSION
-from index.embed import Embedder, EmbeddingCache, SentenceTransformerEmbedder, embed_with_cache
-from index.errors import EmptyCorpusError, IndexLockedError, IndexMismatchError
+from index.embed import Embedder, EmbeddingCache, SentenceTransformerEmbedder
+from index.errors import DocumentError, EmptyCorpusError, IndexLockedError, IndexMismatchError
 from index.lexical import LexicalIndex
-from index.load import SkippedFile, load_corpus
+from index.load import SkippedFile, check_size, corpus_files, load_document
 from index.settings import Settings
-from index.store import FORMAT_VERSION, IndexData, Manifest, read_manifest, write_index
-from index.types import Chunk, Document, Sentence
+from index.store import (
+    FORMAT_VERSION,
+    DocumentTable,
+    IndexData,
+    Manifest,
+    SpanTable,
+    document_line,
+    read_manifest,
+    start_build,
+    write_index,
+)
+from index.types import Chunk, Sentence
+from index.vectorize import Spans, embed_spans, span_texts
 from index.vectors import FLAT, SENTENCE_ANN, build_vector_index, index_kind
 
 log = logging.getLogger(__name__)
 
-# (stage name, done, total) → None; the UI turns it into a progress bar.
+# (stage name, done, total) → None; the UI turns it into a progress bar. Stages, in order:
+# "read" (files), "embed" (texts not in the cache), "write" (0 then 1).
 StageProgress = Callable[[str, int, int], None]
 
 
@@ -53,6 +74,16 @@ class BuildReport:
     embedded: int  # texts that needed the model (the rest came from the cache)
     seconds: float
     up_to_date: bool = False
+
+
+@dataclass
+class StagedCorpus:
+    """The documents of a build as written to its documents.jsonl, and their spans as rows."""
+
+    hashes: dict[str, str]  # doc id → content hash, in row order
+    chunk_rows: np.ndarray  # (n, 3) int64: document row, start, end
+    sentence_rows: np.ndarray
+    skipped: list[SkippedFile]
 
 
 @contextmanager
@@ -83,8 +114,8 @@ def build_lock(index_dir: Path) -> Iterator[None]:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def manifest_for(settings: Settings, dim: int, documents: list[Document], chunks: int, sentences: int) -> Manifest:
-    """The manifest of an index built from these documents with these settings."""
+def manifest_for(settings: Settings, dim: int, hashes: Mapping[str, str], chunks: int, sentences: int) -> Manifest:
+    """The manifest of an index built from these documents (id → content hash) with these settings."""
     return Manifest(
         format_version=FORMAT_VERSION,
         model_id=settings.embedding_model,
@@ -94,7 +125,7 @@ def manifest_for(settings: Settings, dim: int, documents: list[Document], chunks
         chunk_size=settings.chunk_size,
         chunk_overlap=settings.chunk_overlap,
         lexical_tokenizer=settings.lexical_tokenizer,
-        documents={d.doc_id: d.content_hash for d in documents},
+        documents=dict(hashes),
         chunk_count=chunks,
         sentence_count=sentences,
         cleaning_version=CLEANING_VERSION,
@@ -103,8 +134,8 @@ def manifest_for(settings: Settings, dim: int, documents: list[Document], chunks
     )
 
 
-def is_up_to_date(previous: Manifest | None, settings: Settings, documents: list[Document]) -> bool:
-    """True if the live index was built from exactly these documents with these settings."""
+def is_up_to_date(previous: Manifest | None, settings: Settings, hashes: Mapping[str, str]) -> bool:
+    """True if the live index was built from exactly these documents (id → hash) with these settings."""
     if previous is None:
         return False
     return (
@@ -116,7 +147,7 @@ def is_up_to_date(previous: Manifest | None, settings: Settings, documents: list
         and previous.chunk_overlap == settings.chunk_overlap
         and previous.lexical_tokenizer == settings.lexical_tokenizer
         and previous.cleaning_version == CLEANING_VERSION
-        and previous.documents == {d.doc_id: d.content_hash for d in documents}
+        and previous.documents == dict(hashes)
         and previous.dense_index == index_kind(previous.chunk_count, settings.flat_max_vectors, settings.ann_index)
         and previous.sentence_index == index_kind(previous.sentence_count, settings.flat_max_vectors, SENTENCE_ANN)
     )
@@ -127,6 +158,7 @@ def build_index(
     embedder: Embedder | None = None,
     progress: StageProgress | None = None,
     force: bool = False,
+    refused: Mapping[str, str] | None = None,
 ) -> BuildReport:
     """Build or update the index of ``settings.corpus_dir`` in ``settings.index_dir``.
 
@@ -135,102 +167,190 @@ def build_index(
         embedder: an already loaded model (the server passes its own); loaded on demand otherwise.
         progress: called with (stage, done, total); a terminal progress bar is shown when None.
         force: rebuild even when nothing changed.
+        refused: corpus files to leave out, by document id, with the reason (reported as skipped);
+            the folder watch passes the files that fail the upload checks.
     Raises:
         IndexLockedError: another build is running.
+        EmptyCorpusError: no document could be read.
         ConfigError: the model cannot be loaded.
     """
     started = time.perf_counter()
+    report = progress or _terminal_progress()
     with build_lock(settings.index_dir):
-        documents, skipped = load_corpus(settings.corpus_dir, max_bytes=settings.max_document_mb * 2**20)
-        if not documents:
-            raise EmptyCorpusError(
-                f"no readable document in {settings.corpus_dir} ({len(skipped)} skipped); "
-                "add .txt, .md, .html, .pdf or .docx files and index again"
-            )
         previous = read_manifest(settings.index_dir)
-        old_hashes = previous.documents if previous else {}
-        new_hashes = {d.doc_id: d.content_hash for d in documents}
-        added = tuple(sorted(set(new_hashes) - set(old_hashes)))
-        removed = tuple(sorted(set(old_hashes) - set(new_hashes)))
-        changed = tuple(sorted(k for k in new_hashes if k in old_hashes and old_hashes[k] != new_hashes[k]))
-        if not force and is_up_to_date(previous, settings, documents):
-            return BuildReport(
-                len(documents),
-                previous.chunk_count,
-                previous.sentence_count,
-                (),
-                (),
-                (),
-                tuple(skipped),
-                0,
-                time.perf_counter() - started,
-                up_to_date=True,
-            )
-        chunks, sentences = split_corpus(documents, settings)
-        report = progress or _terminal_progress()
-        cache = EmbeddingCache(
-            settings.cache_dir / "embeddings.sqlite", settings.embedding_model, settings.passage_prefix
-        )
+        files, skipped = candidate_files(settings, refused or {})
+        if not force and is_up_to_date(previous, settings, _file_hashes(files)):
+            return _unchanged(previous, skipped, started)
+        build = start_build(settings.index_dir)
         try:
-            lazy = _LazyEmbedder(settings, embedder)
-            chunk_vectors, embedded_chunks = embed_with_cache(
-                lazy, cache, [c.text for c in chunks], lambda d, t: report("chunks", d, t)
-            )
-            sentence_vectors, embedded_sentences = embed_with_cache(
-                lazy, cache, [s.text for s in sentences], lambda d, t: report("sentences", d, t)
-            )
-        finally:
-            cache.close()
-        dim = chunk_vectors.shape[1] or lazy.dim
-        if previous and previous.model_id == settings.embedding_model and previous.dim != dim:
-            raise IndexMismatchError(f"model dimension changed from {previous.dim} to {dim}; rebuild with --force")
-        manifest = manifest_for(settings, dim, documents, len(chunks), len(sentences))
-        approximate_chunks = manifest.dense_index != FLAT
-        data = IndexData(
-            manifest=manifest,
-            documents=documents,
-            chunks=chunks,
-            sentences=sentences,
-            sentence_vectors=sentence_vectors,
-            dense=build_vector_index(chunk_vectors.reshape(-1, dim), manifest.dense_index, threads=settings.threads),
-            lexical=LexicalIndex.build([c.text for c in chunks], settings.lexical_tokenizer),
-            chunk_vectors=chunk_vectors if approximate_chunks else None,
-            sentence_ann=(
-                build_vector_index(sentence_vectors, manifest.sentence_index, threads=settings.threads)
-                if manifest.sentence_index != FLAT
-                else None
-            ),
-        )
-        report("write", 0, 1)
-        write_index(settings.index_dir, data)
-        report("write", 1, 1)
+            staged = stage_documents(files, build, settings, lambda done, total: report("read", done, total))
+            staged.skipped[:0] = skipped
+            if not staged.hashes:
+                raise EmptyCorpusError(
+                    f"no readable document in {settings.corpus_dir} ({len(staged.skipped)} skipped); "
+                    "add .txt, .md, .html, .pdf or .docx files and index again"
+                )
+            if not force and is_up_to_date(previous, settings, staged.hashes):
+                shutil.rmtree(build, ignore_errors=True)
+                return _unchanged(previous, staged.skipped, started)
+            embedded = _complete_build(settings, build, staged, previous, embedder, report)
+        except BaseException:
+            shutil.rmtree(build, ignore_errors=True)
+            raise
+    old_hashes = previous.documents if previous else {}
+    new_hashes = staged.hashes
     return BuildReport(
-        documents=len(documents),
-        chunks=len(chunks),
-        sentences=len(sentences),
-        added=added,
-        changed=changed,
-        removed=removed,
-        skipped=tuple(skipped),
-        embedded=embedded_chunks + embedded_sentences,
+        documents=len(new_hashes),
+        chunks=len(staged.chunk_rows),
+        sentences=len(staged.sentence_rows),
+        added=tuple(sorted(set(new_hashes) - set(old_hashes))),
+        changed=tuple(sorted(k for k in new_hashes if k in old_hashes and old_hashes[k] != new_hashes[k])),
+        removed=tuple(sorted(set(old_hashes) - set(new_hashes))),
+        skipped=tuple(staged.skipped),
+        embedded=embedded,
         seconds=time.perf_counter() - started,
     )
 
 
-def split_corpus(documents: list[Document], settings: Settings) -> tuple[list[Chunk], list[Sentence]]:
-    """Chunks and sentences of all documents, with global ids in document order."""
+def candidate_files(settings: Settings, refused: Mapping[str, str]) -> tuple[list[tuple[str, Path]], list[SkippedFile]]:
+    """The corpus files to read, and those left out (refused, or larger than ``max_document_mb``)."""
+    max_bytes = settings.max_document_mb * 2**20
+    files, skipped = [], []
+    for doc_id, path in corpus_files(settings.corpus_dir):
+        if doc_id in refused:
+            skipped.append(SkippedFile(doc_id, refused[doc_id]))
+            continue
+        try:
+            check_size(doc_id, path.stat().st_size, max_bytes)
+        except (DocumentError, OSError) as exc:
+            log.warning("skipped %s", exc)
+            skipped.append(SkippedFile(doc_id, str(exc)))
+            continue
+        files.append((doc_id, path))
+    return files, skipped
+
+
+def _file_hashes(files: Iterable[tuple[str, Path]]) -> dict[str, str]:
+    """Content hashes of the files' bytes (what the manifest records), or {} if one cannot be read."""
+    hashes = {}
+    for doc_id, path in files:
+        digest = hashlib.sha256()
+        try:
+            with open(path, "rb") as data:
+                while block := data.read(1 << 20):
+                    digest.update(block)
+        except OSError:
+            return {}  # the full read reports it
+        hashes[doc_id] = digest.hexdigest()
+    return hashes
+
+
+def _unchanged(previous: Manifest, skipped: Sequence[SkippedFile], started: float) -> BuildReport:
+    return BuildReport(
+        len(previous.documents),
+        previous.chunk_count,
+        previous.sentence_count,
+        (),
+        (),
+        (),
+        tuple(skipped),
+        0,
+        time.perf_counter() - started,
+        up_to_date=True,
+    )
+
+
+def stage_documents(
+    files: Sequence[tuple[str, Path]],
+    build: Path,
+    settings: Settings,
+    progress: Callable[[int, int], None] = lambda done, total: None,
+) -> StagedCorpus:
+    """Read, clean and split the files one at a time into ``build/documents.jsonl`` and span rows.
+
+    Unreadable files are skipped with the reason; only span offsets stay in memory.
+    """
     splitter = make_splitter(settings.chunk_size, settings.chunk_overlap)
-    chunks: list[Chunk] = []
-    sentences: list[Sentence] = []
-    for doc in documents:
-        chunks.extend(chunk_document(doc, splitter, first_id=len(chunks)))
-        sentences.extend(split_sentences(doc, first_id=len(sentences)))
-    return chunks, sentences
+    hashes: dict[str, str] = {}
+    chunk_parts, sentence_parts = [np.empty((0, 3), np.int64)], [np.empty((0, 3), np.int64)]
+    skipped: list[SkippedFile] = []
+    with open(build / "documents.jsonl", "w", encoding="utf-8") as out:
+        for done, (doc_id, path) in enumerate(files):
+            progress(done, len(files))
+            try:
+                doc = load_document(path, doc_id)
+            except (DocumentError, OSError) as exc:
+                log.warning("skipped %s", exc)
+                skipped.append(SkippedFile(doc_id, str(exc)))
+                continue
+            row = len(hashes)
+            out.write(document_line(doc))
+            hashes[doc_id] = doc.content_hash
+            chunk_parts.append(_rows(row, chunk_document(doc, splitter)))
+            sentence_parts.append(_rows(row, split_sentences(doc)))
+        progress(len(files), len(files))
+    return StagedCorpus(hashes, np.concatenate(chunk_parts), np.concatenate(sentence_parts), skipped)
 
 
-def flat_index(vectors: np.ndarray, dim: int) -> faiss.Index:
-    """Exact inner-product search over normalized vectors (cosine similarity)."""
-    return build_vector_index(np.asarray(vectors, dtype=np.float32).reshape(-1, dim), FLAT)
+def _rows(doc_row: int, spans: Sequence[Chunk] | Sequence[Sentence]) -> np.ndarray:
+    return np.array([(doc_row, s.start, s.end) for s in spans], dtype=np.int64).reshape(-1, 3)
+
+
+def _complete_build(
+    settings: Settings,
+    build: Path,
+    staged: StagedCorpus,
+    previous: Manifest | None,
+    embedder: Embedder | None,
+    report: StageProgress,
+) -> int:
+    """Vectors, BM25, FAISS and manifest for a staged build, then the switch; returns texts embedded."""
+    documents = DocumentTable(build / "documents.jsonl")
+    chunk_path, sentence_path = build / "chunk_vectors.npy", build / "sentence_vectors.npy"
+    cache = EmbeddingCache(settings.cache_dir / "embeddings.sqlite", settings.embedding_model, settings.passage_prefix)
+    try:
+        embedded = embed_spans(
+            [Spans(staged.chunk_rows, chunk_path), Spans(staged.sentence_rows, sentence_path)],
+            documents,
+            cache,
+            _LazyEmbedder(settings, embedder),
+            lambda done, total: report("embed", done, total),
+        )
+    finally:
+        cache.close()
+    dim = embedded.dim
+    if previous and previous.model_id == settings.embedding_model and previous.dim != dim:
+        raise IndexMismatchError(f"model dimension changed from {previous.dim} to {dim}; rebuild with --force")
+    manifest = manifest_for(settings, dim, staged.hashes, len(staged.chunk_rows), len(staged.sentence_rows))
+    chunk_vectors = np.load(chunk_path, mmap_mode="r", allow_pickle=False)
+    sentence_vectors = np.load(sentence_path, mmap_mode="r", allow_pickle=False)
+    data = IndexData(
+        manifest=manifest,
+        documents=documents,
+        chunks=SpanTable(staged.chunk_rows, documents, Chunk),
+        sentences=SpanTable(staged.sentence_rows, documents, Sentence),
+        sentence_vectors=sentence_vectors,
+        dense=build_vector_index(chunk_vectors, manifest.dense_index, threads=settings.threads),
+        lexical=LexicalIndex.build(
+            _chunk_texts(staged.chunk_rows, documents), settings.lexical_tokenizer, len(staged.chunk_rows)
+        ),
+        chunk_vectors=chunk_vectors if manifest.dense_index != FLAT else None,
+        sentence_ann=(
+            build_vector_index(sentence_vectors, manifest.sentence_index, threads=settings.threads)
+            if manifest.sentence_index != FLAT
+            else None
+        ),
+    )
+    report("write", 0, 1)
+    del chunk_vectors  # the flat index holds its own copy; the file goes when the build is written
+    write_index(settings.index_dir, data, build)
+    report("write", 1, 1)
+    return embedded.texts
+
+
+def _chunk_texts(rows: np.ndarray, documents: DocumentTable, window: int = 1024) -> Iterator[str]:
+    for begin in range(0, len(rows), window):
+        yield from span_texts(rows[begin : begin + window], documents)
 
 
 class _LazyEmbedder:
@@ -257,18 +377,23 @@ class _LazyEmbedder:
     def embed_documents(self, texts, progress=None) -> np.ndarray:
         return self.embedder.embed_documents(texts, progress)
 
+    def embed_batches(self, texts):
+        return self.embedder.embed_batches(texts)
+
 
 def _terminal_progress() -> StageProgress:
-    """A tqdm bar per stage on a terminal; silent when stderr is a pipe."""
+    """A tqdm bar (count, rate and time left) per stage on a terminal; silent when stderr is a pipe."""
     bars: dict[str, tqdm] = {}
     quiet = not sys.stderr.isatty()
+    names = {"read": "reading files", "embed": "embedding texts"}
 
     def report(stage: str, done: int, total: int) -> None:
-        if quiet or stage == "write":
+        if quiet or stage not in names or total <= 0:
             return
         bar = bars.get(stage)
         if bar is None:
-            bar = bars[stage] = tqdm(total=total, desc=f"embedding {stage}", unit="text")
+            unit = "file" if stage == "read" else "text"
+            bar = bars[stage] = tqdm(total=total, desc=names[stage], unit=unit, smoothing=0.1)
         bar.update(done - bar.n)
         if done >= total:
             bar.close()

@@ -13,7 +13,7 @@ from index.errors import DocumentError
 from index.library import Library, check_content, sanitize_filename
 from index.settings import Settings
 from index.store import read_manifest
-from tests.conftest import CACHE
+from tests.conftest import CACHE, MODELS
 from tests.sample_files import pdf_with_text
 
 FACT = "青松县2024年在12个行政村新建村级光伏电站37座，带动1460户脱贫户稳定增收。"
@@ -32,7 +32,15 @@ def tiny_docx(*paragraphs: str) -> bytes:
 
 @pytest.fixture
 def library(corpus_copy, tmp_path) -> Library:
-    return Library(Settings(corpus_dir=corpus_copy, index_dir=tmp_path / "index", cache_dir=CACHE, max_upload_mb=1))
+    return Library(
+        Settings(
+            corpus_dir=corpus_copy,
+            index_dir=tmp_path / "index",
+            cache_dir=CACHE,
+            model_cache_dir=MODELS,
+            max_upload_mb=1,
+        )
+    )
 
 
 @pytest.mark.parametrize(
@@ -147,7 +155,7 @@ def test_documents_lists_every_indexed_document_with_its_chunks(built_index):
 def test_add_rebuild_delete_rebuild(built_index, embedder, corpus_copy, tmp_path):
     index_dir = tmp_path / "index"
     shutil.copytree(built_index.index_dir, index_dir, ignore=shutil.ignore_patterns(".lock"))
-    settings = Settings(corpus_dir=corpus_copy, index_dir=index_dir, cache_dir=CACHE)
+    settings = Settings(corpus_dir=corpus_copy, index_dir=index_dir, cache_dir=CACHE, model_cache_dir=MODELS)
     library = Library(settings, embedder=embedder)
     doc_id = library.add_file("青松县通报.txt", ("青松县光伏扶贫通报\n" + FACT).encode())
     assert {r.doc_id: r.indexed for r in library.documents()}[doc_id] is False
@@ -165,3 +173,4 @@ def test_add_rebuild_delete_rebuild(built_index, embedder, corpus_copy, tmp_path
 def test_uploaded_file_is_readable_by_other_users(library):
     doc_id = library.add_file("a.txt", ("标题\n" + FACT).encode())
     assert (Path(library.settings.corpus_dir) / doc_id).stat().st_mode & 0o444 == 0o444
+
