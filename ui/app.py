@@ -8,6 +8,7 @@ from the web and hang offline).
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import gradio as gr
@@ -261,10 +262,16 @@ def build_app(
 
 
 def _progress(progress: gr.Progress) -> handlers.Progress:
-    """index.build's (stage, done, total) callback drawn on a Gradio progress bar."""
+    """index.build's (stage, done, total) callback drawn on a Gradio progress bar, with the time left."""
+    started: dict[str, float] = {}
 
     def report(stage: str, done: int, total: int) -> None:
-        progress((done, max(total, 1)), desc=handlers.STAGE_NAMES.get(stage, stage), unit="条")
+        elapsed = time.monotonic() - started.setdefault(stage, time.monotonic())
+        progress(
+            (done, max(total, 1)),
+            desc=handlers.progress_text(stage, done, total, elapsed),
+            unit=handlers.STAGE_UNITS.get(stage, "条"),
+        )
 
     return report
 
