@@ -5,6 +5,11 @@ about the web UI. Uploaded files are checked at this boundary (size, type by
 content, safe file name, duplicate content) and written atomically, so a build
 running at the same moment never reads half a file. Adding or deleting only
 changes the corpus folder; ``Library.rebuild`` brings the index up to date.
+
+With ``Settings.watch`` (``policyqa serve --watch``) people also drop files into the folder
+itself. Those get the same checks (``refused_files``): every rebuild then leaves out the
+files an upload would have refused, with the reason. Their names are kept: the files are
+theirs, in their folder.
 """
 
 from __future__ import annotations
@@ -148,7 +153,11 @@ class Library:
         self._loaded: IndexData | None = None
         self._counts: tuple[int, dict[str, int]] | None = None
         self._hashes: dict[tuple[str, int, int], str] = {}
+        self._checked: dict[tuple[str, int, int], str | None] = {}
         self._write_lock = threading.Lock()
+        # Rebuilds from the web app and from the folder watch wait for each other instead of
+        # one of them meeting the build lock and leaving a change unindexed.
+        self._rebuild_lock = threading.Lock()
 
     # -- reading -----------------------------------------------------------------
 
@@ -230,10 +239,43 @@ class Library:
     def rebuild(self, progress: StageProgress | None = None) -> BuildReport:
         """Bring the index up to date with the corpus folder (incremental).
 
+        With ``Settings.watch``, files that fail the upload checks are left out (``refused_files``).
         Raises:
-            IndexLockedError: another build is running.
+            IndexLockedError: another process is building the index.
         """
-        return build_index(self.settings, embedder=self.embedder, progress=progress or (lambda *_: None))
+        with self._rebuild_lock:
+            refused = self.refused_files() if self.settings.watch else None
+            return build_index(
+                self.settings, embedder=self.embedder, progress=progress or (lambda *_: None), refused=refused
+            )
+
+    def refused_files(self) -> dict[str, str]:
+        """Corpus files an upload would have refused, by document id, with the reason (Chinese).
+
+        The checks are an upload's: size up to ``max_upload_mb``, content of the type the
+        extension says, and content not already in another file. Of identical files, the one
+        already in the index stays; among new ones, the first by name.
+        """
+        manifest = read_manifest(self.settings.index_dir)
+        indexed = manifest.documents if manifest else {}
+        refused: dict[str, str] = {}
+        candidates = []
+        for doc_id, path in corpus_files(self.settings.corpus_dir):
+            try:
+                problem, digest = self._check_file(doc_id, path), self._file_hash(path)
+            except OSError:
+                continue  # gone or unreadable: the build reports it
+            if problem:
+                refused[doc_id] = problem
+            else:
+                candidates.append((indexed.get(doc_id) != digest, doc_id, digest))
+        holder: dict[str, str] = {}
+        for _, doc_id, digest in sorted(candidates):  # files already indexed first, then by name
+            if digest in holder:
+                refused[doc_id] = f"“{doc_id}”与已有文档“{holder[digest]}”内容完全相同，未编入索引。"
+            else:
+                holder[digest] = doc_id
+        return refused
 
     # -- helpers -----------------------------------------------------------------
 
@@ -247,6 +289,22 @@ class Library:
         if self._counts is None or self._counts[0] != id(data):
             self._counts = (id(data), data.chunk_counts())
         return self._counts[1]
+
+    def _check_file(self, doc_id: str, path: Path) -> str | None:
+        """Why an upload of this file would be refused (size, type by content), or None; cached by size and time."""
+        stat = path.stat()
+        key = (str(path), stat.st_size, stat.st_mtime_ns)
+        if key not in self._checked:
+            try:
+                if stat.st_size > self.settings.max_upload_mb * 2**20:  # without reading a huge file
+                    raise DocumentError(
+                        f"“{doc_id}”有 {stat.st_size / 2**20:.1f} MB，超过上传上限 {self.settings.max_upload_mb} MB。"
+                    )
+                check_content(doc_id, path.read_bytes(), self.settings.max_upload_mb * 2**20)
+                self._checked[key] = None
+            except DocumentError as exc:
+                self._checked[key] = f"{exc}未编入索引。"
+        return self._checked[key]
 
     def _file_hash(self, path: Path) -> str:
         stat = path.stat()

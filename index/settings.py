@@ -98,6 +98,12 @@ class Settings:
     # Larger request bodies are refused with 413 before they are read (uploads excepted:
     # max_upload_mb limits those).
     max_request_kb: int = 1024
+    # `serve --watch`: the corpus folder is checked every watch_interval_s seconds; a change
+    # is indexed once no file has changed for watch_debounce_s seconds (a file still being
+    # copied keeps changing), with the checks uploads get (index.watch, index.library).
+    watch: bool = False
+    watch_interval_s: float = 2.0
+    watch_debounce_s: float = 3.0
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with some fields changed (values are coerced like env values)."""

@@ -81,3 +81,9 @@ def test_converted_models_are_kept_per_machine_outside_the_checkout(clean_env, t
     clean_env.setenv("POLICYQA_MODEL_CACHE_DIR", str(tmp_path / "shared"))
     assert load_settings().model_cache_dir == tmp_path / "shared"
 
+
+def test_watch_settings_come_from_the_environment(clean_env):
+    clean_env.setenv("POLICYQA_WATCH", "1")
+    clean_env.setenv("POLICYQA_WATCH_DEBOUNCE_S", "0.5")
+    settings = load_settings()
+    assert settings.watch is True and settings.watch_debounce_s == 0.5 and settings.watch_interval_s == 2.0
