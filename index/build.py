@@ -9,9 +9,11 @@
     BM25 over the chunk texts, read back one at a time; FAISS over the chunk vectors
     manifest last, then the switch (index.store.write_index)
 
-No stage holds every text or every vector (issue 15): the peak memory of a build is the
-model's plus one window of texts, whatever the corpus' size. Every embedded batch is in the
-cache at once, so a build that was killed starts again where it stopped.
+No stage holds every text or every vector (issue 15): besides the model, a build holds one
+window of texts and one batch of vectors, span offsets (24 bytes a span), BM25's postings
+(12 bytes a distinct token of a chunk) and the vector index itself (1.5 KB a chunk while it is
+exact). Every embedded batch is in the cache at once, so a build that was killed (or
+interrupted) starts again where it stopped.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ from index.store import (
     IndexData,
     Manifest,
     SpanTable,
+    current_build,
     document_line,
     read_manifest,
     start_build,
@@ -195,7 +198,8 @@ def build_index(
                 return _unchanged(previous, staged.skipped, started)
             embedded = _complete_build(settings, build, staged, previous, embedder, report)
         except BaseException:
-            shutil.rmtree(build, ignore_errors=True)
+            if current_build(settings.index_dir) != build:  # never the live one
+                shutil.rmtree(build, ignore_errors=True)
             raise
     old_hashes = previous.documents if previous else {}
     new_hashes = staged.hashes
