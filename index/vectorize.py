@@ -3,14 +3,15 @@
     span rows (document row, start, end) + the build's documents.jsonl
       1. window by window (``WINDOW_TEXTS`` texts): cached vectors → the vector files;
          the rows still missing are noted (8 bytes each)
-      2. the missing rows of every kind merged in document order, window by window: a text
-         repeated in the corpus is embedded once; each batch is written to the vector
-         files and committed to the cache as it finishes
+      2. the missing rows of every kind merged in text order (document, then offset),
+         window by window: a text repeated in the corpus is embedded once; each batch is
+         written to the vector files and committed to the cache as it finishes
       → one ``index.store.VectorFile`` per kind of span (chunks, sentences)
 
-Merging the kinds keeps the work per row even over the run (a chunk costs about as much as 7 sentences),
-so the progress bar's time left is right from the start and a build killed at 50 % has
-done half of the work.
+Merging the kinds by offset keeps the work per row even over the run (a chunk costs about
+as much as 7 sentences, and each stretch of text has both), so the progress bar's time left
+is right from the start and a build killed at 50 % has done about half of the work. Chunks
+first, then sentences, had the first half of the rows hold 70 % of the tokens.
 
 Nothing here holds more than a window of texts and one batch of vectors, so memory does
 not grow with the corpus; and since every finished batch is in the cache, a build that is
@@ -81,7 +82,7 @@ def embed_spans(
     files = [VectorFile(kind.path, len(kind.rows), dim) for kind in kinds]
     try:
         missing = [_fill_from_cache(kind, file, documents, cache) for kind, file in zip(kinds, files)]
-        todo = _in_document_order(kinds, missing)
+        todo = _in_text_order(kinds, missing)
         counts = [0, 0]  # rows done, texts embedded
         progress(0, len(todo))
         for begin in range(0, len(todo), WINDOW_TEXTS):
@@ -117,16 +118,16 @@ def _fill_from_cache(kind: Spans, file: VectorFile, documents: Sequence[Document
     return np.concatenate(gaps)
 
 
-def _in_document_order(kinds: Sequence[Spans], missing: Sequence[np.ndarray]) -> np.ndarray:
-    """(kind, row) pairs of the missing rows, ordered by document, then kind, then row."""
+def _in_text_order(kinds: Sequence[Spans], missing: Sequence[np.ndarray]) -> np.ndarray:
+    """(kind, row) pairs of the missing rows, ordered by document, then start offset, then kind."""
     pairs = np.concatenate(
         [np.column_stack([np.full(len(rows), k, dtype=np.int64), rows]) for k, rows in enumerate(missing)]
         + [np.empty((0, 2), dtype=np.int64)]
     )
     if not len(pairs):
         return pairs
-    doc_rows = np.concatenate([kind.rows[rows, 0] for kind, rows in zip(kinds, missing)])
-    return pairs[np.lexsort((pairs[:, 1], pairs[:, 0], doc_rows))]
+    positions = np.concatenate([kind.rows[rows, :2] for kind, rows in zip(kinds, missing)])
+    return pairs[np.lexsort((pairs[:, 1], pairs[:, 0], positions[:, 1], positions[:, 0]))]
 
 
 def _embed_window(
