@@ -274,9 +274,14 @@ def _spread(rows: np.ndarray, count: int) -> np.ndarray:
 
 
 class OptionEncoder:
-    """An ONNX model file run one way: batching, threads, workers."""
+    """An ONNX model file run one way: batching, threads, workers.
 
-    def __init__(self, directory: Path, model_file: str, threads: int, by_tokens: bool, workers: int = 1) -> None:
+    Args:
+        directory: the conversion (tokenizer, and the fp32 model the encoder is made with).
+        model: the model file to run instead (its folder holds the word table it refers to).
+    """
+
+    def __init__(self, directory: Path, model: Path, threads: int, by_tokens: bool, workers: int = 1) -> None:
         import onnxruntime as ort
 
         from index.onnx_model import OnnxEncoder
@@ -287,9 +292,7 @@ class OptionEncoder:
         options.inter_op_num_threads = 1
         options.enable_mem_pattern = False
         options.log_severity_level = 3
-        self.encoder.session = ort.InferenceSession(
-            str(directory / model_file), options, providers=["CPUExecutionProvider"]
-        )
+        self.encoder.session = ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
         self.by_tokens = by_tokens
         self.workers = workers
 
@@ -331,15 +334,16 @@ def option_encoders(directory: Path, work: Path, threads: int) -> dict[str, Call
         def make() -> OptionEncoder:
             if not (work / name).is_file():
                 write_int8(directory, work / name, op_types)
-            return OptionEncoder(work, name, threads, by_tokens=True)
+            return OptionEncoder(directory, work / name, threads, by_tokens=True)
 
         return make
 
+    fp32 = directory / MODEL_FILE
     return {
-        "fp32, by characters, 16 a batch (before)": lambda: OptionEncoder(directory, MODEL_FILE, threads, False),
-        "fp32, by tokens, ≤ 4096 tokens a batch": lambda: OptionEncoder(directory, MODEL_FILE, threads, True),
-        "fp32, by tokens, 1 thread": lambda: OptionEncoder(directory, MODEL_FILE, 1, True),
-        "fp32, by tokens, 2 workers × 1 thread": lambda: OptionEncoder(directory, MODEL_FILE, 1, True, workers=2),
+        "fp32, by characters, 16 a batch (before)": lambda: OptionEncoder(directory, fp32, threads, False),
+        "fp32, by tokens, ≤ 4096 tokens a batch": lambda: OptionEncoder(directory, fp32, threads, True),
+        "fp32, by tokens, 1 thread": lambda: OptionEncoder(directory, fp32, 1, True),
+        "fp32, by tokens, 2 workers × 1 thread": lambda: OptionEncoder(directory, fp32, 1, True, workers=2),
         "int8 matrix products (MatMul)": int8(("MatMul",), "int8-matmul.onnx"),
         "int8 MatMul + attention projections": int8(("MatMul", "Attention"), "int8-attention.onnx"),
     }
