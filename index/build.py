@@ -39,6 +39,7 @@ from index.embed import Embedder, EmbeddingCache, SentenceTransformerEmbedder
 from index.errors import DocumentError, EmptyCorpusError, IndexLockedError, IndexMismatchError
 from index.lexical import LexicalIndex
 from index.load import SkippedFile, check_size, corpus_files, load_document
+from index.metadata import apply_overrides, overrides_hash, read_overrides
 from index.settings import Settings
 from index.store import (
     FORMAT_VERSION,
@@ -117,8 +118,13 @@ def build_lock(index_dir: Path) -> Iterator[None]:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def manifest_for(settings: Settings, dim: int, hashes: Mapping[str, str], chunks: int, sentences: int) -> Manifest:
-    """The manifest of an index built from these documents (id → content hash) with these settings."""
+def manifest_for(
+    settings: Settings, dim: int, hashes: Mapping[str, str], chunks: int, sentences: int, metadata: str = ""
+) -> Manifest:
+    """The manifest of an index built from these documents (id → content hash) with these settings.
+
+    ``metadata`` is the hash of the titles and dates set in the 知识库 tab (``index.metadata.overrides_hash``).
+    """
     return Manifest(
         format_version=FORMAT_VERSION,
         model_id=settings.embedding_model,
@@ -134,11 +140,12 @@ def manifest_for(settings: Settings, dim: int, hashes: Mapping[str, str], chunks
         cleaning_version=CLEANING_VERSION,
         dense_index=index_kind(chunks, settings.flat_max_vectors, settings.ann_index),
         sentence_index=index_kind(sentences, settings.flat_max_vectors, SENTENCE_ANN),
+        metadata=metadata,
     )
 
 
-def is_up_to_date(previous: Manifest | None, settings: Settings, hashes: Mapping[str, str]) -> bool:
-    """True if the live index was built from exactly these documents (id → hash) with these settings."""
+def is_up_to_date(previous: Manifest | None, settings: Settings, hashes: Mapping[str, str], metadata: str = "") -> bool:
+    """True if the live index was built from these documents (id → hash), titles and dates, with these settings."""
     if previous is None:
         return False
     return (
@@ -151,6 +158,7 @@ def is_up_to_date(previous: Manifest | None, settings: Settings, hashes: Mapping
         and previous.lexical_tokenizer == settings.lexical_tokenizer
         and previous.cleaning_version == CLEANING_VERSION
         and previous.documents == dict(hashes)
+        and previous.metadata == metadata
         and previous.dense_index == index_kind(previous.chunk_count, settings.flat_max_vectors, settings.ann_index)
         and previous.sentence_index == index_kind(previous.sentence_count, settings.flat_max_vectors, SENTENCE_ANN)
     )
@@ -182,21 +190,23 @@ def build_index(
     with build_lock(settings.index_dir):
         previous = read_manifest(settings.index_dir)
         files, skipped = candidate_files(settings, refused or {})
-        if not force and is_up_to_date(previous, settings, _file_hashes(files)):
+        overrides = read_overrides(settings.corpus_dir)
+        metadata = overrides_hash(overrides)
+        if not force and is_up_to_date(previous, settings, _file_hashes(files), metadata):
             return _unchanged(previous, skipped, started)
         build = start_build(settings.index_dir)
         try:
-            staged = stage_documents(files, build, settings, lambda done, total: report("read", done, total))
+            staged = stage_documents(files, build, settings, lambda done, total: report("read", done, total), overrides)
             staged.skipped[:0] = skipped
             if not staged.hashes:
                 raise EmptyCorpusError(
                     f"no readable document in {settings.corpus_dir} ({len(staged.skipped)} skipped); "
                     "add .txt, .md, .html, .pdf or .docx files and index again"
                 )
-            if not force and is_up_to_date(previous, settings, staged.hashes):
+            if not force and is_up_to_date(previous, settings, staged.hashes, metadata):
                 shutil.rmtree(build, ignore_errors=True)
                 return _unchanged(previous, staged.skipped, started)
-            embedded = _complete_build(settings, build, staged, previous, embedder, report)
+            embedded = _complete_build(settings, build, staged, previous, embedder, report, metadata)
         except BaseException:
             if current_build(settings.index_dir) != build:  # never the live one
                 shutil.rmtree(build, ignore_errors=True)
@@ -269,10 +279,12 @@ def stage_documents(
     build: Path,
     settings: Settings,
     progress: Callable[[int, int], None] = lambda done, total: None,
+    overrides: Mapping[str, Mapping[str, str]] | None = None,
 ) -> StagedCorpus:
     """Read, clean and split the files one at a time into ``build/documents.jsonl`` and span rows.
 
-    Unreadable files are skipped with the reason; only span offsets stay in memory.
+    Unreadable files are skipped with the reason; only span offsets stay in memory. ``overrides``
+    (``index.metadata.read_overrides``) replace the titles and dates the cleaner found.
     """
     splitter = make_splitter(settings.chunk_size, settings.chunk_overlap)
     hashes: dict[str, str] = {}
@@ -287,6 +299,7 @@ def stage_documents(
                 log.warning("skipped %s", exc)
                 skipped.append(SkippedFile(doc_id, str(exc)))
                 continue
+            (doc,) = apply_overrides([doc], dict(overrides or {}))
             row = len(hashes)
             out.write(document_line(doc))
             hashes[doc_id] = doc.content_hash
@@ -307,6 +320,7 @@ def _complete_build(
     previous: Manifest | None,
     embedder: Embedder | None,
     report: StageProgress,
+    metadata: str = "",
 ) -> int:
     """Vectors, BM25, FAISS and manifest for a staged build, then the switch; returns texts embedded."""
     documents = DocumentTable(build / "documents.jsonl")
@@ -325,7 +339,7 @@ def _complete_build(
     dim = embedded.dim
     if previous and previous.model_id == settings.embedding_model and previous.dim != dim:
         raise IndexMismatchError(f"model dimension changed from {previous.dim} to {dim}; rebuild with --force")
-    manifest = manifest_for(settings, dim, staged.hashes, len(staged.chunk_rows), len(staged.sentence_rows))
+    manifest = manifest_for(settings, dim, staged.hashes, len(staged.chunk_rows), len(staged.sentence_rows), metadata)
     chunk_vectors = np.load(chunk_path, mmap_mode="r", allow_pickle=False)
     sentence_vectors = np.load(sentence_path, mmap_mode="r", allow_pickle=False)
     data = IndexData(

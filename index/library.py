@@ -29,6 +29,7 @@ from index.build import BuildReport, StageProgress, build_index
 from index.embed import Embedder
 from index.errors import DocumentError
 from index.load import content_hash, corpus_files, decode_text, load_document
+from index.metadata import check_date, check_title, read_overrides, write_override
 from index.settings import Settings
 from index.store import IndexData, current_build, load_index, read_manifest
 from index.types import Document
@@ -235,6 +236,34 @@ class Library:
             path.unlink()
         except OSError as exc:
             raise DocumentError(f"无法删除“{doc_id}”：{exc.strerror}") from exc
+        with self._write_lock:
+            if doc_id in read_overrides(self.settings.corpus_dir):
+                write_override(self.settings.corpus_dir, doc_id, None, None)
+
+    def set_metadata(self, doc_id: str, title: str, date: str) -> tuple[str, str]:
+        """Set a document's title and date (kept beside the documents, index.metadata); returns them as stored.
+
+        The index changes on ``rebuild``. An empty date means "as the file says".
+        Raises:
+            DocumentError: no corpus file has this id, the title is empty or too long, or the date is not a date.
+        """
+        if doc_id not in dict(corpus_files(self.settings.corpus_dir)):
+            raise DocumentError(f"语料文件夹中没有“{doc_id}”，无法修改。")
+        title, date = check_title(title), check_date(date)
+        with self._write_lock:
+            write_override(self.settings.corpus_dir, doc_id, title, date or None)
+        return title, date
+
+    def file_path(self, doc_id: str) -> Path:
+        """The original file of a document, for download.
+
+        Raises:
+            DocumentError: no corpus file has this id.
+        """
+        path = dict(corpus_files(self.settings.corpus_dir)).get(doc_id)
+        if path is None:
+            raise DocumentError(f"找不到文档“{doc_id}”，它可能已被删除。")
+        return path
 
     def rebuild(self, progress: StageProgress | None = None) -> BuildReport:
         """Bring the index up to date with the corpus folder (incremental).

@@ -61,6 +61,12 @@ class Settings:
     llm_model: str = ""
     llm_api_key: str = ""
     llm_timeout_s: float = 30.0
+    # The model's context in tokens; 0 = ask the server (llama.cpp /props, Ollama /api/show),
+    # else 4096. The prompt's passages are fitted to it beside the reply (qa/llm_context.py).
+    llm_context_tokens: int = 0
+    # The longest reply asked for (at most half the context); a cited answer of three
+    # sentences is far shorter.
+    llm_answer_tokens: int = 600
     host: str = "127.0.0.1"
     port: int = 7860
     allowed_origins: tuple[str, ...] = ()

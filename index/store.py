@@ -80,6 +80,8 @@ class Manifest:
     # Kinds of vector index (index.vectors); manifests older than these fields mean "flat".
     dense_index: str = FLAT
     sentence_index: str = FLAT
+    # Hash of the titles and dates set in the 知识库 tab (index.metadata); "" for none.
+    metadata: str = ""
 
 
 class _LazyTable(Sequence):

@@ -32,7 +32,6 @@ of the corpus would be reported, each of two different periods. A document added
 
 from __future__ import annotations
 
-import itertools
 import math
 import re
 from collections.abc import Sequence
@@ -41,6 +40,7 @@ from dataclasses import dataclass
 from index.types import Sentence
 from qa.figures import is_stated_by
 from qa.numbers import Quantity, find_quantities
+from qa.text import SUFFIXED_PLACE, char_bigrams, clause_bounds, place_names, says_now
 from qa.types import Citation, Conflict, Figure, Hit
 
 # Kinds of figure compared: dates and durations say when and how long, not how much.
@@ -56,27 +56,10 @@ APPROX_TOLERANCE = 0.1
 # wrongly. On the whole corpus, every same-measure pair more than 2x apart was a local
 # figure against a national one (3.3亿元 vs 7100多亿元, 264.88亿元 vs 2340亿元).
 MAX_RATIO = 2.0
-# A clause is the span between these. 、 does not end one: in 「在岗第一书记19.5万名、驻村干部77.5万名」
-# 在岗 qualifies both items.
-CLAUSE_BREAK = re.compile(r"[，,；;。！？!?：:\n（）()]")
 FUNCTION_CHARS = frozenset("的了和与及或把被之其在是有为将对从由到至向共达约近超逾余多")
 PUNCTUATION = re.compile(r"[^\u4e00-\u9fffA-Za-z]")
-PROVINCES = (
-    "北京 天津 河北 山西 内蒙古 辽宁 吉林 黑龙江 上海 江苏 浙江 安徽 福建 江西 山东 河南 湖北 湖南 广东 广西 "
-    "海南 重庆 四川 贵州 云南 西藏 陕西 甘肃 青海 宁夏 新疆 台湾 香港 澳门"
-).split()
-# A place name: a stem and an administrative suffix. The stem is cut at the last character
-# that cannot be part of a name (「以贵州省」 → 贵州省, 「跨省」 → none); stems holding
-# generic words (贫困地区, 中西部地区, 扶贫协作地区) name no place.
-PLACE = re.compile(r"[\u4e00-\u9fff]{1,4}?(?:自治区|自治州|地区|省|市|县|州|盟)")
-NOT_IN_NAME = frozenset(
-    "的和与跨在是为有向对将从由到以及或全各该本每个其中同了把被等这那此我省市县区乡镇村州部国党困贫"
-)
-GENERIC_STEMS = re.compile(r"协作|民族|边疆|深度|连片|城乡|农村|区域|指标|少数|革命|老区|东西|南北|沿海|内陆|边境")
 # A place named only relatively: which one depends on the document's context.
 RELATIVE_PLACE = re.compile(r"全省|全市|全县|全区|全州|全乡|全村|该省|该市|该县|该区|本地|当地|我省|我市|我县|我区")
-# Words that mean "at the time of writing": the period is the document's date.
-NOW_WORDS = re.compile(r"目前|现在|当前|如今|今年|截至目前|截止目前")
 # 「2016年以来」 is the period from 2016 until the time of writing, not the year 2016.
 SINCE = re.compile(r"[ \t]*(?:以来|来|起|开始|至今)")
 
@@ -96,19 +79,13 @@ class Statement:
 
 
 def _bigrams(text: str) -> frozenset[str]:
-    chars = [c for c in PUNCTUATION.sub("", text) if c not in FUNCTION_CHARS]
-    return frozenset(a + b for a, b in itertools.pairwise(chars))
+    """Character pairs of a clause's words, joined across the figures and punctuation cut out."""
+    return char_bigrams(PUNCTUATION.sub("", text), drop=FUNCTION_CHARS)
 
 
 def dice(a: frozenset[str], b: frozenset[str]) -> float:
     """Dice similarity of two sets (0 when both are empty)."""
     return 2 * len(a & b) / (len(a) + len(b)) if a or b else 0.0
-
-
-def _clause_bounds(text: str, start: int, end: int) -> tuple[int, int]:
-    lo = max((m.end() for m in CLAUSE_BREAK.finditer(text, 0, start)), default=0)
-    hi = next((m.start() for m in CLAUSE_BREAK.finditer(text, end)), len(text))
-    return lo, hi
 
 
 def _years(q: Quantity, text: str) -> str:
@@ -134,35 +111,17 @@ def _period(
     if in_clause:
         before = [d for d in in_clause if d.end <= q.start]
         return frozenset({_years(before[-1] if before else in_clause[0], text)})
-    if NOW_WORDS.search(text[clause[0] : clause[1]]) or not dates:
+    if says_now(text[clause[0] : clause[1]]) or not dates:
         return frozenset({document_date[:4]}) if document_date else None
     return frozenset(_years(d, text) for d in dates)
 
 
-def places_in(text: str) -> set[str]:
-    """Named places of a text (provinces by their short names; 全国 as "全国")."""
-    found = {p for p in PROVINCES if p in text}
-    if "全国" in text:
-        found.add("全国")
-    for match in PLACE.finditer(text):
-        name = match.group()
-        suffix = next(s for s in ("自治区", "自治州", "地区", "省", "市", "县", "州", "盟") if name.endswith(s))
-        stem = name[: -len(suffix)]
-        keep = len(stem)
-        while keep and stem[keep - 1] not in NOT_IN_NAME:
-            keep -= 1
-        stem = stem[keep:]
-        if len(stem) >= 2 and not GENERIC_STEMS.search(stem) and not any(stem.startswith(p) for p in PROVINCES):
-            found.add(stem + suffix)
-    return found
-
-
 def _place(text: str) -> frozenset[str] | None:
     """Where a sentence's figures hold: named places; {} nationwide or unnamed; None unknown."""
-    named = places_in(text)
+    named = set(place_names(text))
     if not named and RELATIVE_PLACE.search(text):
         return None
-    return frozenset(named - {"全国"})
+    return frozenset(named)
 
 
 def statements_in(sentence: Sentence, hit: Hit) -> list[Statement]:
@@ -174,14 +133,14 @@ def statements_in(sentence: Sentence, hit: Hit) -> list[Statement]:
     for q in quantities:
         if q.kind not in COMPARED_KINDS:
             continue
-        lo, hi = _clause_bounds(text, q.start, q.end)
+        lo, hi = clause_bounds(text, q.start, q.end)
         clause = text[lo:hi]
         blanked = text[lo:hi]
         for other in quantities:  # blank every figure and date in the clause
             if lo <= other.start and other.end <= hi:
                 a, b = other.start - lo, other.end - lo
                 blanked = blanked[:a] + " " * (b - a) + blanked[b:]
-        blanked = PLACE.sub(lambda m: " " * len(m.group()), blanked)
+        blanked = SUFFIXED_PLACE.sub(lambda m: " " * len(m.group()), blanked)
         found.append(
             Statement(
                 q, clause, lo, _bigrams(blanked), _period(quantities, q, (lo, hi), text, hit.date), place, sentence, hit

@@ -13,13 +13,9 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from qa.text import says_now
 from qa.types import Hit
 
-# 「现在」 inside 体现在/实现在/表现在 is not "now"; 「最近3年」 is a span, not "the latest".
-LATEST = re.compile(
-    r"最新|目前|当前|如今|眼下|现阶段|迄今|至今|"
-    r"(?<![体实表出发呈展])现在|最近(?![0-9０-９一二两三四五六七八九十几]+个?[年月天日周])"
-)
 # A passage is relevant enough to supersede older documents when its fused score is at
 # least this share of the best one. Half the top score separates passages that answer
 # from passages that only share words (dev set: answering passages score 1.4–2.8 of a
@@ -29,7 +25,7 @@ RELEVANT_SHARE = 0.5
 
 def asks_for_latest(question: str) -> bool:
     """True if the question asks for the current or latest state (最新/目前/现在/最近…)."""
-    return bool(LATEST.search(question))
+    return says_now(question)
 
 
 def year_of(iso: str | None) -> int | None:

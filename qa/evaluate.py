@@ -34,6 +34,8 @@ class EvalQuestion:
     evidence: tuple[str, ...]
     sources: tuple[str, ...]
     type: str
+    history: tuple[str, ...] = ()  # the user's earlier questions in the chat, oldest first
+    kind: str = ""  # a finer type where the set gives one (near_place, followup, offtopic…)
 
     @property
     def answerable(self) -> bool:
@@ -64,6 +66,8 @@ def read_questions(path: Path) -> list[EvalQuestion]:
                     evidence=tuple(row.get("evidence", [])),
                     sources=tuple(row.get("sources", [])),
                     type=row.get("type", ""),
+                    history=tuple(_history(row.get("history", []))),
+                    kind=row.get("kind", ""),
                 )
             )
         except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
@@ -71,6 +75,12 @@ def read_questions(path: Path) -> list[EvalQuestion]:
     if not questions:
         raise ConfigError(f"the question set {path} holds no questions")
     return questions
+
+
+def _history(value: object) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(turn, str) for turn in value):
+        raise TypeError("history must be a list of earlier questions (strings)")
+    return value
 
 
 def norm(text: str) -> str:
@@ -163,21 +173,53 @@ def score(pairs: Iterable[tuple[EvalQuestion, dict]]) -> dict[str, float | None]
     }
 
 
-def run_eval(questions: list[EvalQuestion], ask: Callable[[str], dict]) -> tuple[dict[str, float], list[dict]]:
-    """Ask every question; return the metrics and per-question rows for inspection."""
+def calibration(rows: list[dict]) -> dict[str, int | float | None]:
+    """How the answer/decline decision came out: answered correctly, answered wrongly, declined an
+    answerable question, declined correctly (from ``run_eval``'s rows)."""
+    answerable = [r for r in rows if r["answerable"]]
+    unanswerable = [r for r in rows if not r["answerable"]]
+    return {
+        "answered_correctly": sum(r["hit"] for r in answerable),
+        "answered_wrongly": sum(r["answered"] and not r["hit"] for r in answerable),
+        "declined_answerable": sum(not r["answered"] for r in answerable),
+        "declined_correctly": sum(r["hit"] for r in unanswerable),
+        "answered_unanswerable": sum(not r["hit"] for r in unanswerable),
+        "answerable": len(answerable),
+        "unanswerable": len(unanswerable),
+    }
+
+
+def by_kind(rows: list[dict]) -> dict[str, tuple[int, int]]:
+    """(correct, total) per kind of question (the set's ``kind``, else its ``type``); correct is
+    answer-hit for answerable questions and declined for the others."""
+    found: dict[str, list[int]] = {}
+    for row in rows:
+        counts = found.setdefault(row["kind"] or row["type"] or "?", [0, 0])
+        counts[0] += bool(row["hit"])
+        counts[1] += 1
+    return {kind: (correct, total) for kind, (correct, total) in sorted(found.items())}
+
+
+def run_eval(
+    questions: list[EvalQuestion], ask: Callable[[str, list[str]], dict]
+) -> tuple[dict[str, float | None], list[dict]]:
+    """Ask every question (with its history); return the metrics and per-question rows for inspection."""
     pairs = []
     rows = []
     for q in questions:
-        reply = ask(q.question)
+        reply = ask(q.question, list(q.history))
         pairs.append((q, reply))
         rows.append(
             {
                 "id": q.id,
                 "type": q.type,
+                "kind": q.kind,
+                "answerable": q.answerable,
                 "rank": first_relevant_rank(reply, q) if q.answerable else None,
                 "answered": reply.get("answered"),
                 "hit": answer_hit(reply, q) if q.answerable else not reply.get("answered"),
                 "answer": reply.get("answer"),
+                "rewritten": reply.get("rewritten_question"),
             }
         )
     return score(pairs), rows

@@ -28,14 +28,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from qa.numbers import Quantity, find_quantities, same_quantity
+from qa.text import answer_sentences
 from qa.types import Figure
 
 FIGURE_KINDS = frozenset({"amount", "percent", "percentage_point", "duration", "date"})
 MARKER = re.compile(r"\[(\d+)\]")
 # One or more markers in a row, possibly with spaces between them: "[1][2]", "[1] [3]".
 MARKER_GROUP = re.compile(r"(?:\[\d+\][ \t]*)*\[\d+\]")
-# A sentence ends after terminal punctuation (with closing quotes and the markers that follow).
-SENTENCE = re.compile(r".*?(?:[。！？!?；;\n]+[”’」』）)]*(?:[ \t]*\[\d+\])*|$)", re.S)
 # Reasons shown in the UI's tooltip and the CLI (user-facing, Chinese).
 REASON_UNCITED = "这句话没有标注引用来源，无法核对"
 REASON_NOT_IN_SOURCE = "引用的原文{markers}中没有这个数字"
@@ -53,11 +52,7 @@ class CitedSpan:
 
 def sentence_spans(text: str) -> list[tuple[int, int]]:
     """(start, end) of each sentence of an answer, markers kept with their sentence."""
-    spans = []
-    for match in SENTENCE.finditer(text):
-        if match.end() > match.start():
-            spans.append((match.start(), match.end()))
-    return spans
+    return answer_sentences(text)
 
 
 def cited_spans(text: str) -> list[CitedSpan]:
@@ -163,15 +158,3 @@ def uncited_sentences(text: str) -> list[str]:
         if sentence and not MARKER.search(sentence) and re.search(r"\w", sentence):
             found.append(sentence)
     return found
-
-
-def figure_to_json(figure: Figure) -> dict:
-    """The JSON object of one figure (``answer_to_json``'s "figures" items)."""
-    return {
-        "text": figure.text,
-        "value": figure.value,
-        "unit": figure.unit,
-        "marker": figure.marker,
-        "verified": figure.verified,
-        "reason": figure.reason,
-    }

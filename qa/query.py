@@ -15,25 +15,21 @@ from dataclasses import dataclass
 from jieba import posseg
 
 from index.errors import QuestionError
+from qa.colloquial import official_terms
+from qa.followup import ASKING, resolve, resolve_part
 from qa.numbers import parse_quantity
-from qa.places import place_names
+from qa.text import NOT_PLACES, place_names
 
 # What kind of number a question asks for, by its question words (first match wins).
-WANTS_YEAR = re.compile(r"哪一?年|什么时候|何时|哪个时间|什么时间|哪一?天|几月|日期|时间")
+WANTS_YEAR = re.compile(
+    r"哪一?年|什么时候|啥时候|啥时|何时|哪会儿|哪个时间|什么时间|哪一?天|哪几天|几号|几月|日期|时间"
+)
 WANTS_PERCENT = re.compile(r"百分之几|百分之多少|多少%|比例|比重|占比|率[^，。？?]*(?:多少|几)|百分点")
 # 「哪几句话」「哪五个方面」「哪些地方」ask for a list, not a number.
 LIST_QUESTION = re.compile(r"哪(?:些|几|[二两三四五六七八九十]+)|有哪|包括什么|包括哪")
 LIST_SIZE = re.compile(r"哪([两二三四五六七八九十]+)")
 WANTS_NUMBER = re.compile(r"多少|几[个名户家项次条所万亿千百十年]|几|多大|多高|多长|多远|数量|规模|金额")
 
-FOLLOW_UP_START = re.compile(r"^(?:那|那么|那末|那么说|还有|另外|以及|再问|而)")
-FOLLOW_UP_PRONOUN = re.compile(r"他们|她们|它们|他|她|它|其|这些|那些|该|此|上述|这个|那个|这项|这一")
-FOLLOW_UP_TAIL = re.compile(r"呢[？?]*$")
-TIME_EXPRESSION = re.compile(
-    r"\d{4}\s*年?\s*(?:到|至|—|-|~|～)\s*\d{4}\s*年?|\d{4}\s*年(?:底|初|末)?|\d{1,2}\s*月\s*\d{1,2}\s*日"
-)
-# A follow-up is short: longer questions carry their own subject.
-MAX_FOLLOW_UP_CHARS = 14
 # Interrogative phrases carry no topic: they are left out of lexical matching (a rare
 # question word such as 「哪一天」 would otherwise weigh more than the subject).
 QUESTION_WORDS = re.compile(
@@ -41,6 +37,8 @@ QUESTION_WORDS = re.compile(
     r"|什么(?:时候|时间|地方|水平|要求|样|内容|意思|名字)?|多少(?:钱|人|个|名|户|家|次|年|亿元|万元|元)?"
     r"|几(?:句话|句|个|项|条|种|方面|年|户|名|家|次|位)?|是谁|叫什么名字|叫什么|有哪些|分别|一共|总共|共计|是否|怎么样|怎样|怎么|如何"
     r"|为什么|请问|具体|到底|吗|呢|了"
+    # how people type them: 啥/咋 for 什么/怎么
+    r"|啥(?:时候|时|意思|样|东西|内容)?|咋(?:样|办|弄|回事)?|为啥|哪会儿|几号"
 )
 # Control, zero-width and bidirectional-override characters: invisible, and a way to disguise text.
 INVISIBLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b-\u200f\u2028-\u202e\u2066-\u2069\ufeff]")
@@ -51,10 +49,13 @@ INVISIBLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b-\u200f\u2028-\u20
 FOCUS_AFTER = re.compile(
     r"(?:多少|几)(?:名|个|户|家|位|项|条|种|次|所|元|亿元|万元|万|亿|公里|人次|人)?([\u4e00-\u9fff“”\"]{2,14})"
 )
+# Before 多少, the phrase after the last 的/里/中 (「衔接资金项目的完工率是多少」 measures 完工率).
 FOCUS_BEFORE = re.compile(
-    r"([\u4e00-\u9fff]{2,10}?)(?:是|有|为|达到|达|约|共|一共|总共|累计)?(?:多少|几|多大|多高|多长|多远)"
+    r"([^，,的里中之、“”\"\s\d]{2,12}?)(?:是|有|为|达到|达|约|共|一共|总共|累计|占)?(?:多少|几|多大|多高|多长|多远)"
 )
-FOCUS_STOP = re.compile(r"^(?:了|的|是|有|在|到|从|由|为|将|把|被|一共|总共|累计|具体|分别|大约)+|(?:了|的|是|呢|吗)+$")
+FOCUS_STOP = re.compile(
+    r"^(?:了|的|是|有|在|到|从|由|为|将|把|被|一共|总共|累计|具体|分别|大约)+|(?:了|的|是|呢|吗|又|还|也|都)+$"
+)
 FOCUS_SPLIT = re.compile(r"[和与及、，,“”\"]+")
 GENERIC_FOCUS = frozenset(
     "钱 人 个 元 次 年 倍 天 月 多 少 时候 时间 水平 比例 名字 东西 内容 全国 我国 地方 方面".split()
@@ -66,7 +67,7 @@ NOUN_TAGS = ("n", "vn", "an", "j")
 SCOPE_TAGS = ("ns", "nr", "nrt")
 CLAUSE_SPLIT = re.compile(r"[，,]")
 # 「…，A和B分别是多少」: the coordinated items before 分别, within the last clause.
-RESPECTIVELY = re.compile(r"(?P<items>[^，,]{1,40})(?:分别|各自)")
+RESPECTIVELY = re.compile(r"(?P<items>[^，,]{1,40})(?:分别|各自|各(?![类种级地项个位部门族界]))")
 COORDINATION = re.compile(r"和|与|及|以及|、")
 # The unit a figure question names right after 多少/几, and the units (qa.numbers) that state it.
 ASKED_UNIT = re.compile(r"(?:多少|几)(亿元|万元|元|钱|人次|名|人|位|户|公里|亩|倍)")
@@ -75,7 +76,7 @@ UNITS_OF = {
     "万元": ("元",),
     "元": ("元",),
     "钱": ("元",),
-    "人次": ("人次",),
+    "人次": ("人次", "人"),
     "名": ("名", "人", "人次"),
     "人": ("人", "名", "人次"),
     "位": ("位", "名", "人"),
@@ -98,6 +99,12 @@ class SubQuestion:
     list_size: int = 0  # how many items it asks for (「哪五个」→ 5), 0 when it does not say
     units: tuple[str, ...] = ()  # units an answer's figure may have (「多少元」→ 元); () = any
     places: tuple[str, ...] = ()  # places it asks about (「那曲市」): an answer must speak of them
+    expansions: tuple[str, ...] = ()  # official terms for its everyday words (「破房子」→ 危房)
+
+    @property
+    def search_text(self) -> str:
+        """The part with the official terms of its everyday words, for lexical matching."""
+        return " ".join((self.text, *self.expansions))
 
 
 @dataclass(frozen=True)
@@ -177,8 +184,26 @@ def figure_focus(text: str) -> tuple[str, ...]:
     nothing follows does the noun just before 是多少/有多少 count (「森林覆盖率达到了多少」).
     Places, times, verbs and generic words (全国) say where and when, not what is counted.
     """
-    found = _head_nouns(FOCUS_AFTER, text, first=True) or _head_nouns(FOCUS_BEFORE, text, first=False)
+    found = _head_nouns(FOCUS_AFTER, text, first=True) or _phrases_before(text)
     return tuple(dict.fromkeys(found))
+
+
+def _phrases_before(text: str) -> list[str]:
+    """The phrases just before 是多少/有多少, without places, times and generic words."""
+    found = []
+    for match in FOCUS_BEFORE.finditer(text):
+        words = [(w, t) for w, t in posseg.lcut(FOCUS_STOP.sub("", QUESTION_WORDS.sub("", match.group(1))))]
+        while words and len(words[-1][0]) > 1 and words[-1][1].startswith(("v", "u", "d")) and words[-1][1] != "vn":
+            words.pop()  # 「森林覆盖率达到了」: the verb is not what is measured
+        kept = "".join(
+            w
+            for w, t in words
+            if (t not in SCOPE_TAGS or w in NOT_PLACES) and t not in ("m", "t") and w not in GENERIC_FOCUS
+        )
+        kept = FOCUS_STOP.sub("", kept)
+        if len(kept) >= 2:
+            found.append(kept)
+    return found
 
 
 def _head_nouns(pattern: re.Pattern[str], text: str, first: bool) -> list[str]:
@@ -222,8 +247,8 @@ def warm_up() -> None:
 
 
 def asks_something(text: str) -> bool:
-    """True if a clause carries a question word."""
-    return bool(QUESTION_WORDS.search(text) or asked_number_kind(text))
+    """True if a clause asks something (「带动了建档立卡人口」 does not: 了 is not a question word)."""
+    return bool(ASKING.search(text) or asked_number_kind(text))
 
 
 def split_question(question: str) -> tuple[SubQuestion, ...]:
@@ -242,17 +267,21 @@ def split_question(question: str) -> tuple[SubQuestion, ...]:
             else:
                 groups.append(pending)
     groups = [item for group in groups or [question] for item in each_respectively(group)]
+    # A later part that leans on an earlier one (「其中…」「又…」) carries its subject, but
+    # what it asks for is its own.
+    resolved = [resolve_part(g, groups[i - 1]) if i else g for i, g in enumerate(groups)]
     return tuple(
         SubQuestion(
-            text=g,
+            text=text,
             wants=kind,
             focus=figure_focus(g) if kind else (),
             is_list=bool(LIST_QUESTION.search(g)),
             list_size=asked_list_size(g),
             units=asked_units(g) if kind else (),
-            places=place_names(g),
+            places=place_names(text, loose=True),
+            expansions=official_terms(text),
         )
-        for g, kind in ((g, asked_number_kind(g)) for g in groups)
+        for g, text, kind in ((g, text, asked_number_kind(g)) for g, text in zip(groups, resolved))
     )
 
 
@@ -315,36 +344,9 @@ def _message_text(content: object) -> str:
     return ""
 
 
-def is_follow_up(question: str) -> bool:
-    """True if the question leans on the previous turn for its subject."""
-    if len(question) > MAX_FOLLOW_UP_CHARS:
-        return False
-    return bool(
-        FOLLOW_UP_START.search(question) or FOLLOW_UP_TAIL.search(question) or FOLLOW_UP_PRONOUN.search(question)
-    )
-
-
-def rewrite_follow_up(question: str, history: Sequence[object] | None) -> str | None:
-    """The self-contained form of a follow-up question, or None if it needs no rewriting.
-
-    The previous question keeps its subject; its time expressions are replaced by
-    the new question's when the new one names a time (「那2017年呢？」).
-    """
-    earlier = previous_questions(history)
-    if not earlier or not is_follow_up(question):
-        return None
-    previous = earlier[-1]
-    constraint = FOLLOW_UP_TAIL.sub("", FOLLOW_UP_START.sub("", question)).strip(" ，,？?。")
-    new_times = TIME_EXPRESSION.findall(constraint)
-    if new_times and TIME_EXPRESSION.search(previous):
-        subject = TIME_EXPRESSION.sub("", previous, count=0).strip(" ，,")
-        return f"{constraint}{subject}"
-    subject = previous.rstrip("？?。 ")
-    return f"{subject}，{constraint}？" if constraint else previous
-
-
 def analyze(question: str, history: Sequence[object] | None = None) -> tuple[QuestionInfo, str | None]:
     """The question as retrieval should see it, and the rewritten text if it was a follow-up."""
-    rewritten = rewrite_follow_up(question, history)
-    text = rewritten or question
-    return QuestionInfo(text=text, wants=asked_number_kind(text), parts=split_question(text)), rewritten
+    resolved = resolve(question, previous_questions(history))
+    text = resolved.text
+    info = QuestionInfo(text=text, wants=asked_number_kind(text), parts=split_question(text))
+    return info, text if resolved.rewritten else None

@@ -73,3 +73,4 @@ class Answer:
     figures: tuple[Figure, ...] = ()
     conflicts: tuple[Conflict, ...] = ()
     notes: tuple[str, ...] = field(default=())  # e.g. "LLM unavailable, extractive answer shown"
+    confidence: float = 0.0  # the answer model's probability that the best sentence answers

@@ -1,9 +1,18 @@
-"""Shared fixtures: the real corpus, the real default model (loaded once), a real index."""
+"""Shared fixtures: the real corpus, the real default model (loaded once), a real index, and a
+real LLM server (llama.cpp with SmolLM2-135M, tests/llama_server.py)."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -20,6 +29,15 @@ CACHE = REPO / ".cache"
 # ~/.cache/policyqa/models); servers and builds started by tests inherit this.
 MODELS = CACHE / "models"
 os.environ["POLICYQA_MODEL_CACHE_DIR"] = str(MODELS)
+# Loading the 135M model takes about 3 s on 2 idle cores; a busy machine takes longer.
+LLAMA_START_TIMEOUT_S = 120
+
+
+def free_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on (a server started now may take it)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def empty_config(folder: Path) -> str:
@@ -69,3 +87,75 @@ def corpus_copy(tmp_path) -> Path:
     target = tmp_path / "corpus"
     shutil.copytree(CORPUS, target)
     return target
+
+
+@dataclass
+class LlamaServer:
+    """A running llama.cpp server: its root URL, the OpenAI-compatible base URL and its log."""
+
+    url: str
+    log: Path
+    process: subprocess.Popen = field(repr=False)
+
+    @property
+    def base_url(self) -> str:
+        """What ``POLICYQA_LLM_BASE_URL`` is set to."""
+        return self.url + "/v1"
+
+    def get(self, path: str) -> object:
+        """GET ``path`` as JSON (``/props``, ``/slots``)."""
+        with urllib.request.urlopen(self.url + path, timeout=10) as reply:
+            return json.loads(reply.read())
+
+    def metrics(self) -> dict[str, float]:
+        """The Prometheus counters of ``/metrics`` by name (``llamacpp:prompt_tokens_total``, …)."""
+        with urllib.request.urlopen(self.url + "/metrics", timeout=10) as reply:
+            lines = reply.read().decode().splitlines()
+        return {
+            name: float(value)
+            for name, _, value in (line.partition(" ") for line in lines if line and not line.startswith("#"))
+        }
+
+    def wait_idle(self, timeout_s: float = 60.0) -> bool:
+        """Wait until no slot is generating; True if that happened within ``timeout_s``."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if not any(slot.get("is_processing") for slot in self.get("/slots")):
+                return True
+            time.sleep(0.2)
+        return False
+
+
+@pytest.fixture(scope="session")
+def llama_server(tmp_path_factory) -> LlamaServer:
+    """llama.cpp's server on a free loopback port: SmolLM2-135M, n_ctx 2048, 2 threads, one slot."""
+    log = tmp_path_factory.mktemp("llama") / "server.log"
+    port = free_port()
+    with open(log, "wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "tests.llama_server", str(port)], cwd=REPO, stdout=out, stderr=subprocess.STDOUT
+        )
+    server = LlamaServer(f"http://127.0.0.1:{port}", log, process)
+    try:
+        deadline = time.monotonic() + LLAMA_START_TIMEOUT_S
+        while True:
+            if process.poll() is not None:
+                pytest.fail(f"llama.cpp's server exited with {process.returncode}:\n{log.read_text()[-3000:]}")
+            try:
+                if server.get("/health") == {"status": "ok"}:
+                    break
+            except (urllib.error.URLError, OSError, json.JSONDecodeError):
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(
+                    f"llama.cpp's server did not start in {LLAMA_START_TIMEOUT_S} s:\n{log.read_text()[-3000:]}"
+                )
+            time.sleep(0.3)
+        yield server
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

@@ -1,7 +1,10 @@
 """A fake OpenAI-compatible chat-completions endpoint: a real HTTP server on 127.0.0.1.
 
-The LLM is the one external service the product talks to and does not run; the tests script
-its replies (server-sent events, plain JSON, an HTTP error, a hang) request by request.
+The tests that a real model can serve run against llama.cpp's server (tests/llama_server.py);
+this double scripts what no real model can be made to write on cue: a correct cited answer,
+malformed markers, an invented figure, the fixed refusal, a given rewrite of a follow-up, an
+HTTP 500 and a hang. It answers only chat completions (404 elsewhere, so it says nothing
+about its context).
 """
 
 from __future__ import annotations
@@ -47,8 +50,14 @@ class FakeChat:
             def log_message(self, *args):  # keep test output clean
                 pass
 
+            def do_GET(self):  # no /props: the fake says nothing about its context
+                self._send(404, "application/json", json.dumps({"error": {"message": "not found"}}))
+
             def do_POST(self):
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                if not self.path.endswith("/chat/completions"):  # not an Ollama (/api/show) either
+                    self._send(404, "application/json", json.dumps({"error": {"message": "not found"}}))
+                    return
                 fake.received.append(Received(self.path, dict(self.headers), body))
                 reply = fake.script(body)
                 if reply.kind == "hang":

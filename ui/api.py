@@ -6,10 +6,15 @@ is served from a local copy (FastAPI's default loads it from a CDN). Which
 other sites may call the API (CORS) or frame the app (``frame-ancestors``)
 comes from ``settings.allowed_origins``; by default only this origin may.
 
+The OpenAI-compatible API (``/v1/*``, ``ui.openai_api``) and Dify's external knowledge
+API (``/api/dify/retrieval``, ``ui.dify_api``) live on the same app.
+
 ``RequestGuard`` applies ``ui.security.Guards`` to every request before it is
-routed: request bodies over ``max_request_kb`` get 413 unread, ``/api/*`` needs
-credentials when a users file or token is set (401), ``/api/ask`` is rate
-limited per client (429) and answers only in a free answer slot (503 when busy).
+routed: request bodies over ``max_request_kb`` get 413 unread, ``/api/*`` and ``/v1/*``
+need credentials when a users file or token is set (401), the answering routes are
+rate limited per client (429) and answer only in a free answer slot (503 when busy).
+Every error has the shape its caller expects (``error_response``): OpenAI's under
+``/v1/``, Dify's under ``/api/dify/``, ``{"error": …}`` elsewhere.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -33,8 +38,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from index.errors import ConfigError, IndexMissingError, PolicyQAError, QuestionError
 from index.library import Library
 from index.settings import Settings
-from qa.pipeline import QAPipeline, answer_to_json
+from qa.answer_json import AskResponse, answer_to_json
+from qa.pipeline import QAPipeline
+from ui.dify_api import AUTH_FAILED, AUTH_FAILED_MESSAGE, BAD_HEADER, BAD_HEADER_MESSAGE, add_dify_routes, dify_error
 from ui.handlers import GENERIC_ERROR, chinese_part
+from ui.openai_api import add_openai_routes, openai_error
 from ui.security import RATE_LIMITED_MESSAGE, Guards, ServerBusyError
 
 log = logging.getLogger(__name__)
@@ -55,6 +63,12 @@ ORIGIN = re.compile(r"^https?://[A-Za-z0-9.\-\[\]:]+$")
 # Gradio's upload route takes files up to its own max_file_size (see ui.app.mount).
 UPLOAD_PATH = "/gradio_api/upload"
 LOGIN_PATHS = ("/login", "/login/")
+# Routes that compute an answer: rate limited per client.
+ANSWERING_PATHS = ("/api/ask", "/v1/chat/completions", "/api/dify/retrieval")
+# Routes that need credentials when access control is on.
+GUARDED_PREFIXES = ("/api/", "/v1/")
+DIFY_PREFIX = "/api/dify/"
+OPENAI_PREFIX = "/v1/"
 UNAUTHORIZED_MESSAGE = (
     "需要身份验证：请在 Authorization 头中提供 Bearer 令牌，或管理员分配的用户名和密码（HTTP Basic）。 "
     "Authentication required: send Authorization: Bearer <token> or HTTP Basic credentials."
@@ -66,65 +80,24 @@ UNPARSABLE_MESSAGE = (
 TOO_LARGE_MESSAGE = "请求体太大（上限 {kb} KB）。 The request body is larger than the limit of {kb} KB."
 
 
-class AskRequest(BaseModel):
-    """A question, with the conversation so far for follow-ups."""
+API_DESCRIPTION = (
+    "离线运行的政策文件问答：每个回答都标注引用来源 [n]（文件标题、日期、原文位置）。"
+    "接口：`POST /api/ask`（本服务的 JSON）、`/v1/chat/completions` 与 `/v1/models`（OpenAI 兼容，"
+    "可接入 Open WebUI、LobeChat、Chatbox 等）、`POST /api/dify/retrieval`（Dify 外部知识库）。"
+    "开启访问控制时需提供 `Authorization: Bearer <令牌>` 或 HTTP Basic 用户名和密码。"
+)
 
-    question: Annotated[str, Field(strict=True, description="the question", examples=["扶贫日是哪一天？"])]
+
+class AskRequest(BaseModel):
+    """一个问题，可附上之前的对话以便追问。"""
+
+    question: Annotated[str, Field(strict=True, description="问题", examples=["扶贫日是哪一天？"])]
     history: list[Any] = Field(
         default_factory=list,
-        description='earlier turns: question strings or {"role": "user"|"assistant", "content": str} messages',
+        description='之前的对话，用于追问：问题字符串，或 {"role": "user"|"assistant", "content": str} 消息',
     )
-    top_k: Annotated[int | None, Field(strict=True, description="passages to retrieve (1–100)")] = None
-    id: Any = Field(default=None, description="echoed back as the answer's id")
-
-
-class CitationOut(BaseModel):
-    marker: int
-    source: str
-    title: str
-    date: str | None
-    text: str
-    start: int
-    end: int
-
-
-class PassageOut(BaseModel):
-    source: str
-    text: str
-    start: int
-    end: int
-    score: float
-
-
-class FigureOut(BaseModel):
-    text: str
-    value: float = Field(description="normalized: 9899万 → 98990000; a date encodes its parts (20131103)")
-    unit: str
-    marker: int | None
-    verified: bool
-    reason: str = Field(description="why the figure is not verified (empty when it is)")
-
-
-class ConflictOut(BaseModel):
-    measure: str
-    values: list[dict[str, Any]] = Field(
-        description="each document's value: text, value, unit, source, title, date, marker, sentence, period"
-    )
-
-
-class AskResponse(BaseModel):
-    """The answer, as ``policyqa ask --json`` prints it."""
-
-    id: Any
-    question: str
-    answered: bool
-    answer: str
-    citations: list[CitationOut]
-    passages: list[PassageOut]
-    timings_ms: dict[str, float]
-    figures: list[FigureOut]
-    conflicts: list[ConflictOut]
-    notes: list[str] = Field(description="what a reader must know about this answer, e.g. an LLM fallback")
+    top_k: Annotated[int | None, Field(strict=True, description="检索的段落数（1–100）")] = None
+    id: Any = Field(default=None, description="原样返回在回答的 id 中")
 
 
 class ErrorResponse(BaseModel):
@@ -163,13 +136,14 @@ def create_api(settings: Settings, pipeline: QAPipeline, library: Library, guard
     guards = guards or Guards.from_settings(settings)
     api = FastAPI(
         title="政策文件问答 API",
-        description="Offline question answering with cited sources over Chinese policy documents.",
+        description=API_DESCRIPTION,
         version="1",
         docs_url=None,
         redoc_url=None,
     )
     api.add_middleware(RequestGuard, guards=guards)  # inside CORS: refusals carry CORS headers
     _add_security(api, origins)
+    _add_page_language(api)
     _add_errors(api)
 
     @api.post(
@@ -179,7 +153,8 @@ def create_api(settings: Settings, pipeline: QAPipeline, library: Library, guard
             200: {"model": AskResponse},
             **{status: {"model": ErrorResponse} for status in (400, 401, 413, 422, 429, 503)},
         },
-        summary="Answer a question with cited sources",
+        summary="回答一个问题，附引用来源（与 policyqa ask --json 相同的对象）",
+        tags=["问答"],
     )
     def ask(request: AskRequest) -> JSONResponse:
         # A plain def runs in a worker thread; the slot bounds how many compute at once.
@@ -187,7 +162,7 @@ def create_api(settings: Settings, pipeline: QAPipeline, library: Library, guard
             answer = pipeline.ask(request.question, history=request.history, top_k=request.top_k)
         return JSONResponse(answer_to_json(answer, request.id))
 
-    @api.get("/api/health", summary="Is the index loaded, and what does it hold")
+    @api.get("/api/health", summary="服务状态：索引是否已加载、收录了多少文件", tags=["问答"])
     def health() -> dict:
         summary = library.summary()
         return {
@@ -212,8 +187,46 @@ def create_api(settings: Settings, pipeline: QAPipeline, library: Library, guard
         # resolve against /assets/, which the mounted Gradio app serves.
         return FileResponse(GRADIO_JS, media_type="text/javascript")
 
+    add_openai_routes(api, pipeline, guards)
+    add_dify_routes(api, pipeline, guards)
     _add_docs(api)
     return api
+
+
+# The app's page as Gradio writes it says lang="en" and describes Gradio (og:url gradio.app,
+# "Click to try out the app!"); the page is rewritten to name this app, in Chinese.
+PAGE_DESCRIPTION = "离线运行的政策文件问答：每个回答都标注引用来源（文件标题、日期和原文位置）。"
+PAGE_REWRITES = (
+    (re.compile(r'<html\s+lang="en"'), '<html lang="zh-CN"'),
+    (re.compile(r'<meta property="og:url" content="[^"]*" />'), ""),
+    (re.compile(r'<meta\s+property="og:image"\s+content="https?://[^"]*"\s*/>'), ""),
+    (re.compile(r'<meta\s+name="twitter:image"\s+content="https?://[^"]*"\s*/>'), ""),
+    (re.compile(r'<meta name="twitter:creator" content="[^"]*" />'), ""),
+    (re.compile(r'content="Gradio"'), 'content="政策文件问答"'),
+    (re.compile(r'content="Click to try out the app!"'), f'content="{PAGE_DESCRIPTION}"'),
+    (re.compile(r"<head>"), f'<head><meta name="description" content="{PAGE_DESCRIPTION}">'),
+)
+
+
+def rewrite_page(page: str) -> str:
+    """The app's HTML page in Chinese and about this app (``PAGE_REWRITES``)."""
+    for pattern, replacement in PAGE_REWRITES:
+        page = pattern.sub(replacement, page, count=1 if replacement.startswith("<") else 0)
+    return page
+
+
+def _add_page_language(api: FastAPI) -> None:
+    @api.middleware("http")
+    async def chinese_page(request: Request, call_next):
+        response = await call_next(request)
+        if request.method != "GET" or request.url.path != "/":
+            return response
+        if not response.headers.get("content-type", "").startswith("text/html"):
+            return response
+        body = b"".join([chunk async for chunk in response.body_iterator])
+        page = rewrite_page(body.decode("utf-8")).encode("utf-8")
+        headers = {k: v for k, v in response.headers.items() if k.lower() != "content-length"}
+        return Response(page, status_code=response.status_code, headers=headers, media_type="text/html")
 
 
 def _add_security(api: FastAPI, origins: tuple[str, ...]) -> None:
@@ -240,34 +253,43 @@ def _add_errors(api: FastAPI) -> None:
     @api.exception_handler(RequestValidationError)
     async def bad_request(request: Request, exc: RequestValidationError) -> JSONResponse:
         problems = "; ".join(_problem(e) for e in exc.errors())
-        return JSONResponse({"error": f"请求格式不对：{problems}"}, status_code=422)
+        return error_response(request.url.path, 422, f"请求格式不对：{problems}")
 
     @api.exception_handler(QuestionError)
     async def bad_question(request: Request, exc: QuestionError) -> JSONResponse:
-        return JSONResponse({"error": str(exc)}, status_code=400)
+        return error_response(request.url.path, 400, str(exc))
 
     @api.exception_handler(ServerBusyError)
     async def busy(request: Request, exc: ServerBusyError) -> JSONResponse:
-        return JSONResponse({"error": str(exc)}, status_code=503, headers={"Retry-After": str(exc.retry_after_s)})
+        return error_response(request.url.path, 503, str(exc), {"Retry-After": str(exc.retry_after_s)})
 
     @api.exception_handler(IndexMissingError)
     async def no_index(request: Request, exc: IndexMissingError) -> JSONResponse:
-        return JSONResponse({"error": chinese_part(str(exc))}, status_code=503)
+        return error_response(request.url.path, 503, chinese_part(str(exc)))
 
     @api.exception_handler(PolicyQAError)
     async def product_error(request: Request, exc: PolicyQAError) -> JSONResponse:
-        return JSONResponse({"error": chinese_part(str(exc))}, status_code=500)
+        return error_response(request.url.path, 500, chinese_part(str(exc)))
 
     @api.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         # FastAPI's words for a body that is not UTF-8 or nests too deeply to parse.
         message = UNPARSABLE_MESSAGE if exc.detail == "There was an error parsing the body" else str(exc.detail)
-        return JSONResponse({"error": message}, status_code=exc.status_code, headers=exc.headers)
+        return error_response(request.url.path, exc.status_code, message, exc.headers)
 
     @api.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("request %s failed", request.url.path)
-        return JSONResponse({"error": GENERIC_ERROR}, status_code=500)
+        return error_response(request.url.path, 500, GENERIC_ERROR)
+
+
+def error_response(path: str, status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    """An error in the shape the caller of ``path`` expects: OpenAI's, Dify's, or {"error": message}."""
+    if path.startswith(OPENAI_PREFIX):
+        return openai_error(status, message, headers)
+    if path.startswith(DIFY_PREFIX):
+        return dify_error(status, status, message, headers)
+    return JSONResponse({"error": message}, status_code=status, headers=headers)
 
 
 class _BodyTooLarge(StarletteHTTPException):
@@ -292,14 +314,14 @@ class RequestGuard:
         limit = self.guards.max_request_bytes
         refusal = None
         if not path.startswith(UPLOAD_PATH) and _content_length(headers) > limit:
-            refusal = _error(413, TOO_LARGE_MESSAGE.format(kb=limit // 1024))  # refused unread
+            refusal = error_response(path, 413, TOO_LARGE_MESSAGE.format(kb=limit // 1024))  # refused unread
         elif method == "POST" and path in LOGIN_PATHS:
-            refusal = _rate_limited(self.guards.login_limiter.retry_after(client))
-        elif path.startswith("/api/"):
-            if method == "POST" and path == "/api/ask" and self.guards.ask_limiter is not None:
-                refusal = _rate_limited(self.guards.ask_limiter.retry_after(client))
-            if refusal is None and self.guards.api_locked and not self.guards.api_caller(headers.get("authorization")):
-                refusal = _error(401, UNAUTHORIZED_MESSAGE, {"WWW-Authenticate": 'Bearer, Basic realm="policyqa"'})
+            refusal = _rate_limited(path, self.guards.login_limiter.retry_after(client))
+        elif path.startswith(GUARDED_PREFIXES):
+            if method == "POST" and path in ANSWERING_PATHS and self.guards.ask_limiter is not None:
+                refusal = _rate_limited(path, self.guards.ask_limiter.retry_after(client))
+            if refusal is None:
+                refusal = self._refused_access(path, headers.get("authorization"))
         if refusal is not None:
             await refusal(scope, receive, send)
             return
@@ -307,6 +329,24 @@ class RequestGuard:
             await self.app(scope, receive, send)
             return
         await self._with_body_limit(scope, receive, send, limit)
+
+    def _refused_access(self, path: str, authorization: str | None) -> JSONResponse | None:
+        """The refusal for a caller without valid credentials, or None.
+
+        Dify always sends a bearer key: its route wants one even without access control (1001)
+        and, with it, the API token (1002). Elsewhere credentials count only with access control.
+        """
+        if path.startswith(DIFY_PREFIX):
+            scheme, _, key = (authorization or "").strip().partition(" ")
+            if scheme.lower() != "bearer" or not key.strip():
+                return dify_error(403, BAD_HEADER, BAD_HEADER_MESSAGE)
+            if self.guards.api_locked and not self.guards.api_caller(authorization):
+                return dify_error(403, AUTH_FAILED, AUTH_FAILED_MESSAGE)
+            return None
+        if self.guards.api_locked and not self.guards.api_caller(authorization):
+            challenge = {"WWW-Authenticate": 'Bearer, Basic realm="policyqa"'}
+            return error_response(path, 401, UNAUTHORIZED_MESSAGE, challenge)
+        return None
 
     async def _with_body_limit(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
         """Run the app, refusing a body without Content-Length once it grows past the limit."""
@@ -331,7 +371,7 @@ class RequestGuard:
         except _BodyTooLarge as exc:
             if started:
                 raise
-            await _error(413, str(exc.detail))(scope, receive, send)
+            await error_response(scope["path"], 413, str(exc.detail))(scope, receive, send)
 
 
 def _content_length(headers: dict[str, str]) -> int:
@@ -341,14 +381,11 @@ def _content_length(headers: dict[str, str]) -> int:
         return 0
 
 
-def _error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=status, headers=headers)
-
-
-def _rate_limited(retry_after_s: int) -> JSONResponse | None:
+def _rate_limited(path: str, retry_after_s: int) -> JSONResponse | None:
     if retry_after_s == 0:
         return None
-    return _error(429, RATE_LIMITED_MESSAGE.format(seconds=retry_after_s), {"Retry-After": str(retry_after_s)})
+    message = RATE_LIMITED_MESSAGE.format(seconds=retry_after_s)
+    return error_response(path, 429, message, {"Retry-After": str(retry_after_s)})
 
 
 def _problem(error: dict) -> str:

@@ -7,29 +7,55 @@ from the web and hang offline).
 
 from __future__ import annotations
 
+import html
 import json
 import time
 from pathlib import Path
+from urllib.parse import quote
 
 import gradio as gr
 from gradio.components.chatbot import TextMessage
 
 from index.errors import PolicyQAError
 from index.library import UPLOAD_TYPES, Library
-from qa.pipeline import QAPipeline, answer_to_json
+from qa.answer_json import answer_to_json
+from qa.pipeline import QAPipeline
 from ui import (
     handlers,
     offline,  # noqa: F401  (must run before gradio is imported)
     render,
 )
+from ui.feedback import AnswerMemory, FeedbackStore, record_feedback
 from ui.security import Guards
 
 STATIC = Path(__file__).parent / "static"
 CSS = (STATIC / "app.css").read_text(encoding="utf-8")
 TITLE = "政策文件问答"
 QUESTION_HINT = "输入问题，按回车发送；也可以接着上一个回答追问"
-# The viewer's script restores this hint after each answer (ui/static/viewer.js, keepHint).
-VIEWER_JS = f"const QUESTION_HINT = {json.dumps(QUESTION_HINT)};\n" + (STATIC / "viewer.js").read_text(encoding="utf-8")
+# The viewer's script restores this hint after each answer (ui/static/viewer.js, keepHint); the
+# page's behaviours (copy, feedback, scrolling, Chinese labels: ui/static/page.js) run with it.
+VIEWER_JS = (
+    f"const QUESTION_HINT = {json.dumps(QUESTION_HINT)};\n"
+    + (STATIC / "viewer.js").read_text(encoding="utf-8")
+    + (STATIC / "page.js").read_text(encoding="utf-8")
+)
+HISTORY_JS = (STATIC / "history.js").read_text(encoding="utf-8")
+LIBRARY_JS = (STATIC / "library.js").read_text(encoding="utf-8")
+# Gradio's own words that its Chinese translation lacks (it falls back to English).
+I18N = gr.I18n(
+    **{
+        "zh-CN": {
+            "chatbot.copy_message": "复制",
+            "chatbot.copied_message": "已复制",
+            "chatbot.complete": "完成",
+            "chatbot.retry": "重新回答",
+            "chatbot.clear": "清空对话",
+            "chat_interface.new_chat": "新对话",
+            "common.progress": "进度",
+            "upload_text.click_to_upload": "点击上传",
+        }
+    }
+)
 
 # Fonts every desktop and phone has, Chinese first; no web fonts.
 SYSTEM_SANS = [
@@ -46,11 +72,29 @@ SYSTEM_SANS = [
     "sans-serif",
 ]
 SYSTEM_MONO = ["SFMono-Regular", "Menlo", "Consolas", "Noto Sans Mono CJK SC", "monospace"]
+# Text colours chosen for WCAG 2.1 AA contrast (≥ 4.5:1) on both themes; Soft's subdued text
+# (slate-400 on slate-50, 2.45:1) and placeholder failed axe-core's color-contrast rule.
 THEME = gr.themes.Soft(
     primary_hue="blue",
     neutral_hue="slate",
     font=[gr.themes.Font(name) for name in SYSTEM_SANS],
     font_mono=[gr.themes.Font(name) for name in SYSTEM_MONO],
+).set(
+    body_text_color_subdued="*neutral_600",
+    body_text_color_subdued_dark="*neutral_300",
+    input_placeholder_color="*neutral_500",
+    input_placeholder_color_dark="*neutral_400",
+    block_info_text_color="*neutral_600",
+    block_info_text_color_dark="*neutral_300",
+    link_text_color="*primary_700",
+    link_text_color_dark="*primary_300",
+    link_text_color_visited="*primary_800",
+    link_text_color_visited_dark="*primary_300",
+    button_primary_background_fill="*primary_700",
+    button_primary_background_fill_hover="*primary_800",
+    button_primary_background_fill_dark="*primary_600",
+    button_primary_text_color="white",
+    button_primary_text_color_dark="white",
 )
 
 WELCOME = (
@@ -99,31 +143,40 @@ def typed_text_chatbot(**options) -> gr.Chatbot:
 
 
 def header_html(library: Library) -> str:
-    """The page header: product name and what the knowledge base holds."""
+    """The page header: product name, what the knowledge base holds, and one line on what it covers."""
     return (
-        f'<div class="pqa-header"><div class="pqa-brand">{TITLE}</div>'
-        f'<div class="pqa-sub">{handlers.library_header(library)} · 每个回答都附原文出处</div></div>'
+        f'<header class="pqa-header"><h1 class="pqa-brand">{TITLE}</h1>'
+        f'<div class="pqa-sub">{handlers.library_header(library)} · 每个回答都附原文出处</div>'
+        f'<p class="pqa-coverage">{html.escape(handlers.library_coverage(library))}</p></header>'
     )
 
 
 def build_app(
-    pipeline: QAPipeline, library: Library, examples: list[str], max_upload_mb: int, guards: Guards
+    pipeline: QAPipeline,
+    library: Library,
+    examples: list[str],
+    max_upload_mb: int,
+    guards: Guards,
+    feedback: FeedbackStore | None = None,
 ) -> gr.Blocks:
     """The whole web app as a Gradio Blocks (mount it with ``mount``).
 
     Args:
         pipeline: answers questions.
-        library: lists, shows, adds and deletes documents.
+        library: lists, shows, adds and deletes documents, sets titles and dates.
         examples: example questions shown in the empty chat.
         max_upload_mb: the upload limit, for the hint text.
         guards: answer slots shared with the API, and who may change the knowledge base.
+        feedback: where 👍 / 👎 ratings are stored (default: beside the index).
     """
     slots = guards.slots
+    store = feedback or FeedbackStore(library.settings.index_dir)
+    memory = AnswerMemory()
     # Every answer slot and queue place may hold a chat event; the slots decide who computes.
     answering_events = slots.workers + slots.queue_size
 
     def respond(message: str, history: list):
-        yield from handlers.respond(pipeline, message, history, slots)
+        yield from handlers.respond(pipeline, message, history, slots, memory)
 
     def ask_json(question: str, history: list | None = None, top_k: int | None = None) -> dict:
         """Answer a question; returns the same object as POST /api/ask and `policyqa ask --json`."""
@@ -136,59 +189,81 @@ def build_app(
     def open_source(evt: gr.EventData) -> str:
         return handlers.open_source(library, evt._data)
 
-    def kb_views():
-        documents = library.documents()
-        choices = [(f"{d.title}（{d.doc_id}）", d.doc_id) for d in documents]
-        return (
-            render.document_rows(documents),
-            gr.update(choices=choices, value=None),
-            header_html(library),
-        )
+    def save_feedback(data: dict, request: gr.Request) -> dict:
+        """Store a 👍 / 👎 (or the reason added to one) sent by the page (ui/static/page.js)."""
+        return record_feedback(store, memory, data, getattr(request, "username", None) or "")
+
+    def reopen(evt: gr.EventData):
+        """A conversation kept in the browser, back in the chat (ui/static/history.js)."""
+        messages = handlers.saved_messages(evt._data)
+        return messages, messages
 
     def may_change(request: gr.Request | None) -> bool:
         return guards.may_change_library(getattr(request, "username", None))
 
+    def file_url(doc_id: str) -> str:
+        # Served by Gradio's file route (behind its login) from the corpus folder, an allowed path.
+        return "gradio_api/file=" + quote(str(library.file_path(doc_id).resolve()))
+
+    def kb_views(request: gr.Request):
+        documents = library.documents()
+        allowed = may_change(request)
+        ratings = render.feedback_html(store.recent(), store.counts()) if allowed else ""
+        return render.document_list_html(documents, allowed, file_url), header_html(library), ratings
+
     def on_upload(files, request: gr.Request, progress=gr.Progress()):  # noqa: B008 - Gradio's idiom
         if not may_change(request):
-            return (handlers.REFUSED, *kb_views())
+            return (handlers.REFUSED, *kb_views(request))
         paths = [f if isinstance(f, str) else f.name for f in (files or [])]
-        return (handlers.upload_files(library, paths, _progress(progress)), *kb_views())
+        return (handlers.upload_files(library, paths, _progress(progress)), *kb_views(request))
 
-    def on_delete(doc_id, request: gr.Request, progress=gr.Progress()):  # noqa: B008 - Gradio's idiom
+    def on_change(evt: gr.EventData, request: gr.Request, progress=gr.Progress()):  # noqa: B008 - Gradio's idiom
+        """删除 or a saved title and date, from a row of the list (ui/static/library.js)."""
         if not may_change(request):
-            return (handlers.REFUSED, *kb_views())
-        return (handlers.delete_document(library, doc_id, _progress(progress)), *kb_views())
+            return (handlers.REFUSED, *kb_views(request))
+        return (handlers.change_document(library, evt._data, _progress(progress)), *kb_views(request))
+
+    def on_preview(evt: gr.EventData) -> str:
+        return handlers.preview_document(library, evt._data)
 
     def on_reindex(request: gr.Request, progress=gr.Progress()):  # noqa: B008 - Gradio's idiom
         if not may_change(request):
-            return (handlers.REFUSED, *kb_views())
-        return (handlers.reindex(library, _progress(progress)), *kb_views())
+            return (handlers.REFUSED, *kb_views(request))
+        return (handlers.reindex(library, _progress(progress)), *kb_views(request))
 
     def permissions(request: gr.Request):
         """Knowledge-base controls usable only by those who may use them (the handlers check again)."""
         allowed = may_change(request)
         hint = "" if allowed else handlers.NOT_ADMIN
-        return (*(gr.update(interactive=allowed) for _ in range(4)), hint)
+        return (*(gr.update(interactive=allowed) for _ in range(2)), hint)
 
     with gr.Blocks(title=TITLE, analytics_enabled=False, delete_cache=(3600, 3600)) as app:
         header = gr.HTML(header_html(library), elem_id="pqa-header-block")
         with gr.Tabs():
             with gr.Tab("问答", id="chat"), gr.Row(equal_height=False):
                 with gr.Column(scale=3, min_width=380):
-                    gr.ChatInterface(
+                    history = gr.HTML(
+                        '<div class="pqa-history" aria-label="对话记录"></div>',
+                        js_on_load=HISTORY_JS,
+                        elem_id="pqa-history",
+                    )
+                    chat = gr.ChatInterface(
                         respond,
                         chatbot=typed_text_chatbot(
                             elem_id="pqa-chat",
+                            label="对话",
                             height="64vh",
                             min_height=420,
                             placeholder=WELCOME,
-                            buttons=["copy"],
+                            buttons=[],
                             latex_delimiters=[],
                             feedback_options=None,
                             show_label=False,
+                            autoscroll=False,  # the page scrolls a new answer to its start (page.js)
                         ),
                         textbox=gr.Textbox(
                             placeholder=QUESTION_HINT,
+                            label="问题",
                             show_label=False,
                             lines=1,
                             max_lines=4,
@@ -205,16 +280,21 @@ def build_app(
                         concurrency_limit=answering_events,
                     )
                 with gr.Column(scale=2, min_width=300):
-                    viewer = gr.HTML(render.viewer_placeholder_html(), js_on_load=VIEWER_JS, elem_id="pqa-viewer")
-            with gr.Tab("知识库", id="library"):
+                    viewer = gr.HTML(
+                        render.viewer_placeholder_html(),
+                        js_on_load=VIEWER_JS,
+                        elem_id="pqa-viewer",
+                        server_functions=[save_feedback],
+                    )
+            with gr.Tab("知识库", id="library") as library_tab:
                 gr.HTML(
                     '<div class="pqa-hint">'
                     + KB_HINT.format(types=" / ".join(t.lstrip(".") for t in UPLOAD_TYPES), mb=max_upload_mb)
                     + "</div>"
                 )
-                with gr.Row():
+                with gr.Row(elem_id="pqa-kb-controls"):
                     upload = gr.UploadButton(
-                        "上传文件",
+                        "上传文件（也可把文件拖到下方列表）",
                         file_count="multiple",
                         file_types=list(UPLOAD_TYPES),
                         variant="primary",
@@ -222,37 +302,36 @@ def build_app(
                     )
                     reindex = gr.Button("检查并更新索引", elem_id="pqa-reindex")
                 status = gr.Markdown(elem_classes="pqa-status", elem_id="pqa-status")
-                table = gr.Dataframe(
-                    headers=render.DOCUMENT_HEADERS,
-                    interactive=False,
-                    wrap=True,
-                    max_height=520,
-                    column_widths=["38%", "13%", "10%", "10%", "29%"],
-                    elem_id="pqa-documents",
-                    show_label=False,
-                )
-                with gr.Row():
-                    to_delete = gr.Dropdown(label="删除文档", choices=[], scale=3, elem_id="pqa-delete-choice")
-                    delete = gr.Button("删除所选文档", variant="stop", scale=1, elem_id="pqa-delete")
+                with gr.Row(equal_height=False):
+                    with gr.Column(scale=3, min_width=320):
+                        documents = gr.HTML(js_on_load=LIBRARY_JS, elem_id="pqa-documents")
+                    with gr.Column(scale=2, min_width=300):
+                        preview = gr.HTML(
+                            '<div class="pqa-viewer pqa-viewer-empty"><h2 class="pqa-viewer-title">预览</h2>'
+                            "<p>点击列表中的“预览”，这里显示文件清洗后的全文。</p></div>",
+                            elem_id="pqa-preview",
+                        )
+                ratings = gr.HTML(elem_id="pqa-feedback")
         gr.HTML(FOOTER)
 
         viewer.click(open_source, None, viewer, api_visibility="private")
-        kb_outputs = [status, table, to_delete, header]
+        history.submit(reopen, None, [chat.chatbot, chat.chatbot_state], api_visibility="private", queue=False)
+        # Each change of the chat is written to the browser's storage by the page (history.js).
+        chat.chatbot.change(
+            None, chat.chatbot, None, js="(value) => { window.__pqaSaveChat && window.__pqaSaveChat(value); }"
+        )
+        kb_outputs = [status, documents, header, ratings]
         # Uploads, deletions and rebuilds change the one index: they queue behind each other
         # instead of meeting the build lock and leaving a file unindexed.
         one_change_at_a_time = {"concurrency_id": "knowledge-base", "concurrency_limit": 1}
         upload.upload(on_upload, upload, kb_outputs, api_visibility="private", **one_change_at_a_time)
         reindex.click(on_reindex, None, kb_outputs, api_visibility="private", **one_change_at_a_time)
-        delete.click(
-            on_delete,
-            to_delete,
-            kb_outputs,
-            js="(doc) => (doc && confirm('确定删除“' + doc + '”吗？删除后只能重新上传恢复。')) ? doc : null",
-            api_visibility="private",
-            **one_change_at_a_time,
-        )
-        app.load(kb_views, None, [table, to_delete, header], api_visibility="private")
-        app.load(permissions, None, [upload, reindex, to_delete, delete, status], api_visibility="private")
+        documents.submit(on_change, None, kb_outputs, api_visibility="private", **one_change_at_a_time)
+        documents.click(on_preview, None, preview, api_visibility="private")
+        app.load(kb_views, None, [documents, header, ratings], api_visibility="private")
+        # Opening the tab shows the latest list and ratings (feedback arrives while it is closed).
+        library_tab.select(kb_views, None, [documents, header, ratings], api_visibility="private", queue=False)
+        app.load(permissions, None, [upload, reindex, status], api_visibility="private")
         gr.api(ask_json, api_name="ask", concurrency_limit=answering_events)
     app.queue(
         default_concurrency_limit=OTHER_EVENTS_AT_ONCE,
@@ -276,10 +355,11 @@ def _progress(progress: gr.Progress) -> handlers.Progress:
     return report
 
 
-def mount(api, app: gr.Blocks, max_upload_mb: int, guards: Guards):
+def mount(api, app: gr.Blocks, max_upload_mb: int, guards: Guards, corpus_dir: Path | None = None):
     """Mount the Gradio app at "/" of the FastAPI app, offline-safe; returns the FastAPI app.
 
-    With a users file, Gradio's own login page guards the app (``guards.check_login``).
+    With a users file, Gradio's own login page guards the app (``guards.check_login``); the
+    corpus folder's files are downloadable through Gradio's file route, behind the same login.
     """
     return gr.mount_gradio_app(
         api,
@@ -298,4 +378,6 @@ def mount(api, app: gr.Blocks, max_upload_mb: int, guards: Guards):
         # Our own check (index.library) gives the plain message; Gradio's limit, set
         # above it, only stops absurd uploads before they are written to disk.
         max_file_size=f"{2 * max_upload_mb + 1}mb",
+        allowed_paths=[str(Path(corpus_dir).resolve())] if corpus_dir is not None else None,
+        i18n=I18N,
     )

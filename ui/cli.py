@@ -71,7 +71,7 @@ def _questions_from_stdin() -> list[tuple[object, str]]:
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
-    from qa.pipeline import answer_to_json
+    from qa.answer_json import answer_to_json
 
     pipeline = _pipeline(args)
     questions = [(None, args.question)] if args.question else _questions_from_stdin()
@@ -117,6 +117,10 @@ def _for_a_person(answer, text_shown: bool = False) -> str:
     lines = [f"（按上下文理解为：{answer.rewritten_question}）"] if answer.rewritten_question else []
     lines.extend(f"注意：{note}" for note in answer.notes)  # before the text: "以下为摘录式回答" must lead
     lines.extend(([] if text_shown else [answer.text]) + [""])
+    from ui.render import speed_text
+
+    if speed_text(answer.timings_ms):
+        lines.append(speed_text(answer.timings_ms))
     if answer.figures:
         marks = [f"{f.text}{'' if f.verified else '（未核实：' + f.reason + '）'}" for f in answer.figures]
         checked = sum(f.verified for f in answer.figures)
@@ -143,15 +147,21 @@ def _for_a_person(answer, text_shown: bool = False) -> str:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from qa.evaluate import read_questions, run_eval
-    from qa.pipeline import answer_to_json
+    from qa.answer_json import answer_to_json
+    from qa.evaluate import by_kind, calibration, read_questions, run_eval
 
     questions = read_questions(args.qa)  # before the model loads: a wrong path fails at once
     pipeline = _pipeline(args)
     pipeline.ask(questions[0].question)  # warm-up: latency is measured with the model loaded
-    metrics, rows = run_eval(questions, lambda q: answer_to_json(pipeline.ask(q, top_k=args.top_k)))
+    metrics, rows = run_eval(
+        questions, lambda q, history: answer_to_json(pipeline.ask(q, history=history, top_k=args.top_k))
+    )
+    threshold = pipeline.extractive.model.threshold
+    decisions = calibration(rows)
+    kinds = by_kind(rows)
     if args.json:
-        print(json.dumps({"metrics": metrics, "questions": rows}, ensure_ascii=False))
+        report = {"metrics": metrics, "threshold": threshold, "calibration": decisions, "by_kind": kinds}
+        print(json.dumps({**report, "questions": rows}, ensure_ascii=False))
         return 0
     if args.per_question:
         for row in rows:
@@ -162,6 +172,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
         value = metrics[name]
         print(f"{name:<22} {'n/a (none in the set)' if value is None else f'{value:.3f}'}")
     print(f"{'latency p50 / p95':<22} {metrics['latency_p50_ms']:.1f} / {metrics['latency_p95_ms']:.1f} ms")
+    d = decisions
+    print(
+        f"calibration at the answer model's threshold {threshold:.3f}: "
+        f"answered correctly {d['answered_correctly']}/{d['answerable']}, answered wrongly {d['answered_wrongly']}, "
+        f"declined {d['declined_answerable']} answerable; "
+        f"declined correctly {d['declined_correctly']}/{d['unanswerable']}"
+    )
+    print("by kind (correct/total): " + ", ".join(f"{k} {c}/{n}" for k, (c, n) in kinds.items()))
     return 0
 
 
@@ -183,6 +201,19 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if args.watch:
         settings = settings.replace(watch=True)
     serve(settings)
+    return 0
+
+
+def cmd_feedback_export(args: argparse.Namespace) -> int:
+    from ui.feedback import FeedbackStore
+
+    store = FeedbackStore(_settings(args).index_dir)
+    if args.out:
+        with open(args.out, "w", encoding="utf-8") as out:
+            count = store.export_jsonl(out)
+    else:
+        count = store.export_jsonl(sys.stdout)
+    print(f"exported {count} ratings from {store.path}", file=sys.stderr)
     return 0
 
 
@@ -252,6 +283,13 @@ def build_parser() -> argparse.ArgumentParser:
         "(POLICYQA_WATCH=1; checked like uploads)",
     )
     p.set_defaults(run=cmd_serve)
+
+    p = subcommand("feedback", "the 👍/👎 ratings people gave answers in the web app")
+    actions = p.add_subparsers(dest="action", required=True)
+    p = actions.add_parser("export", help="write every rating as JSON lines (oldest first)")
+    p.add_argument("--out", type=Path, help="file to write (default: standard output)")
+    p.add_argument("--index", type=Path, help="index folder whose feedback.sqlite to read")
+    p.set_defaults(run=cmd_feedback_export)
 
     p = subcommand("bench", "benchmark against the LangChain baseline, then synthetic corpora up to 10^6 chunks")
     p.add_argument("--qa", type=Path, default=Path("bench/questions/dev.jsonl"), help="question set (JSON lines)")

@@ -27,6 +27,7 @@ from index.errors import (
 from index.library import Library
 from qa.pipeline import QAPipeline
 from ui import render
+from ui.feedback import AnswerMemory
 from ui.security import AnswerSlots
 from ui.stream import answer_stream, ends_sentence
 
@@ -117,12 +118,17 @@ def user_questions(history: Sequence[object] | None) -> list[str]:
 
 
 def respond(
-    pipeline: QAPipeline, message: str, history: Sequence[object] | None, slots: AnswerSlots | None = None
+    pipeline: QAPipeline,
+    message: str,
+    history: Sequence[object] | None,
+    slots: AnswerSlots | None = None,
+    memory: AnswerMemory | None = None,
 ) -> Iterator[str]:
     """The chat's reply to one message, as HTML that grows sentence by sentence.
 
     With ``slots``, the answer is composed in one of the server's answer slots; when
-    none comes free in time the reply is the busy message (``ServerBusyError``).
+    none comes free in time the reply is the busy message (``ServerBusyError``). With
+    ``memory``, the finished answer is remembered for a later 👍 / 👎.
     """
     turn = secrets.token_hex(4)
     yield render.pending_html()
@@ -136,6 +142,8 @@ def respond(
                     if ends_sentence(shown):
                         time.sleep(STREAM_PAUSE_S)
                 else:
+                    if memory is not None:
+                        memory.remember(turn, item)
                     yield render.answer_html(item, turn)
     except PolicyQAError as exc:
         yield render.error_html(user_message(exc))
@@ -187,6 +195,64 @@ def library_header(library: Library) -> str:
     except PolicyQAError:
         return "还没有索引"
     return f"已收录 {summary.documents} 份文件（{summary.chunks} 个段落）"
+
+
+def library_coverage(library: Library) -> str:
+    """The page's line on what the knowledge base covers (``render.coverage_line``), plain text."""
+    try:
+        return render.coverage_line(library.documents())
+    except PolicyQAError:
+        return "知识库还没有索引。"
+
+
+# A conversation reopened from the browser's storage holds at most this many messages.
+MAX_SAVED_MESSAGES = 200
+
+
+def saved_messages(data: object) -> list[dict[str, str]]:
+    """The chat messages of a conversation the page kept in the browser's storage.
+
+    Only {"role": "user"|"assistant", "content": str} messages are taken; anything else
+    is dropped. The chat shows questions as typed text and sanitizes answers as always.
+    """
+    messages = data.get("messages") if isinstance(data, dict) else None
+    kept = []
+    for message in messages if isinstance(messages, list) else ():
+        if (
+            isinstance(message, dict)
+            and message.get("role") in ("user", "assistant")
+            and isinstance(message.get("content"), str)
+        ):
+            kept.append({"role": message["role"], "content": message["content"]})
+    return kept[-MAX_SAVED_MESSAGES:]
+
+
+def change_document(library: Library, data: object, progress: Progress) -> str:
+    """删除 a document, or save its title and date, as a row of the list asked; returns a status message."""
+    if not isinstance(data, dict) or not isinstance(data.get("doc"), str):
+        return "没有执行：请求不完整。"
+    doc_id = data["doc"]
+    if data.get("do") == "delete":
+        return delete_document(library, doc_id, progress)
+    if data.get("do") == "save":
+        try:
+            title, date = library.set_metadata(doc_id, str(data.get("title", "")), str(data.get("date", "")))
+        except DocumentError as exc:
+            return "没有保存：" + str(exc)
+        shown = date or "按文件内容"
+        return f"已保存“{doc_id}”的标题“{title}”、日期 {shown}。\n\n" + _rebuild(library, progress)
+    return "没有执行：未知的操作。"
+
+
+def preview_document(library: Library, data: object) -> str:
+    """The preview panel's HTML for a document of the list."""
+    doc_id = data.get("doc") if isinstance(data, dict) else None
+    if not isinstance(doc_id, str):
+        return render.viewer_error_html("无法预览：没有指明文件。")
+    try:
+        return render.document_preview_html(library.document(doc_id))
+    except PolicyQAError as exc:
+        return render.viewer_error_html(user_message(exc))
 
 
 def upload_files(library: Library, paths: Sequence[str | Path], progress: Progress) -> str:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Iterable, Sequence
+from pathlib import PurePosixPath
 from urllib.parse import quote
 
 from index.library import DocumentInfo
@@ -30,6 +31,21 @@ RELATED_PASSAGES = 3
 # Related passages are cut to this many characters in their card.
 RELATED_CHARS = 160
 UNKNOWN_DATE = "日期不详"
+# The page's line on what the knowledge base covers names this many titles.
+COVERAGE_TITLES = 3
+COVERAGE_TITLE_CHARS = 24
+# More citation cards than this are folded behind 「展开全部 N 条来源」 (the first ones stay open).
+OPEN_CARDS = 3
+# A source line of the plain-text answer (copy button, OpenAI API) quotes this much of the cited sentence.
+SNIPPET_CHARS = 80
+# An answer is a list when a run of [n] markers follows a fragment that is not a finished sentence,
+# or comes before an enumeration (一、 （二） 三是 4.); in a list every item (the text after a run of
+# markers) starts on its own line. Prose, whose sentences end in 。！？；, stays one paragraph.
+MARKERS_THEN_TEXT = re.compile(r"((?:\[\d+\])+)(?=[^\s\[，。；：、,.;:！？!?）)」』”’])")
+LIST_ITEM_END = re.compile(
+    r"(?<=[^。！？；!?;\s\]])((?:\[\d+\])+)(?=[^\s\[，。；：、,.;:！？!?）)」』”’])"
+    r"|((?:\[\d+\])+)(?=[一二三四五六七八九十]+[、是]|（[一二三四五六七八九十]+）|\d+[.．、](?!\d))"
+)
 
 
 def _esc(text: str) -> str:
@@ -39,6 +55,64 @@ def _esc(text: str) -> str:
 def _lines(text: str) -> str:
     """Escaped text with line breaks as <br> (no raw newline may end a chat HTML block)."""
     return "<br>".join(_esc(line) for line in text.split("\n"))
+
+
+def list_lines(text: str) -> str:
+    """The answer text with each list item on its own line (``LIST_ITEM_END``); prose is unchanged."""
+    if not LIST_ITEM_END.search(text):
+        return text
+    return MARKERS_THEN_TEXT.sub(lambda m: m.group(1) + "\n", text)
+
+
+def snippet(text: str, limit: int = SNIPPET_CHARS) -> str:
+    """A quotation of at most ``limit`` characters, cut with 「…」."""
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def plain_text(answer: Answer, bullet: str = "") -> str:
+    """The answer as plain text: the text with its [n] markers, notes, then one line per source.
+
+    Sources read 「[1] 标题，日期：「引文」」; a declined answer lists the nearest passages instead.
+    The copy button copies this text, and the OpenAI-compatible API returns it (``bullet="- "``,
+    so Markdown shows one source per line).
+
+    Args:
+        answer: the pipeline's answer.
+        bullet: written before each source line.
+    """
+    return list_lines(answer.text) + plain_text_tail(answer, bullet)
+
+
+def plain_text_tail(answer: Answer, bullet: str = "") -> str:
+    """What ``plain_text`` writes after the answer's text: a line break, notes, sources ("" if none)."""
+    lines = [""]
+    if answer.rewritten_question:
+        lines.append(f"（按上下文理解为：{answer.rewritten_question}）")
+    lines.extend(f"注意：{note}" for note in answer.notes)
+    if answer.citations:
+        lines += ["", "来源："]
+        lines += [
+            f"{bullet}[{c.marker}] {c.title}，{c.date or UNKNOWN_DATE}：「{snippet(c.text)}」" for c in answer.citations
+        ]
+    elif answer.passages:
+        lines += ["", "相关段落（供参考）："]
+        lines += [
+            f"{bullet}{h.title}，{h.date or UNKNOWN_DATE}：「{snippet(h.text)}」"
+            for h in answer.passages[:RELATED_PASSAGES]
+        ]
+    return "\n".join(lines) if len(lines) > 1 else ""
+
+
+def speed_text(timings_ms: dict[str, float]) -> str:
+    """How fast the model wrote the answer, for a person: 「大模型：首个词元 1.2 秒，每秒 35.0 个词元」
+    ("" when no model wrote it). Time to the first token counts from the request to the model."""
+    if "llm_first_token" not in timings_ms:
+        return ""
+    text = f"大模型：首个词元 {timings_ms['llm_first_token'] / 1000:.1f} 秒"
+    if "llm_tokens_per_s" in timings_ms:
+        text += f"，每秒 {timings_ms['llm_tokens_per_s']:.1f} 个词元"
+    return text
 
 
 def source_href(doc_id: str, start: int, end: int) -> str:
@@ -57,7 +131,7 @@ def answer_text_html(text: str, turn: str, markers: Iterable[int] = (), figures:
     A figure that its cited snippet does not state is marked, with the reason as tooltip.
     """
     known = set(markers)
-    escaped = _lines(text)
+    escaped = _lines(list_lines(text))
 
     def link(match: re.Match) -> str:
         n = int(match.group(1))
@@ -130,7 +204,10 @@ def related_card(hit: Hit) -> str:
 
 def partial_html(text: str) -> str:
     """The chat message while an answer is being composed: the text so far and a cursor."""
-    return f'<div class="pqa-msg"><div class="pqa-text">{_lines(text)}<span class="pqa-cursor"></span></div></div>'
+    return (
+        f'<div class="pqa-msg"><div class="pqa-text">{_lines(list_lines(text))}'
+        '<span class="pqa-cursor"></span></div></div>'
+    )
 
 
 def answer_html(answer: Answer, turn: str) -> str:
@@ -145,6 +222,9 @@ def answer_html(answer: Answer, turn: str) -> str:
         parts.append(f'<div class="pqa-rewrite">按上下文理解为：{_esc(answer.rewritten_question)}</div>')
     markers = [c.marker for c in answer.citations]
     parts.append(f'<div class="pqa-text">{answer_text_html(answer.text, turn, markers, answer.figures)}</div>')
+    speed = speed_text(answer.timings_ms)
+    if speed:
+        parts.append(f'<div class="pqa-speed">{_esc(speed)}</div>')
     parts.extend(f'<div class="pqa-note">{_esc(note)}</div>' for note in answer.notes)
     unverified = [f for f in answer.figures if not f.verified]
     if unverified:
@@ -153,14 +233,48 @@ def answer_html(answer: Answer, turn: str) -> str:
     parts.extend(_conflict_html(conflict) for conflict in answer.conflicts)
     if answer.citations:
         parts.append('<div class="pqa-sources"><div class="pqa-sources-title">引用来源</div>')
-        parts.extend(citation_card(c, turn) for c in answer.citations)
+        cards = [citation_card(c, turn) for c in answer.citations]
+        parts.extend(cards[:OPEN_CARDS])
+        if len(cards) > OPEN_CARDS:
+            # Folded, not dropped: a marker of a folded card opens the fold (ui/static/viewer.js).
+            parts.append(
+                f'<details class="pqa-more"><summary>展开全部 {len(cards)} 条来源</summary>'
+                + "".join(cards[OPEN_CARDS:])
+                + "</details>"
+            )
         parts.append("</div>")
     elif answer.passages:
         parts.append('<div class="pqa-sources"><div class="pqa-sources-title">相关段落（供参考）</div>')
         parts.extend(related_card(h) for h in answer.passages[:RELATED_PASSAGES])
         parts.append("</div>")
+    parts.append(answer_actions_html(turn))
+    # The copy button, feedback and the Markdown export read these (the chat shows them nowhere).
+    # Line breaks are character references: a blank line would end the chat's HTML block.
+    parts.append(f'<div class="pqa-plain">{_esc(plain_text(answer)).replace(chr(10), "&#10;")}</div>')
+    parts.append(f'<div class="pqa-asked">{_esc(answer.question)}</div>')
     parts.append("</div>")
     return "".join(parts)
+
+
+def answer_actions_html(turn: str) -> str:
+    """The row under a finished answer: copy as plain text, 👍 / 👎 feedback.
+
+    Links, not buttons: the chat's sanitizer keeps links, their href (which carries the action
+    and the answer's turn to the page's click handler, ui/static/page.js), role and title, but
+    drops aria-label, so each link's words are its accessible name.
+    """
+    base = f"#pqa-action?turn={quote(turn, safe='')}&do="
+
+    def action(name: str, title: str, shown: str) -> str:
+        return f'<a class="pqa-act pqa-{name}" href="{base}{name}" role="button" title="{title}">{shown}</a>'
+
+    return (
+        '<div class="pqa-actions">'
+        + action("copy", "复制回答（纯文本，含来源）", "复制")
+        + action("up", "这个回答有帮助", "👍 有帮助")
+        + action("down", "这个回答没有帮助", "👎 没帮助")
+        + "</div>"
+    )
 
 
 def _conflict_html(conflict) -> str:
@@ -193,7 +307,9 @@ def source_html(document: Document, start: int, end: int) -> str:
         f'<div class="pqa-viewer-head"><div class="pqa-viewer-title">{_esc(document.title)}</div>'
         f'<div class="pqa-viewer-meta">{meta}</div>'
         '<a class="pqa-back" href="#pqa-chat">↑ 回到对话</a></div>'
-        f'<div class="pqa-doc">{_esc(text[:start])}<mark class="pqa-hit">{_esc(text[start:end])}</mark>'
+        # Focusable, so a keyboard can scroll the text (axe-core: scrollable-region-focusable).
+        '<div class="pqa-doc" tabindex="0" role="region" aria-label="全文">'
+        f'{_esc(text[:start])}<mark class="pqa-hit">{_esc(text[start:end])}</mark>'
         f"{_esc(text[end:])}</div></div>"
     )
 
@@ -211,11 +327,88 @@ def viewer_error_html(message: str) -> str:
     return f'<div class="pqa-viewer pqa-viewer-empty"><p class="pqa-error">{_esc(message)}</p></div>'
 
 
-def document_rows(documents: Sequence[DocumentInfo]) -> list[list[object]]:
-    """Rows of the knowledge-base table: title, date, chunks, status, file."""
-    return [
-        [d.title, d.date or UNKNOWN_DATE, d.chunks, "已索引" if d.indexed else "未索引", d.doc_id] for d in documents
-    ]
+def document_list_html(documents: Sequence[DocumentInfo], may_change: bool, file_url) -> str:
+    """The knowledge base as a list: per document its title, date, chunks, status, file and actions.
+
+    A table's columns on a wide screen, one card per document on a phone (ui/static/app.css).
+    Actions are buttons read by ui/static/library.js: 预览 and 下载 for everyone; 编辑 (title
+    and date) and 删除 only for those who may change the knowledge base.
+
+    Args:
+        documents: the rows.
+        may_change: show 编辑 and 删除.
+        file_url: doc id → the URL that downloads the original file.
+    """
+    head = (
+        '<li class="pqa-kb-row pqa-kb-head" aria-hidden="true"><span>标题</span><span>日期</span>'
+        "<span>段落数</span><span>状态</span><span>文件</span><span>操作</span></li>"
+    )
+    rows = []
+    for d in documents:
+        doc = _esc(d.doc_id)
+        edit = (
+            f'<button type="button" class="pqa-kb-act" data-do="edit" aria-label="编辑《{_esc(d.title)}》的标题和日期">'
+            "编辑</button>"
+            '<button type="button" class="pqa-kb-act pqa-kb-danger" data-do="delete" '
+            f'aria-label="删除 {doc}">删除</button>'
+            if may_change
+            else ""
+        )
+        rows.append(
+            f'<li class="pqa-kb-row" data-doc="{doc}" data-title="{_esc(d.title)}" data-date="{_esc(d.date or "")}">'
+            f'<span class="pqa-kb-title">{_esc(d.title)}</span>'
+            f'<span class="pqa-kb-date"><span class="pqa-kb-label">日期：</span>{_esc(d.date or UNKNOWN_DATE)}</span>'
+            f'<span class="pqa-kb-chunks"><span class="pqa-kb-label">段落：</span>{d.chunks}</span>'
+            f'<span class="pqa-kb-status">{"已索引" if d.indexed else "未索引"}</span>'
+            f'<span class="pqa-kb-file">{doc}</span>'
+            '<span class="pqa-kb-actions">'
+            f'<button type="button" class="pqa-kb-act" data-do="preview" aria-label="预览 {doc}">预览</button>'
+            f'<a class="pqa-kb-act" href="{_esc(file_url(d.doc_id))}" download="{_esc(PurePosixPath(d.doc_id).name)}"'
+            f' aria-label="下载 {doc}">下载</a>{edit}</span></li>'
+        )
+    empty = '<p class="pqa-kb-empty">知识库里还没有文件。</p>' if not documents else ""
+    drop = '<p class="pqa-kb-drop">可以把文件直接拖到这个列表上上传。</p>' if may_change else ""
+    return (
+        f'<div class="pqa-kb">{drop}<label class="pqa-kb-search">搜索文件'
+        '<input type="search" placeholder="输入标题、日期或文件名筛选" autocomplete="off"></label>'
+        f'<p class="pqa-kb-count" aria-live="polite">共 {len(documents)} 份文件</p>'
+        f'<ul class="pqa-kb-list" aria-label="知识库中的文件">{head}{"".join(rows)}</ul>{empty}</div>'
+    )
 
 
-DOCUMENT_HEADERS = ["标题", "日期", "段落数", "状态", "文件"]
+def coverage_line(documents: Sequence[DocumentInfo]) -> str:
+    """One sentence on what the knowledge base covers: how many documents, which years, the first titles."""
+    indexed = [d for d in documents if d.indexed]
+    if not indexed:
+        return "知识库里还没有已索引的文件。"
+    years = sorted({d.date[:4] for d in indexed if d.date})
+    span = "" if not years else f"（{years[0]} 年）" if len(years) == 1 else f"（{years[0]}—{years[-1]} 年）"
+    titles = "".join(f"《{snippet(d.title, COVERAGE_TITLE_CHARS)}》" for d in indexed[:COVERAGE_TITLES])
+    more = "等" if len(indexed) > COVERAGE_TITLES else ""
+    return f"收录 {len(indexed)} 份文件{span}：{titles}{more}"
+
+
+def feedback_html(records: Sequence, counts: dict[str, int]) -> str:
+    """The admins' view of 👍 / 👎 ratings: counts, then the latest with question, reason and answer."""
+    head = f'<div class="pqa-fb-head">用户反馈：👍 {counts.get("up", 0)} · 👎 {counts.get("down", 0)}'
+    head += "（导出全部：<code>policyqa feedback export</code>）</div>"
+    if not records:
+        return f'<div class="pqa-fb-panel">{head}<p class="pqa-hint">还没有反馈。</p></div>'
+    items = []
+    for r in records:
+        mark = "👍" if r.rating == "up" else "👎"
+        label = "有帮助" if r.rating == "up" else "没有帮助"
+        reason = f'<div class="pqa-fb-reason">原因：{_esc(r.reason)}</div>' if r.reason else ""
+        user = f" · {_esc(r.user)}" if r.user else ""
+        items.append(
+            f'<li class="pqa-fb-item"><div class="pqa-fb-meta"><span role="img" aria-label="{label}">{mark}</span> '
+            f"{_esc(r.created.replace('T', ' '))}{user}</div>"
+            f'<div class="pqa-fb-q">问：{_esc(r.question)}</div>{reason}'
+            f'<div class="pqa-fb-a">答：{_esc(snippet(r.answer, 160))}</div></li>'
+        )
+    return f'<div class="pqa-fb-panel">{head}<ul class="pqa-fb-list">{"".join(items)}</ul></div>'
+
+
+def document_preview_html(document: Document) -> str:
+    """A document in the knowledge base's preview panel: its cleaned text, nothing highlighted."""
+    return source_html(document, 0, 0).replace('<mark class="pqa-hit"></mark>', "", 1)

@@ -68,11 +68,12 @@ def create_server_app(settings: Settings):
         _watch(settings, library)
     started = time.perf_counter()
     documents = [library.document(d.doc_id) for d in library.documents() if d.indexed]
-    examples = pick_examples(pipeline.ask, documents)
+    # Checked by the extractive answer: with an LLM, one model call per candidate would hold up start-up.
+    examples = pick_examples(lambda question: pipeline.ask(question, generate=False), documents)
     log.info("picked %d example questions in %.1f s", len(examples), time.perf_counter() - started)
     api = create_api(settings, pipeline, library, guards)
     app = build_app(pipeline, library, examples, settings.max_upload_mb, guards)
-    return mount(api, app, settings.max_upload_mb, guards)
+    return mount(api, app, settings.max_upload_mb, guards, settings.corpus_dir)
 
 
 def _watch(settings: Settings, library) -> None:

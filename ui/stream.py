@@ -11,18 +11,16 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Sequence
 
+from qa.text import answer_sentences
 from qa.types import Answer
 
-# A piece ends after sentence punctuation (with the [n] markers that follow it) or a line break.
-PIECE = re.compile(r".*?(?:[。！？!?；;]+[”’」』）)]*(?:\[\d+\])*|\n|$)", re.S)
 SENTENCE_END = re.compile(r"(?:[。！？!?；;][”’」』）)]*(?:\[\d+\])*|\n)$")
 
 
 def answer_pieces(text: str) -> Iterator[str]:
     """The sentences of an answer in order, each with its citation markers; they join to ``text``."""
-    for match in PIECE.finditer(text):
-        if match.group():
-            yield match.group()
+    for start, end in answer_sentences(text):
+        yield text[start:end]
 
 
 def ends_sentence(text: str) -> bool:

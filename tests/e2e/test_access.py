@@ -69,9 +69,21 @@ def test_a_reader_may_ask_but_not_change_the_knowledge_base(open_tab, auth_serve
     page.get_by_role("tab", name="知识库").click()
     status = page.locator("#pqa-status")
     status.filter(has_text="只有管理员可以上传、删除文件或更新索引").wait_for(timeout=30_000)
-    for control in ("#pqa-upload", "#pqa-reindex", "#pqa-delete", "#pqa-delete-choice input"):
+    for control in ("#pqa-upload", "#pqa-reindex"):
         assert page.locator(control).is_disabled(), control
-    # A page tampered with to enable the buttons still changes nothing: the server checks the role.
+    rows = page.locator("#pqa-documents li[data-doc]")
+    rows.first.wait_for(timeout=30_000)
+    assert rows.get_by_role("button", name="预览").count() == rows.count()
+    assert page.locator("#pqa-documents button[data-do=edit], #pqa-documents button[data-do=delete]").count() == 0
+    # A page tampered with to offer 删除 or enable the buttons still changes nothing: the server checks the role.
+    first = rows.first.get_attribute("data-doc")
+    page.evaluate(
+        """() => document.querySelector('#pqa-documents li[data-doc]').insertAdjacentHTML(
+            'beforeend', '<button class="pqa-kb-act" data-do="delete" id="forged">删除</button>')"""
+    )
+    page.click("#forged")
+    status.filter(has_text="没有执行").wait_for(timeout=30_000)
+    assert (auth_server.corpus_dir / first).is_file()
     page.evaluate("document.querySelectorAll('#pqa-upload, #pqa-reindex').forEach(b => b.removeAttribute('disabled'))")
     page.click("#pqa-reindex", force=True)
     status.filter(has_text="没有执行").wait_for(timeout=30_000)
@@ -89,8 +101,10 @@ def test_an_admin_may_change_the_knowledge_base(open_tab, auth_server):
     page = _log_in(open_tab, auth_server, ADMIN)
     page.get_by_role("tab", name="知识库").click()
     page.locator("#pqa-documents").filter(has_text="txt").wait_for(timeout=30_000)
-    for control in ("#pqa-upload", "#pqa-reindex", "#pqa-delete"):
+    for control in ("#pqa-upload", "#pqa-reindex"):
         assert page.locator(control).is_enabled(), control
+    rows = page.locator("#pqa-documents li[data-doc]")
+    assert rows.get_by_role("button", name="删除").count() == rows.count() >= 5
     page.click("#pqa-reindex")
     page.locator("#pqa-status").filter(has_text="索引已是最新").wait_for(timeout=60_000)
 

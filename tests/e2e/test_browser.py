@@ -166,6 +166,7 @@ def test_upload_ask_view_safely_and_delete(open_tab, app_server, tmp_path):
     status.filter(has_text="索引已更新").wait_for(timeout=BUILD_TIMEOUT_MS)
     assert "已添加 1 个文件" in status.inner_text()
     documents = page.locator("#pqa-documents")
+    documents.filter(has_text="青松县光伏扶贫通报").wait_for(timeout=BUILD_TIMEOUT_MS)
     assert '青松县光伏扶贫通报<img src=x onerror="window.__pqaXss=1;alert(1)">' in documents.inner_text()
     assert documents.locator("img").count() == 0
     assert (app_server.corpus_dir / UPLOAD_NAME).is_file()
@@ -183,9 +184,7 @@ def test_upload_ask_view_safely_and_delete(open_tab, app_server, tmp_path):
     assert tab.dialogs == []
 
     page.get_by_role("tab", name="知识库").click()
-    page.locator("#pqa-delete-choice input").click()
-    page.get_by_role("option", name=UPLOAD_NAME, exact=False).click()
-    page.click("#pqa-delete")
+    page.locator(f"#pqa-documents li[data-doc='{UPLOAD_NAME}']").get_by_role("button", name="删除").click()
     status.filter(has_text="已删除").wait_for(timeout=BUILD_TIMEOUT_MS)
     status.filter(has_text="索引已更新").wait_for(timeout=BUILD_TIMEOUT_MS)
     assert tab.dialogs and tab.dialogs[0][0] == "confirm"

@@ -8,7 +8,7 @@ import socket
 import httpx
 import pytest
 
-from qa.pipeline import answer_to_json
+from qa.answer_json import answer_to_json
 from qa.types import Answer, Citation, Hit
 from tests.e2e.conftest import ALLOWED_ORIGIN
 

@@ -18,7 +18,8 @@ from index.build import build_index
 from index.chunk import chunk_document, make_splitter, split_sentences
 from index.errors import DocumentError, EmptyCorpusError, QuestionError
 from index.load import load_document
-from qa.pipeline import QAPipeline, answer_to_json
+from qa.answer_json import answer_to_json
+from qa.pipeline import QAPipeline
 
 FRAGMENTS = [
     "中央财政专项扶贫资金",

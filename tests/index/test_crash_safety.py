@@ -12,7 +12,8 @@ import pytest
 
 from index.build import build_index
 from index.store import current_build, load_index
-from qa.pipeline import QAPipeline, answer_to_json
+from qa.answer_json import answer_to_json
+from qa.pipeline import QAPipeline
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.slow

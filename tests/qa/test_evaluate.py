@@ -7,7 +7,17 @@ import json
 import pytest
 
 from index.errors import ConfigError
-from qa.evaluate import EvalQuestion, answer_hit, is_relevant, longest_common_run, read_questions, score
+from qa.evaluate import (
+    EvalQuestion,
+    answer_hit,
+    by_kind,
+    calibration,
+    is_relevant,
+    longest_common_run,
+    read_questions,
+    run_eval,
+    score,
+)
 
 Q = EvalQuestion(
     id="q1",
@@ -85,3 +95,34 @@ def test_a_bad_question_set_is_a_clear_error(tmp_path, content):
         path.write_text(content, encoding="utf-8")
     with pytest.raises(ConfigError, match=str(path.name)):
         read_questions(path)
+
+
+def test_a_question_set_may_give_each_question_its_history_and_kind(tmp_path):
+    path = tmp_path / "set.jsonl"
+    row = {
+        "id": "f1",
+        "question": "那那曲呢？",
+        "answers": [],
+        "history": ["日喀则的收入？"],
+        "kind": "near_place",
+    }
+    path.write_text(json.dumps(row, ensure_ascii=False) + "\n", encoding="utf-8")
+    (question,) = read_questions(path)
+    assert question.history == ("日喀则的收入？",) and question.kind == "near_place"
+    asked = []
+    metrics, rows = run_eval([question], lambda q, history: asked.append(history) or _reply(answered=False))
+    assert asked == [["日喀则的收入？"]] and metrics["unanswerable_declined"] == 1.0
+    assert calibration(rows)["declined_correctly"] == 1 and by_kind(rows) == {"near_place": (1, 1)}
+
+
+def test_calibration_counts_each_outcome_of_the_decision():
+    rows = [
+        {"answerable": True, "answered": True, "hit": True, "kind": "figure", "type": "figure"},
+        {"answerable": True, "answered": True, "hit": False, "kind": "figure", "type": "figure"},
+        {"answerable": True, "answered": False, "hit": False, "kind": "", "type": "policy"},
+        {"answerable": False, "answered": True, "hit": False, "kind": "offtopic", "type": "unanswerable"},
+    ]
+    found = calibration(rows)
+    assert (found["answered_correctly"], found["answered_wrongly"], found["declined_answerable"]) == (1, 1, 1)
+    assert (found["declined_correctly"], found["answered_unanswerable"]) == (0, 1)
+    assert by_kind(rows) == {"figure": (1, 2), "offtopic": (0, 1), "policy": (0, 1)}

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from qa.answer_json import answer_to_json
 from qa.figures import cited_spans, figures_in, uncited_sentences, verify_figures
-from qa.pipeline import answer_to_json
 from tests.conftest import DEV_SET
 
 FIGURE_KEYS = {"text", "value", "unit", "marker", "verified", "reason"}

@@ -18,13 +18,16 @@ import pytest
 from index.errors import ConfigError
 from index.settings import Settings
 from qa import llm
-from qa.pipeline import QAPipeline, answer_to_json
+from qa.answer_json import answer_to_json
+from qa.pipeline import QAPipeline
 from qa.types import Answer, Hit
 from tests.conftest import REPO
 from tests.fake_llm import FakeChat, Reply, answering, passage_with, passages_of
 
 QUESTION = "脱贫攻坚8年间，中央财政累计投入了多少专项扶贫资金？"
 TIMEOUT_S = 1.0
+# The fake stands for a model whose context takes every passage whole.
+LARGE_CONTEXT = 32768
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +47,11 @@ def endpoint(fake):
 @pytest.fixture(scope="module")
 def llm_pipeline(built_index, embedder, fake):
     settings = built_index.replace(
-        llm_base_url=fake.url, llm_model="fake-model", llm_api_key="sk-test", llm_timeout_s=TIMEOUT_S
+        llm_base_url=fake.url,
+        llm_model="fake-model",
+        llm_api_key="sk-test",
+        llm_timeout_s=TIMEOUT_S,
+        llm_context_tokens=LARGE_CONTEXT,
     )
     return QAPipeline(settings, embedder=embedder)
 
@@ -85,7 +92,7 @@ def test_the_prompt_numbers_passages_with_title_and_date_and_states_the_rules():
         Hit(1, "a.txt", "甲文件", "2021-09-14", "第一段。", 0, 4, 1.0),
         Hit(2, "b.txt", "乙文件", None, "第二段。", 0, 4, 0.5),
     ]
-    system, user = llm.build_messages("问题是什么？", hits, "根据现有文档，无法回答这个问题。")
+    system, user = llm.build_messages("问题是什么？", [llm.whole(h) for h in hits], "根据现有文档，无法回答这个问题。")
     assert "[1] 《甲文件》（日期：2021-09-14）\n第一段。" in user["content"]
     assert "[2] 《乙文件》（日期：不详）\n第二段。" in user["content"]
     assert user["content"].endswith("问题：问题是什么？")
@@ -244,6 +251,13 @@ def test_a_hanging_endpoint_falls_back_within_the_timeout(llm_pipeline, pipeline
     # The fake endpoint never answers: only the timeout can end the call. The margin absorbs a
     # busy 2-core machine; a missing timeout would hang far beyond it.
     assert elapsed < TIMEOUT_S + extractive_s + 5.0, f"took {elapsed:.1f} s with a {TIMEOUT_S} s timeout"
+
+
+@pytest.mark.slow
+def test_an_answer_asked_without_generation_never_calls_the_endpoint(llm_pipeline, pipeline, endpoint):
+    endpoint.script = answering(lambda body: "不应被调用[1]。")
+    answer = llm_pipeline.ask(QUESTION, generate=False)  # how the app checks its example questions
+    assert endpoint.received == [] and answer.text == pipeline.ask(QUESTION).text and answer.notes == ()
 
 
 @pytest.mark.slow

@@ -10,9 +10,10 @@ import sys
 import pytest
 
 from index.errors import IndexMissingError, QuestionError
+from qa.answer_json import answer_to_json
 from qa.evaluate import MARKER as MARKERS
 from qa.evaluate import norm
-from qa.pipeline import QAPipeline, answer_to_json
+from qa.pipeline import QAPipeline
 from tests.conftest import REPO, empty_config
 
 pytestmark = pytest.mark.slow
@@ -22,6 +23,8 @@ ANSWER_KEYS = {
     "question",
     "answered",
     "answer",
+    "rewritten_question",
+    "confidence",
     "citations",
     "passages",
     "timings_ms",
@@ -106,16 +109,39 @@ def test_follow_up_is_rewritten_with_the_previous_subject(pipeline):
         {"role": "assistant", "content": "……"},
     ]
     answer = pipeline.ask("那第一书记和驻村干部呢？", history=history)
-    assert answer.rewritten_question is not None
-    assert "驻村工作队" in answer.rewritten_question and "第一书记" in answer.rewritten_question
+    # The new thing counted replaces the old one; the year and the whole country carry over.
+    assert answer.rewritten_question == "截至2021年全国累计选派了多少个第一书记和驻村干部？"
     assert answer.answered and "300多万" in norm(answer.text)
+    assert answer_to_json(answer)["rewritten_question"] == answer.rewritten_question
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known: 「中央财政专项扶贫资金年均增长22.7%」 names no year anywhere near, so nothing says it is "
+    "not 2020's; the rewrite is right, the answer model still quotes it",
+)
+def test_a_follow_up_for_a_year_the_documents_do_not_state_is_declined(pipeline):
+    history = ["2013到2017年中央财政专项扶贫资金增加了多少？"]
+    answer = pipeline.ask("那2020年呢？", history=history)
+    assert answer.rewritten_question == "2020年中央财政专项扶贫资金增加了多少？"
+    assert not answer.answered
+
+
+def test_the_cited_passage_comes_first(pipeline):
+    answer = pipeline.ask("扶贫日是每年的哪一天？")
+    assert answer.answered
+    first = answer.passages[0]
+    citation = answer.citations[0]
+    assert first.doc_id == citation.doc_id and first.start <= citation.start < first.end
 
 
 def test_top_k_and_passage_order(pipeline):
     answer = pipeline.ask("东西部扶贫协作结对帮扶了多少个西部贫困县？", top_k=3)
     assert len(answer.passages) == 3
-    scores = [p.score for p in answer.passages]
-    assert scores == sorted(scores, reverse=True)
+    # Passages that hold a cited sentence come first; the others follow best first.
+    cited = {(c.doc_id, c.start) for c in answer.citations}
+    rest = [p.score for p in answer.passages if not any(d == p.doc_id and p.start <= s < p.end for d, s in cited)]
+    assert rest == sorted(rest, reverse=True)
 
 
 def test_bad_questions_raise_question_errors(pipeline):

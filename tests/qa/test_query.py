@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from index.errors import QuestionError
-from qa.query import asked_number_kind, clean_history, clean_question, previous_questions, rewrite_follow_up
+from qa.query import asked_number_kind, clean_history, clean_question, previous_questions
 
 
 @pytest.mark.parametrize(
@@ -20,27 +20,6 @@ from qa.query import asked_number_kind, clean_history, clean_question, previous_
 )
 def test_asked_number_kind(question, kind):
     assert asked_number_kind(question) == kind
-
-
-def test_follow_up_with_a_new_year_replaces_the_old_time():
-    history = [
-        {"role": "user", "content": "2013到2017年中央财政专项扶贫资金增加了多少？"},
-        {"role": "assistant", "content": "……"},
-    ]
-    rewritten = rewrite_follow_up("那2018年呢？", history)
-    assert rewritten is not None
-    assert "2018年" in rewritten and "中央财政专项扶贫资金" in rewritten and "2013" not in rewritten
-
-
-def test_follow_up_with_a_pronoun_keeps_the_subject():
-    rewritten = rewrite_follow_up("他们是谁？", ["2021年12月1日的西藏自治区党委常委会会议由谁主持？"])
-    assert rewritten is not None and "西藏自治区党委常委会会议" in rewritten and "他们是谁" in rewritten
-
-
-def test_self_contained_question_is_not_rewritten():
-    history = ["扶贫日是哪一天？"]
-    assert rewrite_follow_up("2015年底西藏的贫困发生率是多少？", history) is None
-    assert rewrite_follow_up("那2017年呢？", []) is None
 
 
 def test_history_shapes():

@@ -156,11 +156,37 @@ def test_source_view_clamps_offsets_past_the_end():
     assert '<mark class="pqa-hit">短文</mark>' in render.source_html(doc, -5, 2)
 
 
-def test_document_rows_for_the_knowledge_base_table():
-    infos = [DocumentInfo("a.txt", "甲", None, 3, True), DocumentInfo("b.pdf", "b", None, 0, False)]
-    rows = render.document_rows(infos)
-    assert rows == [["甲", "日期不详", 3, "已索引", "a.txt"], ["b", "日期不详", 0, "未索引", "b.pdf"]]
-    assert len(render.DOCUMENT_HEADERS) == len(rows[0])
+def test_the_knowledge_base_list_escapes_titles_and_offers_actions_by_role():
+    infos = [
+        DocumentInfo("a.txt", "甲" + EVIL, "2021-02-25", 3, True),
+        DocumentInfo("b c.pdf", "b", None, 0, False),
+    ]
+    html = render.document_list_html(infos, may_change=True, file_url=lambda d: "/file=" + d)
+    tags = _Tags(html).tags
+    assert not [t for t, _ in tags if t in ("img", "script")]
+    rows = [a for t, a in tags if t == "li" and "data-doc" in a]
+    assert [r["data-doc"] for r in rows] == ["a.txt", "b c.pdf"]
+    assert rows[0]["data-date"] == "2021-02-25" and rows[1]["data-date"] == ""
+    actions = [a["data-do"] for t, a in tags if t == "button"]
+    assert actions == ["preview", "edit", "delete"] * 2
+    links = [a for t, a in tags if t == "a"]
+    assert [(a["href"], a["download"]) for a in links] == [("/file=a.txt", "a.txt"), ("/file=b c.pdf", "b c.pdf")]
+    assert "日期不详" in html and "未索引" in html and "共 2 份文件" in html
+    reader = render.document_list_html(infos, may_change=False, file_url=lambda d: "/file=" + d)
+    assert [a["data-do"] for t, a in _Tags(reader).tags if t == "button"] == ["preview", "preview"]
+
+
+def test_the_coverage_line_names_the_years_and_the_first_titles():
+    infos = [
+        DocumentInfo("a.txt", "甲<b>", "2018-03-01", 3, True),
+        DocumentInfo("b.txt", "乙", None, 2, True),
+        DocumentInfo("c.txt", "丙", "2021-02-25", 2, True),
+        DocumentInfo("d.txt", "丁", "2020-01-01", 2, True),
+        DocumentInfo("e.txt", "未建索引", None, 0, False),
+    ]
+    assert render.coverage_line(infos) == "收录 4 份文件（2018—2021 年）：《甲<b>》《乙》《丙》等"
+    assert render.coverage_line(infos[1:2]) == "收录 1 份文件：《乙》"
+    assert render.coverage_line([]) == "知识库里还没有已索引的文件。"
 
 
 def test_unverified_figure_is_marked_with_its_reason_and_listed():
@@ -228,3 +254,68 @@ def test_conflict_lists_each_value_with_title_and_date():
     )
     html_out = render.answer_html(answer, "t2")
     assert "《甲》（2025-10-10）：25.5万个" in html_out and "《&lt;乙&gt;》（日期不详）：24.5万个" in html_out
+
+
+def test_list_items_start_on_their_own_lines_and_prose_stays_a_paragraph():
+    listed = "一、脱贫攻坚取得的成就[1]经过五年奋战，全部脱贫。[2]一、坚持党的领导[3][4]二、坚持人民立场[5]"
+    assert render.list_lines(listed) == (
+        "一、脱贫攻坚取得的成就[1]\n经过五年奋战，全部脱贫。[2]\n一、坚持党的领导[3][4]\n二、坚持人民立场[5]"
+    )
+    fragments = "总结经验。[1]实施十大精准扶贫工程[2]精准制定帮扶举措[3]"
+    assert render.list_lines(fragments) == "总结经验。[1]\n实施十大精准扶贫工程[2]\n精准制定帮扶举措[3]"
+    prose = "中央层面共安排320个单位。[1]中央企业设立基金。[2]其中[3]，另有[4]。"
+    assert render.list_lines(prose) == prose
+    html = render.answer_html(_answer(text=fragments, citations=(_citation(1), _citation(2), _citation(3))), "t")
+    assert "[1]</a><br>实施十大精准扶贫工程" in html
+
+
+def test_plain_text_has_the_markers_and_one_source_line_per_citation():
+    answer = _answer(citations=(_citation(1), _citation(2, title="另一份文件")))
+    assert render.plain_text(answer) == (
+        "中央层面共安排320个单位。[1]另见[2]。\n\n来源：\n"
+        "[1] 坚定不移推进脱贫攻坚，2016-01-01：「中央层面共安排320个单位定点帮扶592个贫困县。」\n"
+        "[2] 另一份文件，2016-01-01：「中央层面共安排320个单位定点帮扶592个贫困县。」"
+    )
+    assert "\n- [2] 另一份文件" in render.plain_text(answer, bullet="- ")
+    declined = render.plain_text(_answer(answered=False, notes=("大模型回答失败",)))
+    assert declined.startswith("根据现有文档，无法回答这个问题。\n注意：大模型回答失败\n\n相关段落（供参考）：\n")
+    assert declined.count("「相关的段落文字") == render.RELATED_PASSAGES  # quoted as text, never markup
+    long = _citation()
+    long = Citation(**{**long.__dict__, "text": "长" * 200})
+    assert "「" + "长" * (render.SNIPPET_CHARS - 1) + "…」" in render.plain_text(_answer(citations=(long,)))
+
+
+def test_the_plain_text_travels_escaped_inside_the_answer_html():
+    html = render.answer_html(_answer(citations=(_citation(title="标题" + EVIL),)), "t1")
+    plain = re.search(r'<div class="pqa-plain">(.*?)</div>', html).group(1)
+    assert "&#10;来源：&#10;[1] 标题&lt;img src=x" in plain and "\n" not in html
+    assert not [t for t, _ in _Tags(html).tags if t in ("img", "script")]
+
+
+def test_more_than_three_cards_fold_behind_a_summary():
+    citations = tuple(_citation(n) for n in range(1, 6))
+    html = render.answer_html(_answer(text="甲[1]乙[2]丙[3]丁[4]戊[5]", citations=citations), "t2")
+    opened, folded = html.split('<details class="pqa-more">')
+    assert opened.count('class="pqa-card"') == render.OPEN_CARDS
+    assert folded.startswith("<summary>展开全部 5 条来源</summary>") and folded.count('class="pqa-card"') == 2
+    three = render.answer_html(_answer(text="甲[1]乙[2]丙[3]", citations=citations[:3]), "t3")
+    assert "<details" not in three and three.count('class="pqa-card"') == 3
+
+
+def test_every_finished_answer_offers_copy_and_feedback_and_a_partial_one_does_not():
+    for answer in (_answer(), _answer(answered=False)):
+        tags = _Tags(render.answer_html(answer, "ab12")).tags
+        actions = [a for t, a in tags if t == "a" and "pqa-act" in a.get("class", "")]
+        assert [a["href"] for a in actions] == [f"#pqa-action?turn=ab12&do={d}" for d in ("copy", "up", "down")]
+        assert all(a["title"] and a["role"] == "button" for a in actions)
+    assert "pqa-act" not in render.partial_html("正在")
+
+
+def test_a_generated_answer_shows_the_models_speed_under_its_text():
+    timings = {"total": 5000.0, "llm_first_token": 1234.5, "llm_tokens_per_s": 35.04}
+    html = render.answer_html(_answer(timings_ms=timings), "t")
+    speed = re.search(r'<div class="pqa-speed">([^<]*)</div>', html)
+    assert speed and speed.group(1) == "大模型：首个词元 1.2 秒，每秒 35.0 个词元"
+    assert html.index("pqa-speed") > html.index('class="pqa-text"')  # under the text
+    assert render.speed_text({"llm_first_token": 800.0}) == "大模型：首个词元 0.8 秒"
+    assert "pqa-speed" not in render.answer_html(_answer(), "t")  # an extractive answer has no speed line

@@ -21,6 +21,8 @@ if (!root.__pqaClicks) {
     if (marker) {
       event.preventDefault();
       const card = byId(marker.getAttribute("href").slice(1));
+      const fold = card && card.closest("details");
+      if (fold) fold.open = true; // the card is among the folded ones (展开全部 N 条来源)
       if (card) {
         card.scrollIntoView({ behavior: "smooth", block: "nearest" });
         card.classList.remove("pqa-flash");

@@ -1,40 +1,42 @@
-"""Pure parts of the extractive answerer: terms, coverage, numbers near their subject, lists."""
+"""Pure parts of the answer features: terms, coverage, numbers near their subject, lists, forms."""
 
 from __future__ import annotations
-
-from types import SimpleNamespace
 
 import pytest
 
 from index.types import Sentence
-from qa.answer import (
-    MIN_FOCUS,
-    clause_around,
+from qa.evidence import paragraph_before
+from qa.features import (
     coverage_of,
     enumeration_score,
     focus_near_number,
+    form_check,
+    missing_weight,
     novelty,
+    numbered_items,
     ordinal_of,
-    paragraph_before,
-    time_match,
+    unknown_share,
     wanted_quantities,
     weighted_terms,
 )
 from qa.query import asked_list_size, asked_units, figure_focus, split_question
+from qa.text import char_bigrams, clause_with_previous
 
 ONE = lambda term: 1.0  # noqa: E731 - every term weighs the same
 
 
 def test_weighted_terms_drop_question_words_single_characters_and_straddling_bigrams():
-    terms = weighted_terms("解决“怎么扶”问题的工程具体包括哪些？", term_weight=ONE, method="bigram")
+    terms = weighted_terms("解决“怎么扶”问题的工程具体包括哪些？", term_weight=ONE, tokenizer="bigram")
     assert "扶" not in terms and "哪些" not in terms and "的工" not in terms
     assert {"解决", "问题", "工程"} <= set(terms)
 
 
 def test_weighted_terms_leave_out_words_no_document_uses():
     known = {"学生", "辍学"}
-    terms = weighted_terms("念书的学生", term_weight=lambda t: 2.0 if t in known else 0.0, method="bigram")
-    assert terms == {"学生": 2.0}
+    weight = lambda t: 2.0 if t in known else 0.0  # noqa: E731
+    assert weighted_terms("念书的学生", term_weight=weight, tokenizer="bigram") == {"学生": 2.0}
+    # ... but the share of them is a feature: 「女性劳动力」 asks about something no document covers.
+    assert unknown_share("念书的学生", weight, "bigram") == pytest.approx(0.5)
 
 
 def test_coverage_is_idf_weighted():
@@ -42,10 +44,11 @@ def test_coverage_is_idf_weighted():
     assert coverage_of("扶贫工作", terms) == pytest.approx(0.25)
     assert coverage_of("扶贫普查", terms) == pytest.approx(1.0)
     assert coverage_of("无关", {}) == 0.0
+    assert missing_weight("扶贫工作", terms) == pytest.approx(0.75)
 
 
 def _focus(phrase: str) -> dict[str, float]:
-    return weighted_terms(phrase, term_weight=ONE, method="bigram")
+    return weighted_terms(phrase, term_weight=ONE, tokenizer="bigram")
 
 
 def test_focus_must_be_named_in_the_numbers_clause():
@@ -64,29 +67,26 @@ def test_focus_may_be_named_in_the_clause_before_the_number():
 def test_a_focus_phrase_must_be_named_whole():
     text = "全市通电率达100%,主电网覆盖72.99万人、覆盖率达93%。"
     score = focus_near_number(text, [_focus("森林覆盖率")], wanted_quantities(text, "percent"))
-    assert 0 < score < MIN_FOCUS
+    assert 0 < score < 0.65
 
 
-def test_clause_around_takes_the_clause_and_the_one_before():
+def test_clause_with_previous_takes_the_clause_and_the_one_before():
     text = "第一句，第二句有12个，第三句。"
     start = text.index("12")
-    assert clause_around(text, start, start + 3) == "第一句，第二句有12个"
+    assert clause_with_previous(text, start, start + 3, 30) == "第一句，第二句有12个"
     text = "甲，乙，丙有5个，丁"
     start = text.index("5")
-    assert clause_around(text, start, start + 2) == "乙，丙有5个"
+    assert clause_with_previous(text, start, start + 2, 30) == "乙，丙有5个"
 
 
-def test_time_match_prefers_the_figure_stated_for_the_year_asked():
-    text = "贫困人口纯收入从2015年的1499元增加到2019年的9328元"
-    quantities = wanted_quantities(text, "number")
-    assert time_match(text, "", ["2019"], quantities) == 1.0
-    other = "全市人均纯收入达到1499元"
-    assert time_match(other, "2019年，", ["2019"], wanted_quantities(other, "number")) == 0.5
-    assert time_match(other, "", ["2019"], wanted_quantities(other, "number")) == 0.0
+def test_a_bare_count_takes_the_unit_of_the_words_after_it():
+    text = "960多万生活在“一方水土养不好一方人”地区的贫困人口通过易地搬迁实现脱贫。"
+    assert [q.text for q in wanted_quantities(text, "number", ("人", "名"))] == ["960多万"]
+    assert [q.text for q in wanted_quantities(text, "number", ("户",))] == ["960多万"]  # qa.scope checks the words
 
 
 def test_novelty_is_the_share_of_the_sentence_the_question_does_not_say():
-    question = set(weighted_terms("中央统筹管什么", ONE, "bigram")) | {"中央", "央统", "统筹"}
+    question = char_bigrams("中央统筹管什么", frozenset())
     assert novelty("中央统筹", question) == 0.0
     assert novelty("中央统筹就是做好顶层设计", question) > 0.5
 
@@ -100,31 +100,35 @@ def test_paragraph_before_includes_the_heading_above_the_paragraph():
     assert paragraph_before(text, text.index("这一段")) == ""
 
 
-def _index_of(sentences: list[str]) -> SimpleNamespace:
-    """Just enough of an index for enumeration_score: its sentences in one document."""
+def _sentences(texts: list[str]) -> list[Sentence]:
     found, start = [], 0
-    for number, text in enumerate(sentences):
+    for number, text in enumerate(texts):
         found.append(Sentence(number, "doc.txt", start, start + len(text), text))
         start += len(text)
-    return SimpleNamespace(sentences=found)
+    return found
 
 
 def test_enumeration_of_the_asked_length_scores_full_and_a_longer_one_half():
-    data = _index_of(
-        [
-            "要严格落实摘帽不摘责任、摘帽不摘政策、摘帽不摘帮扶、摘帽不摘监管的要求。",
-            "增强“四个意识”、坚定“四个自信”、做到“两个维护”、攻坚克难、主动创新。",
-        ]
-    )
-    four, five = data.sentences
-    assert enumeration_score(four, data, {}, wanted=4) == 1.0
-    assert enumeration_score(five, data, {}, wanted=4) == 0.5
-    assert enumeration_score(five, data, {}, wanted=0) == 1.0
+    four = "要严格落实摘帽不摘责任、摘帽不摘政策、摘帽不摘帮扶、摘帽不摘监管的要求。"
+    five = "增强“四个意识”、坚定“四个自信”、做到“两个维护”、攻坚克难、主动创新。"
+    assert enumeration_score(four, 0, {}, wanted=4) == 1.0
+    assert enumeration_score(five, 0, {}, wanted=4) == 0.5
+    assert enumeration_score(five, 0, {}, wanted=0) == 1.0
 
 
-def test_enumeration_counts_numbered_items_that_follow():
-    data = _index_of(["主要有三条经验。", "一是坚持党的领导。", "二是坚持精准方略。", "三是坚持群众主体。"])
-    assert enumeration_score(data.sentences[0], data, {}, wanted=3) == 1.0
+def test_numbered_items_that_follow_an_introduction():
+    intro, *rest = _sentences(["主要有三条经验。", "一是坚持党的领导。", "二是坚持精准方略。", "三是坚持群众主体。"])
+    items = numbered_items(intro, rest)
+    assert [s.text for s in items] == [s.text for s in rest]
+    assert enumeration_score(intro.text, len(items), {}, wanted=3) == 1.0
+    assert numbered_items(intro, _sentences(["无关。", "也无关。", "一是晚了。", "二是晚了。"])) == []
+
+
+def test_headings_and_bylines_never_answer():
+    assert form_check("全面打赢脱贫攻坚战").conflict == "form"
+    assert form_check("■ 拉萨市乡村振兴局").conflict == "form"
+    assert not form_check("2016年，西藏5个贫困县区率先脱贫摘帽；")
+    assert not form_check("◆ 2016年11月23日，国务院印发《“十三五”脱贫攻坚规划》")
 
 
 @pytest.mark.parametrize(
@@ -147,8 +151,9 @@ def test_ordinal_of(text, number):
 def test_multi_part_question_splits_into_parts_with_their_own_kind():
     parts = split_question("2015年底西藏的贫困发生率是多少？当年西藏建档立卡贫困人口有多少？")
     assert [p.wants for p in parts] == ["percent", "number"]
-    assert parts[0].focus == ("发生率",)
-    assert parts[1].focus == ("贫困人口",)
+    assert parts[0].focus == ("贫困发生率",)
+    assert parts[1].focus == ("建档立卡贫困人口",)
+    assert "2015年底" in parts[1].text  # the later part keeps the subject of the first
 
 
 def test_respectively_asks_each_item_on_its_own():
@@ -158,7 +163,8 @@ def test_respectively_asks_each_item_on_its_own():
         "西藏贫困人口的人均纯收入，2020年是多少",
     ]
     parts = split_question("建档立卡贫困人口中因病致贫和因残致贫的比例分别超过多少？")
-    assert [p.text for p in parts] == ["建档立卡贫困人口中因病致贫的比例超过多少", "因残致贫的比例超过多少"]
+    assert parts[0].text == "建档立卡贫困人口中因病致贫的比例超过多少"
+    assert parts[1].text.endswith("因残致贫的比例超过多少")
     assert {p.wants for p in parts} == {"percent"}
 
 
@@ -175,9 +181,10 @@ def test_figure_focus_names_what_is_counted():
     assert figure_focus("表彰了多少名全国脱贫攻坚先进个人") == ("先进个人",)
     assert figure_focus("向多少户贫困户发放了贷款") == ("贫困户",)
     assert figure_focus("林芝市2020年的森林覆盖率达到了多少") == ("森林覆盖率",)
+    assert figure_focus("那曲2021年衔接资金项目的完工率是多少") == ("完工率",)
+    assert figure_focus("万企帮万村帮扶的那些村里，深度贫困村有多少个") == ("深度贫困村",)
     # Verbs, times and places around the question word are not what is counted.
     assert figure_focus("那曲市累计减贫了多少户") == ()
-    assert figure_focus("“十三五”期间从多少提高到了多少") == ()
 
 
 def test_asked_units_only_when_every_question_word_names_one():

@@ -1,0 +1,245 @@
+"""The extractive answer: quote the few sentences that answer, cite each one — or decline.
+
+Each part of the question (「…多少人？其中…多少？」 has two) gets the sentence the fitted model
+(qa.model) finds most likely to answer it, among the sentences whose figure has the asked scope
+(qa.scope). A part is answered when that likelihood reaches the model's threshold; a question
+none of whose parts is answered is declined, and when the best sentence had the wrong scope
+the reply says what the documents do state (「文档中只有日喀则的数字：…[1]」). Policy questions
+also quote close runner-ups, list questions the numbered items that follow. Sentences are
+quoted, never rewritten, so every figure of an answer is a figure of its source.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Generator, Sequence
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from index.types import Sentence
+from qa.answering import Draft
+from qa.evidence import Evidence, EvidenceSentence
+from qa.features import coverage_of, numbered_items, part_features, wanted_quantities, weighted_terms
+from qa.model import AnswerModel
+from qa.query import QuestionInfo, SubQuestion
+from qa.scope import ScopeCheck
+from qa.text import clauses
+from qa.types import Citation, Hit
+
+MAX_PARTS = 3
+# Sentences are taken from this many of the best passages (of each part).
+PASSAGES_FOR_ANSWER = 5
+MAX_ANSWER_CHARS = 280  # the eval counts at most 300 characters, markers excluded
+# A sentence longer than this is trimmed to the clauses that carry the answer.
+TRIM_ABOVE_CHARS = 90
+TRIM_POLICY_ABOVE_CHARS = 140
+# Non-figure parts also quote sentences this close to the best one (what a policy is or
+# includes is often said over two or three sentences).
+RUNNER_UP_SHARE = 0.6
+RUNNER_UPS = 2
+# Once one part of a question reaches the threshold, the other parts are answered from this
+# share of it: the question is about the documents, each part quotes its likeliest sentence.
+LATER_PART_SHARE = 0.5
+SCOPE_WORDS = {
+    "place": "{stated}",
+    "nation": "{stated}",
+    "year": "{stated}",
+    "unit": "其他单位",
+    "per_unit": "总数而非人均或户均",
+    "limit": "累计数而非上限",
+    "round": "{stated}",
+    "form": "标题",
+}
+DECLINE_FOR_SCOPE = "文档中没有所问范围的这一数字，只有{what}的：{quote}"
+
+
+@dataclass(frozen=True)
+class Ranked:
+    """A part's sentences ranked by the model (wrong-scope sentences at probability 0)."""
+
+    part: SubQuestion
+    probability: np.ndarray
+    order: np.ndarray  # sentence indexes, most likely first
+    blocked: tuple[float, EvidenceSentence, ScopeCheck] | None  # the best sentence, had its scope been right
+
+    @property
+    def best_probability(self) -> float:
+        return float(self.probability[self.order[0]])
+
+
+@dataclass(frozen=True)
+class Pick:
+    """A sentence chosen for a part, with the model's probability that it answers."""
+
+    item: EvidenceSentence
+    probability: float
+    part: int
+    list_item: bool = False
+
+
+class ExtractiveAnswerer:
+    """Answers from the evidence by quoting it, deciding with a fitted model."""
+
+    max_parts = MAX_PARTS
+
+    def __init__(self, model: AnswerModel, refusal_text: str) -> None:
+        self.model = model
+        self.refusal_text = refusal_text
+
+    def stream(
+        self, info: QuestionInfo, evidence: Evidence, part_vectors: Sequence[np.ndarray]
+    ) -> Generator[str, None, Draft]:
+        """The strategy interface: nothing to stream, the draft is complete at once."""
+        return self.answer(info, evidence, part_vectors)
+        yield  # a generator that yields nothing
+
+    def answer(self, info: QuestionInfo, evidence: Evidence, part_vectors: Sequence[np.ndarray]) -> Draft:
+        """Answer or decline one question (``part_vectors``: the embedding of each part)."""
+        ranked = [self._rank(part, evidence, vector) for part, vector in zip(info.parts[:MAX_PARTS], part_vectors)]
+        ranked = [r for r in ranked if r is not None]
+        confidence = max((r.best_probability for r in ranked), default=0.0)
+        if confidence < self.model.threshold:
+            blocked = max((r for r in ranked if r.blocked is not None), key=lambda r: r.blocked[0], default=None)
+            if blocked is not None and blocked.blocked[0] >= self.model.threshold:
+                _, item, check = blocked.blocked
+                return self._decline_for_scope(item, check, info, evidence, confidence)
+            return Draft(self.refusal_text, (), {}, False, confidence=confidence)
+        # The question is answered: every other part that has a likely answer gets it too.
+        bar = self.model.threshold * LATER_PART_SHARE
+        picks: list[Pick] = []
+        runner_ups: list[Pick] = []
+        for index, r in enumerate(ranked):
+            if r.best_probability < bar:
+                continue
+            pick = Pick(evidence.sentences[r.order[0]], r.best_probability, index)
+            picks.append(pick)
+            if r.part.is_list:
+                picks.extend(self._list_items(pick, evidence))
+            if not r.part.wants:
+                floor = max(bar, RUNNER_UP_SHARE * r.best_probability)
+                for i in r.order[1 : 1 + RUNNER_UPS]:
+                    if r.probability[i] >= floor:
+                        runner_up = Pick(evidence.sentences[i], float(r.probability[i]), index)
+                        runner_ups.append(runner_up)
+                        if r.part.is_list:  # the list may follow the runner-up (「实施“五个一批”工程。」)
+                            runner_ups.extend(self._list_items(runner_up, evidence))
+        text, citations = compose(info, [*picks, *runner_ups], evidence)
+        return Draft(text, citations, {c.marker: c.text for c in citations}, True, confidence=confidence)
+
+    def _rank(self, part: SubQuestion, evidence: Evidence, vector: np.ndarray) -> Ranked | None:
+        """The evidence sentences ranked for one part, those of the wrong scope set aside."""
+        if not evidence.sentences:
+            return None
+        features, checks = part_features(part, evidence, evidence.similarities(vector))
+        probability = self.model.probabilities(features)
+        blocked = np.array([bool(c) for c in checks])
+        open_probability = np.where(blocked, 0.0, probability)
+        order = np.argsort(-open_probability, kind="stable")
+        top = int(np.argmax(probability))
+        wrong_scope = None
+        if blocked[top] and probability[top] > open_probability[order[0]]:
+            wrong_scope = (float(probability[top]), evidence.sentences[top], checks[top])
+        return Ranked(part, open_probability, order, wrong_scope)
+
+    def _list_items(self, intro: Pick, evidence: Evidence) -> list[Pick]:
+        """The numbered items that follow an introducing sentence, cited where they stand."""
+        items = numbered_items(intro.item.sentence, evidence.following(intro.item.sentence))
+        return [
+            Pick(
+                replace(intro.item, sentence=sentence, hit=evidence.passage_of(sentence), context="", article=""),
+                intro.probability,
+                intro.part,
+                list_item=True,
+            )
+            for sentence in items
+        ]
+
+    def _decline_for_scope(
+        self, item: EvidenceSentence, check: ScopeCheck, info: QuestionInfo, evidence: Evidence, confidence: float
+    ) -> Draft:
+        """Decline, saying what the documents state for another scope, with its citation."""
+        terms = weighted_terms(info.text, evidence.term_weight, evidence.tokenizer)
+        start, end = trim_to_relevant(item.sentence, terms, info.wants)
+        quote = item.sentence.text[start - item.sentence.start : end - item.sentence.start].rstrip("，,；;：:")
+        what = SCOPE_WORDS[check.conflict].format(stated=check.stated or "其他范围")
+        citation = _citation(1, item, start, quote)
+        text = f"{DECLINE_FOR_SCOPE.format(what=what, quote=quote)}[1]"
+        return Draft(text, (citation,), {1: quote}, False, confidence=confidence)
+
+
+def trim_to_relevant(
+    sentence: Sentence, terms: dict[str, float], wants: str, list_item: bool = False
+) -> tuple[int, int]:
+    """Offsets (in the document) of the clauses of a long sentence that carry the answer.
+
+    A long list item keeps its first clause: 「一是发展生产脱贫一批」 names the item.
+    """
+    if len(sentence.text) <= (TRIM_ABOVE_CHARS if wants or list_item else TRIM_POLICY_ABOVE_CHARS):
+        return sentence.start, sentence.end
+    spans = clauses(sentence.text)
+    if list_item:
+        return sentence.start, sentence.start + spans[0][1]
+    useful = [
+        i
+        for i, (s, e) in enumerate(spans)
+        if coverage_of(sentence.text[s:e], terms) > 0.15 or (wants and wanted_quantities(sentence.text[s:e], wants))
+    ]
+    if not useful:
+        return sentence.start, sentence.end
+    # What a policy is follows where the sentence names it: keep the rest of the sentence.
+    last = useful[-1] if wants else len(spans) - 1
+    start, end = spans[useful[0]][0], spans[last][1]
+    return sentence.start + start, sentence.start + end
+
+
+def compose(info: QuestionInfo, picks: Sequence[Pick], evidence: Evidence) -> tuple[str, tuple[Citation, ...]]:
+    """The answer text with a [n] marker after each sentence, and its citations.
+
+    Sentences are admitted in the picks' priority order (each part's best first, runner-ups
+    last) while the answer stays under ``MAX_ANSWER_CHARS``, then shown in reading order.
+    The same text quoted twice (a document repeating another) is quoted once.
+    """
+    terms = weighted_terms(info.text, evidence.term_weight, evidence.tokenizer)
+    admitted: list[tuple[Pick, int, str]] = []
+    seen: set[str] = set()
+    length = 0
+    for pick in picks:
+        sentence = pick.item.sentence
+        part = info.parts[pick.part] if pick.part < len(info.parts) else info.parts[0]
+        start, end = trim_to_relevant(sentence, _part_terms(part, terms, evidence), part.wants, pick.list_item)
+        text = sentence.text[start - sentence.start : end - sentence.start].rstrip("，,；;：:")
+        # A document repeating another (「，」 for 「,」, 「 " 」 for 「“」) is quoted once.
+        key = re.sub(r"\W+", "", unicodedata.normalize("NFKC", text))
+        if key in seen or (admitted and length + len(text) > MAX_ANSWER_CHARS):
+            continue
+        seen.add(key)
+        length += len(text)
+        admitted.append((pick, start, text))
+    parts: list[str] = []
+    citations: list[Citation] = []
+    for marker, (pick, start, text) in enumerate(admitted, start=1):
+        parts.append(f"{text}[{marker}]")
+        citations.append(_citation(marker, pick.item, start, text))
+    return "".join(parts), tuple(citations)
+
+
+def _part_terms(part: SubQuestion, question_terms: dict[str, float], evidence: Evidence) -> dict[str, float]:
+    return weighted_terms(part.text, evidence.term_weight, evidence.tokenizer) or question_terms
+
+
+def _citation(marker: int, item: EvidenceSentence, start: int, text: str) -> Citation:
+    hit: Hit = item.hit
+    return Citation(
+        marker=marker,
+        doc_id=item.sentence.doc_id,
+        title=item.title,
+        date=item.date,
+        text=text,
+        start=start,
+        end=start + len(text),
+        passage=hit.text,
+        passage_start=hit.start,
+        passage_end=hit.end,
+    )

@@ -1,0 +1,185 @@
+"""Follow-up questions carry the scope of the question before them.
+
+「那那曲呢？」 after 「日喀则2020年脱贫人口人均可支配收入是多少？」 asks the same thing for 那曲:
+the new place replaces the old one. 「那前一年呢？」 moves the year, 「省级的呢？」 the level,
+「那小额信贷呢？」 the thing counted. A follow-up that asks something new about the same subject
+(「其中中央财政出了多少？」, 「他们从哪年开始的？」, 「花了多少钱？」) keeps the earlier question as
+its context. Each earlier question is resolved the same way first, so a chain of follow-ups
+keeps its subject.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from qa.text import place_names, years_in
+
+# Words a follow-up opens with, or ends with, and pronouns that point back.
+OPENERS = re.compile(r"^(?:那么说|那么|那末|那|还有|另外|此外|以及|再问一下|再问|而|同时|其中)")
+TAIL = re.compile(r"(?:的|的话)?(?:呢|怎么样|咋样|如何|情况)?[？?。！!\s]*$")
+POINTS_BACK = re.compile(
+    r"他们|她们|它们|这些|那些|该|此|上述|这个|那个|这项|这一|这种|那种|这里|那里|那边|当地|同期|其中|又|还|那年|那一年|当年"
+)
+# A follow-up asks little of its own: fewer topic characters than this (「花了多少钱？」).
+MAX_BARE_CHARS = 6
+MAX_UNSCOPED_CHARS = 10
+ASKING = re.compile(
+    r"多少|几|哪|什么|啥|谁|吗|是否|是不是|怎么|怎样|如何|咋|为何|为什么|为啥|有没有|能不能|会不会|呢|是多少"
+)
+QUESTION_WORDS = re.compile(
+    r"(?:具体)?(?:是|有|为)?(?:多少|几)(?:钱|人|个|名|户|家|次|年|亿元|万元|元|项|所|条|种|位|期|批|人次)?|哪(?:一|几)?(?:天|年|月|个|些|位|项|种|条|家|里|儿)?"
+    r"|什么时候|什么|啥时候|啥|是谁|谁|吗|呢|是否|是不是|怎么样|怎样|怎么|如何|咋样|咋|为什么|为啥|为何|一共|总共|分别|各自|请问"
+)
+TIME_EXPRESSION = re.compile(
+    r"(?:(?:19|20)?\d{2}\s*年?\s*(?:到|至|—|-|~|～)\s*)?(?:19|20)\d{2}\s*年(?:底|初|末|以来|年底|年初)?"
+    r"|(?:19|20)\d{2}(?=\s*(?:到|至|—|-|~|～))"
+    r"|[“\"]?十[一二三四]五[”\"]?(?:期间|时期)?"
+)
+RELATIVE_YEAR = {"前一年": -1, "上一年": -1, "去年": -1, "头一年": -1, "后一年": 1, "下一年": 1, "第二年": 1, "次年": 1}
+# Levels of government and numbered rounds replace their like (中央 → 省级, 一期 → 二期).
+LEVEL = re.compile(r"中央|国家|省级|省里|自治区|市级|市里|地级|县级|县里|乡级|乡镇|村级")
+ROUND = re.compile(r"[一二三四五六七八九十\d]+期|第[一二三四五六七八九十\d]+批")
+# The thing a figure question counts: after 多少/几 and a measure word (「多少扶贫贴息贷款」).
+COUNTED = re.compile(
+    r"(?:多少|几)(?:名|个|户|家|位|项|条|种|次|所|元|亿元|万元|万|亿|公里|人次|人)?([\u4e00-\u9fff“”]{2,12})"
+)
+COUNTED_BEFORE = re.compile(r"([\u4e00-\u9fff“”]{2,12}?)(?:是|有|为|达到|达|约|共|一共|总共|累计)?(?:多少|几)")
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """A question as it means in its chat."""
+
+    text: str  # self-contained: retrieval and answering use it
+    rewritten: bool  # False: the question needed no context
+
+
+def resolve(question: str, history: Sequence[str]) -> Resolved:
+    """The self-contained form of ``question`` given the user's earlier questions (oldest first)."""
+    previous = ""
+    for earlier in history:
+        previous = _resolve_one(earlier, previous) if previous else earlier
+    if not previous:
+        return Resolved(question, False)
+    resolved = _resolve_one(question, previous)
+    return Resolved(resolved, resolved != question)
+
+
+def resolve_part(part: str, previous_part: str) -> str:
+    """A later part of one question (「…多少人？其中…有多少？」) resolved against the part before it."""
+    return _resolve_one(part, previous_part)
+
+
+def is_follow_up(question: str) -> bool:
+    """True if the question leans on the one before it for what it is about."""
+    text = question.strip()
+    if OPENERS.search(text) or re.search(r"呢[？?]*$", text) or POINTS_BACK.search(text):
+        return True
+    return len(_bare(text)) <= MAX_BARE_CHARS
+
+
+def is_unscoped(question: str) -> bool:
+    """True for a short question with no place or time of its own (「帮着引进的各类资金有多少？」):
+    it keeps the place and time of the one before it, though it may ask about something new."""
+    text = question.strip()
+    bare = _bare(text)
+    return len(bare) <= MAX_UNSCOPED_CHARS and not place_names(text, loose=True) and not TIME_EXPRESSION.search(text)
+
+
+def _bare(text: str) -> str:
+    """The topic characters of a question: no question words, punctuation or particles."""
+    return re.sub(r"[^\w]|[了的吗呢吧啊]", "", QUESTION_WORDS.sub("", text))
+
+
+def _resolve_one(question: str, previous: str) -> str:
+    if not is_follow_up(question):
+        return _with_scope_of(previous, question) if is_unscoped(question) else question
+    constraint = TAIL.sub("", OPENERS.sub("", question.strip())).strip(" ，,")
+    if constraint and not ASKING.search(constraint) and len(constraint) <= 16:
+        replaced = _replace_slot(constraint, previous)
+        if replaced:
+            return replaced
+    return f"{_statement(previous, question)}，{question.strip()}"
+
+
+def _with_scope_of(previous: str, question: str) -> str:
+    """The question with the earlier one's times and places in front (none: unchanged)."""
+    scope = [*TIME_EXPRESSION.findall(previous), *place_names(previous, loose=True)]
+    return "".join(dict.fromkeys(scope)) + question if scope else question
+
+
+def _statement(previous: str, question: str) -> str:
+    """An earlier question as the context of a new one: its question words and closing punctuation
+    removed, and its times and places too when the new question names its own."""
+    statement = QUESTION_WORDS.sub("", previous)
+    if TIME_EXPRESSION.search(question):
+        statement = TIME_EXPRESSION.sub("", statement)
+    new_places = place_names(question, loose=True)
+    if new_places:
+        for place in place_names(statement, loose=True):
+            if place not in new_places:
+                statement = statement.replace(place, "")
+    return statement.strip(" ，,？?。！!")
+
+
+def _replace_slot(constraint: str, previous: str) -> str | None:
+    """The earlier question with the slot the constraint names replaced (place, year, level,
+    round or the counted thing), or None when there is nothing of its kind to replace."""
+    ask = previous.rstrip("？?。 ")
+    places = place_names(constraint, loose=True)
+    if places:
+        old = [p for p in place_names(ask, loose=True) if p not in places]
+        if old:
+            return _ask(_replace_first(ask, old, places[0]))
+        return _ask(f"{constraint}{ask}")
+    new_time = _time_of(constraint, ask)
+    if new_time:
+        old_times = TIME_EXPRESSION.findall(ask)
+        if old_times:
+            return _ask(_replace_first(ask, old_times, new_time, everywhere=True))
+        return _ask(f"{new_time}{ask}")
+    for pattern in (LEVEL, ROUND):
+        if pattern.search(constraint) and pattern.search(ask):
+            new = pattern.search(constraint).group()
+            return _ask(_replace_first(ask, [m.group() for m in pattern.finditer(ask)], new))
+    counted = _counted(ask)
+    if counted and constraint not in ask:
+        return _ask(ask.replace(counted, constraint, 1))
+    return None
+
+
+def _time_of(constraint: str, previous: str) -> str | None:
+    """The time a constraint names: a year or period, or a year relative to the earlier question's."""
+    found = TIME_EXPRESSION.search(constraint)
+    if found:
+        return found.group()
+    for word, step in RELATIVE_YEAR.items():
+        if word in constraint:
+            years = sorted(years_in(previous, short_years=True))
+            if years:
+                return f"{years[-1] + step}年"
+    return None
+
+
+def _counted(question: str) -> str | None:
+    """What an earlier figure question counted, as written (「扶贫贴息贷款」)."""
+    for pattern in (COUNTED, COUNTED_BEFORE):
+        match = pattern.search(question)
+        if match:
+            return re.sub(r"^(?:了|的|是|有)+|(?:了|的|是|有|呢|吗)+$", "", match.group(1)) or None
+    return None
+
+
+def _replace_first(text: str, olds: Sequence[str], new: str, everywhere: bool = False) -> str:
+    """``text`` with the first of ``olds`` replaced by ``new`` (every one of them, if ``everywhere``)."""
+    if everywhere:
+        for i, old in enumerate(sorted(set(olds), key=len, reverse=True)):
+            text = text.replace(old, new if i == 0 else "", 1)
+        return re.sub(r"\s+", "", text)
+    return text.replace(olds[0], new, 1)
+
+
+def _ask(text: str) -> str:
+    return f"{text}？"

@@ -1,0 +1,201 @@
+"""The scope of a figure: where, when, per what, which round — and whether a sentence's figure
+has the scope a question asks for.
+
+A figure stated for 日喀则 is not 那曲's, one for 2021 is not 2022's, a total is not a
+per-household limit, 一期 is not 二期, and a province's figure is not the nation's (nor the
+reverse). These are facts about what the words mean, so they are checked, not learned: a
+sentence whose figure has another scope cannot answer, and the reply says what the documents
+do state instead.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from jieba import posseg
+
+from index.lexical import tokenize
+from qa.numbers import Quantity
+from qa.text import (
+    PROVINCES,
+    TIBET_PREFECTURES,
+    clause_bounds,
+    clause_with_previous,
+    names_nation,
+    names_place,
+    place_keys,
+    place_names,
+    place_stem,
+    years_in,
+)
+
+# How far after a number, within its clause, its subject and time may be named.
+CLAUSE_AFTER_CHARS = 30
+# A province or prefecture is what an article is about when it is named at least this often
+# in the text before a sentence (and is the one named last).
+DOMINANT_MENTIONS = 2
+MAJOR_PLACES = (*PROVINCES, *TIBET_PREFECTURES)
+PER_UNIT = {
+    "year": re.compile(r"年均|每年|平均每年"),
+    "household": re.compile(r"每户|户均"),
+    "person": re.compile(r"人均|每人|每名|生均|每个学生"),
+}
+LIMIT_ASKED = re.compile(r"最多|最高|上限|额度|封顶|最少|最低")
+LIMIT_STATED = re.compile(r"最高|最多|不超过|以内|以下|上限|额度|封顶|最低|最少|不低于|以上")
+ROUND = re.compile(r"(?:第)?[一二三四五六七八九十\d]+(?:期|批)")
+# Which units a bare number may count: 「960多万…贫困人口」 counts people, not households.
+UNIT_CHARS = {"户": "户", "人": "人口民众员生", "名": "人口民众员生", "人次": "人", "元": "元钱资金"}
+BARE_UNIT_WINDOW = 20
+# 「较2020年提升5个百分点」: 2020 is what the figure is compared with, not its year.
+COMPARED_YEAR = re.compile(r"(?:较|比|同比|相比|与)(?:19|20)\d{2}\s*年?(?:底|末|初)?")
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What a question part asks about besides the measure itself."""
+
+    places: tuple[str, ...] = ()  # named places (「那曲」「湖北省」)
+    nation: bool = False  # 全国/我国: the whole country
+    years: frozenset[int] = frozenset()
+    per_unit: frozenset[str] = frozenset()  # keys of PER_UNIT
+    limit: bool = False  # 最多/上限: a limit, not an amount
+    rounds: tuple[str, ...] = ()  # 一期, 第二批
+
+
+@dataclass(frozen=True)
+class ScopeCheck:
+    """Whether a sentence's figure has the asked scope; if not, which and what it states instead."""
+
+    conflict: str = ""  # "", "place", "nation", "year", "unit", "per_unit", "limit", "round"
+    stated: str = ""  # what the sentence is about instead (「日喀则」「2021年」), "" when unnamed
+
+    def __bool__(self) -> bool:  # True when the scope is wrong
+        return bool(self.conflict)
+
+
+def scope_of(text: str, places: Sequence[str] = ()) -> Scope:
+    """The scope a question part asks about (``places`` as found by the analysis)."""
+    return Scope(
+        places=tuple(places),
+        nation=names_nation(text) and not places,
+        years=years_in(text, short_years=True),
+        per_unit=frozenset(name for name, pattern in PER_UNIT.items() if pattern.search(text)),
+        limit=bool(LIMIT_ASKED.search(text)),
+        rounds=tuple(ROUND.findall(text)),
+    )
+
+
+def article_place(article: str) -> str | None:
+    """The province or prefecture an article is about: of those it names at least
+    ``DOMINANT_MENTIONS`` times, the one named last before the sentence; None if none is."""
+    named = [(article.rfind(p), p) for p in MAJOR_PLACES if article.count(p) >= DOMINANT_MENTIONS]
+    return max(named)[1] if named else None
+
+
+def check_place(scope: Scope, text: str, context: str, article: str, quantities: Sequence[Quantity] = ()) -> ScopeCheck:
+    """Whether a sentence (with its paragraph ``context`` and the ``article`` before it) speaks
+    of the places asked about, or of the whole country when that is asked. With ``quantities``
+    (the figures that would answer), only their clauses can name another place: 「改造农村危房
+    16141户…阿里与藏中电网联网工程建成投运」 is still the article's place's figure."""
+    near = context + text
+    own = "".join(clause_with_previous(text, q.start, q.end, CLAUSE_AFTER_CHARS) for q in quantities) or text
+    national = names_nation(own)
+    if scope.places:
+        if all(names_place(place_keys(p), near) for p in scope.places):
+            return ScopeCheck()
+        # The sentence itself names another place (its paragraph may name several in passing).
+        others = [
+            p
+            for p in place_names(own)
+            if is_sure_place(p) and not any(names_place(place_keys(q), p) for q in scope.places)
+        ]
+        if others:
+            return ScopeCheck("place", others[0])
+        if national:
+            return ScopeCheck("place", "全国")
+        # Unnamed here: the article's place decides, when it is another major place (a county
+        # asked about may stand in its prefecture's article, so only major places are compared).
+        about = article_place(article)
+        asked_major = [p for p in scope.places if place_keys(p)[0] in MAJOR_PLACES or p in MAJOR_PLACES]
+        other_article = about and asked_major and not any(names_place(place_keys(p), about) for p in scope.places)
+        # 西藏 is named all through its prefectures' articles: it is not another place for them.
+        if other_article and (about != "西藏" or not any(p in TIBET_PREFECTURES for p in asked_major)):
+            return ScopeCheck("place", about)
+        return ScopeCheck()
+    if scope.nation and not names_nation(text):
+        # Only a place the sentence names: national documents name provinces in passing, so the
+        # article's place would mislead.
+        local = [p for p in (*place_names(text), *place_names(context)) if is_sure_place(p)]
+        if local:
+            return ScopeCheck("nation", local[0])
+    return ScopeCheck()
+
+
+@functools.lru_cache(maxsize=4096)
+def is_sure_place(name: str) -> bool:
+    """True for a province or prefecture, or a suffixed name whose stem jieba knows as a name
+    (「札达县」, not 「听取地县」 from 「听取地县脱贫攻坚工作汇报」)."""
+    stem = place_stem(name)
+    if name in MAJOR_PLACES or stem in MAJOR_PLACES:
+        return True
+    words = posseg.lcut(stem)
+    return len(words) == 1 and words[0].flag in ("ns", "nr", "nrt", "nz")
+
+
+def check_figure(
+    scope: Scope, units: Sequence[str], text: str, quantities: Sequence[Quantity], context: str = ""
+) -> ScopeCheck:
+    """Whether the sentence's figures (``quantities``: those of the asked kind that name the
+    counted thing best) are for the asked year, unit, per-unit measure, limit and round."""
+    if not quantities:
+        return ScopeCheck()
+    clauses = [clause_with_previous(text, q.start, q.end, CLAUSE_AFTER_CHARS) for q in quantities]
+    if units and not any(_has_unit(q, units, text) for q in quantities):
+        return ScopeCheck("unit", quantities[0].text)
+    if scope.years:
+        # A figure's year is the one named in its clause; failing that, in its sentence; failing
+        # that, in the paragraph before (「2013—2017年，…增加到861亿元。」 then 「年均增长22.7%。」).
+        first_clause = text[: clause_bounds(text, 0, 0)[1]]
+        fallback = stated_years(first_clause) or stated_years(context)
+        figure_years = [stated_years(clause) or fallback for clause in clauses]
+        if all(years and not years & scope.years for years in figure_years):
+            return ScopeCheck("year", "、".join(f"{y}年" for y in sorted(figure_years[0])))
+    # Per-unit measures and limits may qualify any figure of the sentence (「年均增长11.6%」).
+    missing = [name for name in scope.per_unit if not PER_UNIT[name].search(text)]
+    if missing:
+        return ScopeCheck("per_unit", quantities[0].text)
+    if scope.limit and not LIMIT_STATED.search(text):
+        return ScopeCheck("limit", quantities[0].text)
+    if scope.rounds:
+        stated = ROUND.findall(text)
+        if stated and not set(stated) & set(scope.rounds):
+            return ScopeCheck("round", stated[0])
+    return ScopeCheck()
+
+
+def stated_years(text: str) -> frozenset[int]:
+    """The years a text states its figures for: not a year compared with (「较2020年提升」)."""
+    return years_in(COMPARED_YEAR.sub("", text))
+
+
+def _has_unit(quantity: Quantity, units: Sequence[str], text: str) -> bool:
+    """True if a figure counts in one of the units: written after it, or for a bare number
+    (「960多万生活在…的贫困人口」) named by the words that follow it."""
+    if quantity.unit in units:
+        return True
+    if quantity.unit:
+        return False
+    after = re.split(r"[，,；;。]", text[quantity.end : quantity.end + BARE_UNIT_WINDOW], maxsplit=1)[0]
+    return any(char in after for unit in units for char in UNIT_CHARS.get(unit, unit))
+
+
+def unknown_places(places: Sequence[str], term_weight: Callable[[str], float], tokenizer: str) -> bool:
+    """True if a place asked about is named by no document (each of its keys has a token of
+    weight 0 in the lexical index): no figure of the documents is its figure."""
+    return any(
+        not any(all(term_weight(t) > 0 for t in tokenize(key, tokenizer)) for key in place_keys(place))
+        for place in places
+    )

@@ -1,0 +1,131 @@
+"""The extractive answerer on hand-made evidence and a hand-made model: what it quotes, when it
+declines, what it says when the documents state another scope."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from index.errors import ConfigError
+from index.types import Sentence
+from qa.evidence import Evidence, EvidenceSentence
+from qa.extractive import ExtractiveAnswerer
+from qa.features import INDEX, NAMES
+from qa.model import AnswerModel, Regression, load_model, model_from_json
+from qa.query import analyze
+from qa.types import Hit
+
+REFUSAL = "根据现有文档，无法回答这个问题。"
+DIM = 8
+
+
+def _model(threshold: float = 0.5) -> AnswerModel:
+    """Answers by similarity alone: P = sigmoid(20 · (similarity − 0.9))."""
+    coef = np.zeros(len(NAMES))
+    coef[INDEX["similarity"]] = 20.0
+    regression = Regression(np.zeros(len(NAMES)), np.ones(len(NAMES)), coef, -18.0)
+    return AnswerModel(NAMES, regression, regression, threshold)
+
+
+def _vector(similarity: float) -> np.ndarray:
+    """A unit vector with the given cosine to the query vector e0."""
+    v = np.zeros(DIM, dtype=np.float32)
+    v[0], v[1] = similarity, np.sqrt(max(0.0, 1 - similarity**2))
+    return v
+
+
+def _evidence(sentences: list[tuple[str, float]], document: str = "doc.txt", article: str = "") -> Evidence:
+    """Evidence of one document whose sentences follow each other; each with its similarity to the query."""
+    items, start = [], 0
+    text = "".join(s for s, _ in sentences)
+    hit = Hit(0, document, "文集", "2021-01-01", text, 0, len(text), 1.0, 0.9, 1.0)
+    for number, (sentence_text, similarity) in enumerate(sentences):
+        sentence = Sentence(number, document, start, start + len(sentence_text), sentence_text)
+        items.append(EvidenceSentence(sentence, hit, 0, "文集", "2021-01-01", "", article, _vector(similarity)))
+        start += len(sentence_text)
+    following = lambda s: [i.sentence for i in items if i.sentence.sentence_id > s.sentence_id]  # noqa: E731
+    return Evidence(
+        sentences=tuple(items),
+        hits=(hit,),
+        term_weight=lambda term: 1.0,
+        tokenizer="bigram",
+        following=following,
+        passage_of=lambda s: hit,
+        sentences_of=lambda h: [i.sentence for i in items],
+    )
+
+
+def _answer(question: str, evidence: Evidence, model: AnswerModel | None = None, history=()):
+    info, _ = analyze(question, list(history))
+    query = np.zeros(DIM, dtype=np.float32)
+    query[0] = 1.0
+    return ExtractiveAnswerer(model or _model(), REFUSAL).answer(info, evidence, [query] * len(info.parts))
+
+
+def test_the_likeliest_sentence_is_quoted_and_cited():
+    evidence = _evidence([("扶贫日定在每年10月17日。", 0.97), ("脱贫攻坚取得胜利。", 0.90)])
+    draft = _answer("扶贫日是哪一天？", evidence)
+    assert draft.answered and draft.text == "扶贫日定在每年10月17日。[1]"
+    (citation,) = draft.citations
+    assert (citation.start, citation.end) == (0, len("扶贫日定在每年10月17日。")) and citation.title == "文集"
+    assert draft.confidence == pytest.approx(1 / (1 + np.exp(-(20 * 0.97 - 18))), abs=1e-3)
+
+
+def test_below_the_threshold_the_question_is_declined():
+    evidence = _evidence([("扶贫日定在每年10月17日。", 0.91)])
+    draft = _answer("扶贫日是哪一天？", evidence, _model(threshold=0.9))
+    assert not draft.answered and draft.text == REFUSAL and draft.citations == ()
+
+
+def test_a_heading_never_answers_even_when_it_is_the_closest():
+    evidence = _evidence([("全面打赢脱贫攻坚战", 0.99), ("靠的是党的坚强领导和人民的团结奋斗。", 0.95)])
+    draft = _answer("脱贫攻坚靠的是啥？", evidence)
+    assert "全面打赢脱贫攻坚战" not in draft.text and "党的坚强领导" in draft.text
+
+
+def test_a_figure_of_another_scope_is_declined_with_what_the_documents_do_say():
+    evidence = _evidence([("日喀则市2020年脱贫人口人均可支配收入达到11960.1元。", 0.97)])
+    draft = _answer("那那曲呢？", evidence, history=["日喀则2020年脱贫人口人均可支配收入是多少？"])
+    assert not draft.answered
+    assert draft.text.startswith("文档中没有所问范围的这一数字，只有日喀则") and draft.text.endswith("[1]")
+    assert "11960.1元" in draft.text and len(draft.citations) == 1
+    year = _answer("拉萨2022年计划实施多少个涉农项目？", _evidence([("2021年拉萨市计划实施涉农项目206个。", 0.97)]))
+    assert not year.answered and "2021年" in year.text
+
+
+def test_each_part_of_a_question_is_answered_from_its_own_sentence():
+    evidence = _evidence([("昌都累计脱贫19.46万人。", 0.96), ("那曲累计减贫137033人。", 0.93), ("无关的话。", 0.80)])
+    draft = _answer("昌都和那曲各脱贫了多少人？", evidence)
+    assert draft.answered and "19.46万人" in draft.text and "137033人" in draft.text
+    assert [c.marker for c in draft.citations] == [1, 2]
+
+
+def test_a_list_question_quotes_the_numbered_items_that_follow():
+    evidence = _evidence(
+        [
+            ("主要有三条经验。", 0.97),
+            ("一是坚持党的领导。", 0.85),
+            ("二是坚持精准方略。", 0.85),
+            ("三是坚持群众主体。", 0.85),
+        ]
+    )
+    draft = _answer("主要有哪三条经验？", evidence)
+    for item in ("坚持党的领导", "坚持精准方略", "坚持群众主体"):
+        assert item in draft.text
+    assert len(draft.citations) == 4
+
+
+def test_the_answer_stays_short():
+    long_sentences = [(f"第{n}句话说的是政策的内容和要求，" + "措施很多" * 30 + "。", 0.96) for n in range(5)]
+    draft = _answer("政策有什么要求？", _evidence(long_sentences))
+    assert draft.answered and len(draft.text.replace("[1]", "")) <= 300
+
+
+def test_the_stored_model_matches_the_features_and_a_stale_one_is_refused():
+    model = load_model()
+    assert model.names == NAMES and 0 < model.threshold < 1
+    stale = model.to_json()
+    stale["features"] = [*stale["features"][:-1], "something_else"]
+    with pytest.raises(ConfigError, match=r"bench\.train_answerer"):
+        model_from_json(stale)
+    assert model_from_json(model.to_json()).threshold == model.threshold

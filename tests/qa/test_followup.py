@@ -1,0 +1,67 @@
+"""Follow-up questions carry the scope of the question before them."""
+
+from __future__ import annotations
+
+import pytest
+
+from qa.followup import is_follow_up, resolve
+from qa.query import analyze
+
+
+@pytest.mark.parametrize(
+    "history,question,expected",
+    [
+        # a new place replaces the old one
+        (["日喀则2020年脱贫人口人均可支配收入是多少？"], "那那曲呢？", "那曲2020年脱贫人口人均可支配收入是多少？"),
+        (["四川2021年识别出多少易返贫人口？"], "那河南呢？", "河南2021年识别出多少易返贫人口？"),
+        # a new year or period replaces the old one, a relative year moves it
+        (["2013到2017年中央财政专项扶贫资金增加了多少？"], "那2020年呢？", "2020年中央财政专项扶贫资金增加了多少？"),
+        (["日喀则2020年脱贫人口人均可支配收入是多少？"], "那前一年呢？", "日喀则2019年脱贫人口人均可支配收入是多少？"),
+        (
+            ["日喀则“十三五”期间贫困群众转移就业累计多少人次？"],
+            "那2021年以来呢？",
+            "日喀则2021年以来贫困群众转移就业累计多少人次？",
+        ),
+        # a level of government, a round, or the thing counted
+        (["中央财政专项扶贫资金年均增长多少？"], "省级的呢？", "省级财政专项扶贫资金年均增长多少？"),
+        (["贡嘎森布日安置点一期住进了那曲多少户？"], "二期呢？", "贡嘎森布日安置点二期住进了那曲多少户？"),
+        (["西藏累计发放了多少扶贫贴息贷款？"], "那小额信贷呢？", "西藏累计发放了多少小额信贷？"),
+    ],
+)
+def test_a_follow_up_replaces_the_slot_it_names(history, question, expected):
+    resolved = resolve(question, history)
+    assert resolved.rewritten and resolved.text == expected
+
+
+def test_a_follow_up_asking_something_new_keeps_the_earlier_question_as_context():
+    resolved = resolve("其中中央财政出了多少？", ["脱贫攻坚这8年，中央省市县财政专项扶贫资金一共投了多少？"])
+    assert resolved.text.startswith("脱贫攻坚这8年，中央省市县财政专项扶贫资金")
+    assert resolved.text.endswith("其中中央财政出了多少？") and "一共" not in resolved.text
+    # the new question's own year replaces the earlier one's
+    resolved = resolve("那2016年是多少？", ["2012年全国农村低保标准每人每年是多少？"])
+    assert "2016年" in resolved.text and "2012" not in resolved.text and "低保标准" in resolved.text
+
+
+def test_a_chain_of_follow_ups_keeps_its_subject():
+    history = ["民主党派搞脱贫攻坚民主监督是哪年开始的？", "一共搞了几年？"]
+    assert "民主监督" in resolve("他们对口盯了几个省？", history).text
+
+
+def test_a_self_contained_question_is_not_rewritten():
+    assert not is_follow_up("2015年底西藏的贫困发生率是多少？")
+    resolved = resolve("2015年底西藏的贫困发生率是多少？", ["扶贫日是哪一天？"])
+    assert not resolved.rewritten and resolved.text == "2015年底西藏的贫困发生率是多少？"
+    assert not resolve("那2017年呢？", []).rewritten
+
+
+def test_analysis_reports_the_rewritten_question_and_its_scope():
+    info, rewritten = analyze("那那曲呢？", [{"role": "user", "content": "昌都农村集中供水率到了多少？"}])
+    assert rewritten == "那曲农村集中供水率到了多少？"
+    assert info.parts[0].places == ("那曲",) and info.parts[0].wants == "percent"
+
+
+def test_a_short_question_without_a_place_or_time_keeps_only_those_of_the_one_before():
+    history = ["2013到2020年中央单位定点扶贫投了多少帮扶资金和物资？"]
+    assert resolve("帮着引进的各类资金有多少？", history).text == "2013到2020年帮着引进的各类资金有多少？"
+    # a question with its own subject and nothing to carry over is left as it is
+    assert not resolve("脱贫攻坚取得了哪些成就？", ["中央层面共安排多少个单位定点帮扶贫困县？"]).rewritten

@@ -1,0 +1,88 @@
+"""The scope of a figure (place, nation, year, unit, per-unit, limit, round) against the asked one."""
+
+from __future__ import annotations
+
+from qa.numbers import find_quantities
+from qa.scope import article_place, check_figure, check_place, is_sure_place, scope_of, unknown_places
+from qa.text import place_keys, place_names
+
+
+def _scope(question: str):
+    return scope_of(question, place_names(question, loose=True))
+
+
+def _figure(question: str, units: tuple[str, ...], text: str):
+    return check_figure(_scope(question), units, text, find_quantities(text))
+
+
+def test_a_place_no_document_mentions_makes_the_question_unanswerable():
+    known = {"西藏", "贫困", "困县"}
+    weight = lambda t: 1.0 if t in known else 0.0  # noqa: E731
+    assert unknown_places(place_names("湖北省2019年有多少个贫困县摘帽？", loose=True), weight, "bigram")
+    assert not unknown_places(place_names("西藏2019年有多少个贫困县摘帽？", loose=True), weight, "bigram")
+    assert not unknown_places(place_names("2019年有多少个贫困县摘帽？", loose=True), weight, "bigram")
+
+
+def test_a_sentence_naming_another_place_has_the_wrong_scope():
+    check = check_place(
+        _scope("那曲2020年脱贫人口人均可支配收入是多少？"), "日喀则市脱贫人口人均可支配收入11960.1元。", "", ""
+    )
+    assert check.conflict == "place" and check.stated.startswith("日喀则")
+    assert not check_place(_scope("日喀则脱贫人口人均可支配收入是多少？"), "日喀则市脱贫人口收入11960.1元。", "", "")
+
+
+def test_an_unnamed_sentence_takes_the_place_its_article_is_about():
+    article = "日喀则市五年来推进脱贫攻坚。日喀则市各项工作扎实推进。"
+    sentence = "全市2020年脱贫人口人均可支配收入达到11960.1元。"
+    assert check_place(_scope("那曲2020年脱贫人口收入是多少？"), sentence, "", article).stated == "日喀则"
+    assert not check_place(_scope("日喀则2020年脱贫人口收入是多少？"), sentence, "", article)
+    # 西藏 runs through its prefectures' articles: it is not another place for them.
+    tibet = "西藏自治区的拉萨市。西藏各地推进。"
+    assert not check_place(_scope("拉萨2020年脱贫人口收入是多少？"), sentence, "", tibet)
+    assert article_place("只提到一次那曲。") is None
+
+
+def test_the_whole_country_is_a_scope_too():
+    national = _scope("全国有多少个行政村建立了垃圾收运处置体系？")
+    assert national.nation and not national.places
+    assert check_place(national, "拉萨市241个行政村建立了垃圾收运处置体系。", "", "").conflict == "nation"
+    assert not check_place(national, "全国241个行政村建立了垃圾收运处置体系。", "", "")
+    province = _scope("西藏农网供电可靠率有多少？")
+    assert check_place(province, "全国农网供电可靠率达到99%。", "", "").stated == "全国"
+
+
+def test_words_jieba_takes_for_places_are_not_places_in_documents():
+    assert place_names("扶贫小额贷款4.83万户、20.86亿元,惠及群众。") == ()
+    assert not is_sure_place("听取地县") and is_sure_place("札达县") and is_sure_place("那曲市")
+    assert {"北京", "拉萨"} <= set(place_names("北京市对口援藏，给拉萨累计投入了多少？", loose=True))
+    assert place_names("那曲", loose=True) == ("那曲",)
+    assert place_names("全国农村贫困发生率是多少？", loose=True) == ()
+    assert place_keys("阿里地区") == ("阿里",) and place_keys("阿里札达") == ("阿里", "札达")
+
+
+def test_a_figure_for_another_year_has_the_wrong_scope():
+    text = "2021年拉萨市计划实施涉农统筹整合项目206个。"
+    assert _figure("拉萨2022年计划实施多少个涉农统筹整合项目？", (), text).conflict == "year"
+    assert not _figure("拉萨2021年计划实施多少个涉农统筹整合项目？", (), text)
+    # 「13年到20年」 as users type it, and a figure stated for the end of the span.
+    span = "贫困地区农村居民人均可支配收入从2013年的6079元增长到2020年的12588元。"
+    assert not _figure("13年到20年人均可支配收入涨到多少？", (), span)
+    # a year compared with is not the figure's year
+    compared = "易地搬迁后续扶持资金投入达600亿元,搬迁群众就业率达94%,较2020年提升5个百分点。"
+    assert not _figure("2021年易地搬迁后续扶持资金投入了多少？", (), compared)
+
+
+def test_a_figure_in_another_unit_has_the_wrong_scope():
+    assert _figure("折算下来带动了多少户？", ("户",), "直接带动建档立卡人口65522人次。").conflict == "unit"
+    assert _figure("非贫困人口有多少户？", ("户",), "同步搬迁500万非贫困人口。").conflict == "unit"
+    assert not _figure("全国一共多少人？", ("人", "名"), "960多万生活在山区的贫困人口实现脱贫。")
+
+
+def test_per_household_limits_and_rounds_are_scopes():
+    total = "累计为8153户贫困群众发放扶贫小额信贷资金3.3亿元。"
+    assert _figure("户均增收多少？", (), "受益群众达25602人,增收3973万元。").conflict == "per_unit"
+    assert _figure("小额信贷一户最多能贷多少？", (), total).conflict in ("limit", "per_unit")
+    assert not _figure("平均每年脱贫多少人？", (), "年均脱贫人数1370万人。")
+    first_round = "一期那曲市957户4058人已经全部入住。"
+    assert _figure("森布日安置点二期住进了多少户？", (), first_round).conflict == "round"
+    assert not _figure("森布日安置点一期住进了多少户？", (), first_round)

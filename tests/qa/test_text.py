@@ -1,0 +1,45 @@
+"""The text units shared by every answering stage, and the everyday words of questions."""
+
+from __future__ import annotations
+
+from qa.colloquial import official_terms
+from qa.text import answer_sentences, char_bigrams, clause_bounds, clauses, says_now, years_in
+
+
+def test_clauses_end_at_commas_colons_and_brackets_but_not_at_enumeration_commas():
+    text = "在岗第一书记19.5万名、驻村干部77.5万名（截至2020年），成效明显。"
+    start = text.index("19.5")
+    assert text[slice(*clause_bounds(text, start, start + 4))] == "在岗第一书记19.5万名、驻村干部77.5万名"
+    short = "甲，乙；丙"
+    assert [short[a:b] for a, b in clauses(short)] == ["甲，", "乙；", "丙"]
+
+
+def test_answer_sentences_keep_their_markers_and_join_to_the_answer():
+    answer = "第一句。[1]第二句！[2][3]没有标记的尾巴"
+    spans = answer_sentences(answer)
+    assert [answer[a:b] for a, b in spans] == ["第一句。[1]", "第二句！[2][3]", "没有标记的尾巴"]
+    assert "".join(answer[a:b] for a, b in spans) == answer
+
+
+def test_bigrams_stay_inside_words_and_skip_glue_characters():
+    assert char_bigrams("扶贫的工作") == {"扶贫", "贫工", "工作"}
+    assert char_bigrams("扶贫，工作", frozenset()) == {"扶贫", "工作"}
+
+
+def test_years_as_written_and_as_users_type_them():
+    assert years_in("从2013年到2017年") == {2013, 2017}
+    assert years_in("13年到17年", short_years=True) == {2013, 2017}
+    assert years_in("“十三五”期间") == {2016, 2017, 2018, 2019, 2020}
+    assert years_in("13年到17年") == frozenset()  # in documents a bare 13年 is a duration
+
+
+def test_now_words_but_not_inside_other_words():
+    assert says_now("目前全国累计选派了多少名第一书记？") and says_now("最新的数字是多少")
+    assert not says_now("这体现在三个方面") and not says_now("最近3年的数字")
+
+
+def test_everyday_words_bring_the_official_terms():
+    assert "危房" in official_terms("拉萨给贫困户修破房子花了多少钱？")
+    assert "饮水" in official_terms("昌都家里拧开水龙头就有水的比例有多高？")
+    assert "辍学" in official_terms("以前上不起学回家的孩子后来怎么样了？")
+    assert official_terms("危房改造了多少户？") == ()  # official words need nothing
