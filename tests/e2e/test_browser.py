@@ -194,13 +194,14 @@ def test_upload_ask_view_safely_and_delete(open_tab, app_server, tmp_path):
 
 
 def test_a_rebuild_shows_its_stage_and_the_time_left(open_tab, app_server, tmp_path):
-    page = open_tab().page
+    tab = open_tab()
+    page = tab.page
     wait_for_app(page)
     page.get_by_role("tab", name="知识库").click()
     # Sentences no cache holds (a fresh number in each run): the build embeds for several seconds.
     run = time.time_ns()
     upload = tmp_path / "进度测试.txt"
-    lines = (f"第{n}项：试点村{run}完成第{n}批帮扶项目验收，惠及{n * 7}户。" for n in range(400))
+    lines = (f"第{n}项：试点村{run}完成第{n}批帮扶项目验收，惠及{n * 7}户。" for n in range(160))
     upload.write_text("进度测试通报\n" + "\n".join(lines), encoding="utf-8")
     with page.expect_file_chooser() as chooser:
         page.click("#pqa-upload")
@@ -211,11 +212,10 @@ def test_a_rebuild_shows_its_stage_and_the_time_left(open_tab, app_server, tmp_p
     status = page.locator("#pqa-status")
     status.filter(has_text="索引已更新").wait_for(timeout=BUILD_TIMEOUT_MS)
     assert "进度测试.txt" in page.locator("#pqa-documents").inner_text()
-    page.locator("#pqa-delete-choice input").click()
-    page.get_by_role("option", name="进度测试.txt", exact=False).click()
-    page.click("#pqa-delete")
+    page.locator("#pqa-documents li[data-doc='进度测试.txt']").get_by_role("button", name="删除").click()
     status.filter(has_text="已删除").wait_for(timeout=BUILD_TIMEOUT_MS)
     status.filter(has_text="索引已更新").wait_for(timeout=BUILD_TIMEOUT_MS)
+    assert tab.dialogs and tab.dialogs[0][0] == "confirm"
     assert not (app_server.corpus_dir / "进度测试.txt").exists()
 
 
