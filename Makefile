@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run index test test-fast eval bench clean
+.PHONY: setup run index lint test test-fast eval bench clean
 
 setup: $(STAMP)
 
@@ -25,6 +25,12 @@ index: setup
 run: setup
 	$(BIN)/policyqa index
 	$(BIN)/policyqa serve
+
+# Lint, format and type checks (configured in pyproject.toml); .ci/run runs them before the tests.
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 test: setup
 	$(BIN)/python -m pytest -q

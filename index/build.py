@@ -35,11 +35,12 @@ from tqdm import tqdm
 
 from index.chunk import chunk_document, make_splitter, split_sentences
 from index.clean import CLEANING_VERSION
-from index.embed import Embedder, EmbeddingCache, SentenceTransformerEmbedder
+from index.embed import Batch, Embedder, EmbeddingCache, ProgressCallback, SentenceTransformerEmbedder
 from index.errors import DocumentError, EmptyCorpusError, IndexLockedError, IndexMismatchError
 from index.lexical import LexicalIndex
 from index.load import SkippedFile, check_size, corpus_files, load_document
 from index.metadata import apply_overrides, overrides_hash, read_overrides
+from index.ocr import OcrReader, ocr_fingerprint
 from index.settings import Settings
 from index.store import (
     FORMAT_VERSION,
@@ -141,6 +142,7 @@ def manifest_for(
         dense_index=index_kind(chunks, settings.flat_max_vectors, settings.ann_index),
         sentence_index=index_kind(sentences, settings.flat_max_vectors, SENTENCE_ANN),
         metadata=metadata,
+        ocr=ocr_fingerprint(settings.ocr),
     )
 
 
@@ -159,6 +161,7 @@ def is_up_to_date(previous: Manifest | None, settings: Settings, hashes: Mapping
         and previous.cleaning_version == CLEANING_VERSION
         and previous.documents == dict(hashes)
         and previous.metadata == metadata
+        and previous.ocr == ocr_fingerprint(settings.ocr)
         and previous.dense_index == index_kind(previous.chunk_count, settings.flat_max_vectors, settings.ann_index)
         and previous.sentence_index == index_kind(previous.sentence_count, settings.flat_max_vectors, SENTENCE_ANN)
     )
@@ -192,18 +195,25 @@ def build_index(
         files, skipped = candidate_files(settings, refused or {})
         overrides = read_overrides(settings.corpus_dir)
         metadata = overrides_hash(overrides)
-        if not force and is_up_to_date(previous, settings, _file_hashes(files), metadata):
+        if not force and previous is not None and is_up_to_date(previous, settings, _file_hashes(files), metadata):
             return _unchanged(previous, skipped, started)
         build = start_build(settings.index_dir)
         try:
-            staged = stage_documents(files, build, settings, lambda done, total: report("read", done, total), overrides)
+            staged = stage_documents(
+                files,
+                build,
+                settings,
+                lambda done, total: report("read", done, total),
+                overrides,
+                OcrReader.from_settings(settings, report),
+            )
             staged.skipped[:0] = skipped
             if not staged.hashes:
                 raise EmptyCorpusError(
                     f"no readable document in {settings.corpus_dir} ({len(staged.skipped)} skipped); "
-                    "add .txt, .md, .html, .pdf or .docx files and index again"
+                    "add .txt, .md, .html, .pdf, .docx, .png, .jpg or .tif files and index again"
                 )
-            if not force and is_up_to_date(previous, settings, staged.hashes, metadata):
+            if not force and previous is not None and is_up_to_date(previous, settings, staged.hashes, metadata):
                 shutil.rmtree(build, ignore_errors=True)
                 return _unchanged(previous, staged.skipped, started)
             embedded = _complete_build(settings, build, staged, previous, embedder, report, metadata)
@@ -279,12 +289,15 @@ def stage_documents(
     build: Path,
     settings: Settings,
     progress: Callable[[int, int], None] = lambda done, total: None,
-    overrides: Mapping[str, Mapping[str, str]] | None = None,
+    overrides: dict[str, dict[str, str]] | None = None,
+    ocr: OcrReader | None = None,
 ) -> StagedCorpus:
     """Read, clean and split the files one at a time into ``build/documents.jsonl`` and span rows.
 
     Unreadable files are skipped with the reason; only span offsets stay in memory. ``overrides``
-    (``index.metadata.read_overrides``) replace the titles and dates the cleaner found.
+    (``index.metadata.read_overrides``) replace the titles and dates the cleaner found. ``ocr``
+    reads scanned PDF pages and pictures (None: no OCR); each document keeps its page starts
+    and OCR pages, so the spans read back from the build carry their page.
     """
     splitter = make_splitter(settings.chunk_size, settings.chunk_overlap)
     hashes: dict[str, str] = {}
@@ -294,12 +307,12 @@ def stage_documents(
         for done, (doc_id, path) in enumerate(files):
             progress(done, len(files))
             try:
-                doc = load_document(path, doc_id)
+                doc = load_document(path, doc_id, ocr=ocr)
             except (DocumentError, OSError) as exc:
                 log.warning("skipped %s", exc)
                 skipped.append(SkippedFile(doc_id, str(exc)))
                 continue
-            (doc,) = apply_overrides([doc], dict(overrides or {}))
+            (doc,) = apply_overrides([doc], overrides or {})
             row = len(hashes)
             out.write(document_line(doc))
             hashes[doc_id] = doc.content_hash
@@ -392,10 +405,10 @@ class _LazyEmbedder:
     def embed_query(self, text: str) -> np.ndarray:
         return self.embedder.embed_query(text)
 
-    def embed_documents(self, texts, progress=None) -> np.ndarray:
+    def embed_documents(self, texts: Sequence[str], progress: ProgressCallback | None = None) -> np.ndarray:
         return self.embedder.embed_documents(texts, progress)
 
-    def embed_batches(self, texts):
+    def embed_batches(self, texts: Sequence[str]) -> Iterator[Batch]:
         return self.embedder.embed_batches(texts)
 
 
@@ -403,14 +416,17 @@ def _terminal_progress() -> StageProgress:
     """A tqdm bar (count, rate and time left) per stage on a terminal; silent when stderr is a pipe."""
     bars: dict[str, tqdm] = {}
     quiet = not sys.stderr.isatty()
-    names = {"read": "reading files", "embed": "embedding texts"}
+    names = {"read": "reading files", "ocr": "OCR", "embed": "embedding texts"}
 
     def report(stage: str, done: int, total: int) -> None:
         if quiet or stage not in names or total <= 0:
             return
         bar = bars.get(stage)
+        if bar is not None and (done < bar.n or total != bar.total):  # OCR: a bar per file
+            bar.close()
+            bar = None
         if bar is None:
-            unit = "file" if stage == "read" else "text"
+            unit = "page" if stage == "ocr" else "file" if stage == "read" else "text"
             bar = bars[stage] = tqdm(total=total, desc=names[stage], unit=unit, smoothing=0.1)
         bar.update(done - bar.n)
         if done >= total:

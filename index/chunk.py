@@ -53,7 +53,16 @@ def chunk_document(doc: Document, splitter: RecursiveCharacterTextSplitter, firs
         if start < 0:  # cannot happen with strip_whitespace pieces, but never misplace a chunk
             start = doc.text.find(piece)
         end = start + len(piece)
-        chunks.append(Chunk(chunk_id=first_id + len(chunks), doc_id=doc.doc_id, start=start, end=end, text=piece))
+        chunks.append(
+            Chunk(
+                chunk_id=first_id + len(chunks),
+                doc_id=doc.doc_id,
+                start=start,
+                end=end,
+                text=piece,
+                page=doc.page_at(start),
+            )
+        )
         # Overlapping pieces start after the previous piece's start.
         search_from = start + 1
     return chunks
@@ -71,6 +80,7 @@ def split_sentences(doc: Document, first_id: int = 0) -> list[Sentence]:
                     start=start,
                     end=end,
                     text=doc.text[start:end],
+                    page=doc.page_at(start),
                 )
             )
     return sentences

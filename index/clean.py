@@ -18,7 +18,7 @@ from html.parser import HTMLParser
 import yaml
 
 # Bump when cleaning changes the text of unchanged files: the next build then redoes them.
-CLEANING_VERSION = 4
+CLEANING_VERSION = 5
 
 FRONT_MATTER = re.compile(r"\A\s*---[ \t]*\n(.*?)\n---[ \t]*(?:\n|\Z)", re.S)
 HTML_TAG = re.compile(
@@ -37,6 +37,7 @@ FURNITURE_LINE = re.compile(
     r"|^打开文本图片集$|^微信扫一扫|^扫一扫|分享到\s*[:：]?\s*$"
     r"|^责任编辑\s*[:：]|^【?字号\s*[:：]|^上一篇\s*[:：]|^下一篇\s*[:：]"
     r"|主管主办$"
+    r"|^第\s*\d+\s*页\s*[，,/]?\s*(?:共\s*\d+\s*页)?$"  # page numbers of printed pages
 )
 # Everything from such a line to the end of the page is a list of other articles.
 TRAILER_LINE = re.compile(r"^(?:随机图文|相关阅读|相关文章|推荐阅读|猜你喜欢|热门文章)\s*$")
@@ -78,34 +79,71 @@ class CleanedText:
     date: str | None
     author: str | None
     repeated_lines: int = 0  # lines dropped because an identical one came before
+    # Paged content only: the offset at which each page begins (page 1 at 0), else ().
+    page_starts: tuple[int, ...] = ()
 
 
-def clean_document(raw: str, is_html: bool | None = None) -> CleanedText:
+def clean_document(raw: str, is_html: bool | None = None, paged: bool = False) -> CleanedText:
     """Clean a decoded document.
 
     Args:
         raw: the decoded file content.
         is_html: force HTML handling; ``None`` detects HTML fragments in plain text files.
+        paged: the content is pages separated by form feeds (``\\f``, as the PDF and picture
+            readers give them); the result then says where each page begins.
     Returns:
         The cleaned text (one paragraph per line) with title, date and author when found.
     """
     meta, body = split_front_matter(raw)
     if is_html or (is_html is None and len(HTML_TAG.findall(body)) >= 2):
         body = html_to_text(body)
-    # Identical lines are cleaned once (a line pasted a million times costs one pass).
-    raw_lines = body.splitlines()
-    unique_lines = dict.fromkeys(raw_lines)
-    lines = [unicodedata.normalize("NFC", line) for line in unique_lines]
+    pages = body.split("\f") if paged else [body]
+    raw_lines = [line for page in pages for line in page.splitlines()]
+    # Identical lines are cleaned once (a line pasted a million times costs one pass), on the
+    # page they first appear on (a running header repeated on every page belongs to the first).
+    first_page: dict[str, int] = {}
+    for number, page in enumerate(pages):
+        for line in page.splitlines():
+            first_page.setdefault(line, number)
+    lines = [unicodedata.normalize("NFC", line) for line in first_page]
+    line_pages = list(first_page.values())
     date = meta_date(meta) or find_date(lines[:HEADER_LINES_FOR_DATE]) or labelled_date(lines)
-    paragraphs = join_broken_lines([p for p in map(collapse_spaces, drop_furniture(lines)) if has_letters(p)])
+    kept = [(collapse_spaces(lines[i]), line_pages[i]) for i in _kept_lines(lines)]
+    paragraphs = _join_broken([(text, page) for text, page in kept if has_letters(text)])
     # A paragraph repeating an earlier one (a title printed twice, a line pasted a million
     # times) adds nothing to answer from: keep its first occurrence.
-    paragraphs = list(dict.fromkeys(paragraphs))
-    text = "\n".join(paragraphs)
-    title = _str_or_none(meta.get("title")) or first_heading(paragraphs)
+    first_seen: dict[str, list[tuple[int, int]]] = {}
+    for paragraph, starts in paragraphs:
+        first_seen.setdefault(paragraph, starts)
+    paragraphs = list(first_seen.items())
+    text = "\n".join(p for p, _ in paragraphs)
+    title = _str_or_none(meta.get("title")) or first_heading([p for p, _ in paragraphs])
     author = _str_or_none(meta.get("author"))
-    repeated = sum(1 for line in raw_lines if line.strip()) - sum(1 for line in unique_lines if line.strip())
-    return CleanedText(text=text, title=title, date=date, author=author, repeated_lines=repeated)
+    unique = sum(1 for line in first_page if line.strip())
+    repeated = sum(1 for line in raw_lines if line.strip()) - unique
+    page_starts = _page_starts(paragraphs, len(pages), len(text)) if paged else ()
+    return CleanedText(
+        text=text, title=title, date=date, author=author, repeated_lines=repeated, page_starts=page_starts
+    )
+
+
+def _page_starts(paragraphs: list[tuple[str, list[tuple[int, int]]]], pages: int, length: int) -> tuple[int, ...]:
+    """Where each page begins in the text joined from ``paragraphs`` (text, [(offset, page)]).
+
+    A page whose text was all dropped begins where the next page with text does, so the
+    page of an offset is the last page beginning at or before it.
+    """
+    first = [length] * pages
+    offset = 0
+    for text, starts in paragraphs:
+        for at, page in starts:
+            first[page] = min(first[page], offset + at)
+        offset += len(text) + 1
+    for page in range(pages - 2, -1, -1):
+        first[page] = min(first[page], first[page + 1])
+    if first:
+        first[0] = 0
+    return tuple(first)
 
 
 def split_front_matter(raw: str) -> tuple[dict, str]:
@@ -158,14 +196,19 @@ def html_to_text(markup: str) -> str:
 
 def drop_furniture(lines: list[str]) -> list[str]:
     """Drop navigation, counters and sharing lines, and any trailing list of other articles."""
-    kept: list[str] = []
-    for line in lines:
+    return [lines[i] for i in _kept_lines(lines)]
+
+
+def _kept_lines(lines: list[str]) -> list[int]:
+    """Indices of the lines ``drop_furniture`` keeps."""
+    kept: list[int] = []
+    for i, line in enumerate(lines):
         stripped = line.strip()
         if TRAILER_LINE.match(stripped):
             break
         if FURNITURE_LINE.search(stripped):
             continue
-        kept.append(line)
+        kept.append(i)
     return kept
 
 
@@ -178,18 +221,27 @@ def join_broken_lines(paragraphs: list[str]) -> list[str]:
     a Chinese character or digit but not with a list ordinal (「一是」「（二）」「3.」).
     The first paragraph, usually the title, is never joined.
     """
-    joined: list[str] = []
-    for paragraph in paragraphs:
-        previous = joined[-1] if len(joined) > 1 else ""
+    return [text for text, _ in _join_broken([(p, 0) for p in paragraphs])]
+
+
+def _join_broken(paragraphs: list[tuple[str, int]]) -> list[tuple[str, list[tuple[int, int]]]]:
+    """``join_broken_lines`` on (text, page) pairs: each result says at which of its offsets
+    each page's part begins, [(offset, page), ...]."""
+    joined: list[tuple[str, list[tuple[int, int]]]] = []
+    for paragraph, page in paragraphs:
+        previous = joined[-1][0] if len(joined) > 1 else ""
         if (
             previous
             and _breaks_off(previous)
             and BROKEN_LINE_NEXT.match(paragraph)
             and not LIST_ORDINAL.match(paragraph)
         ):
-            joined[-1] = previous + paragraph
+            starts = joined[-1][1]
+            if starts[-1][1] != page:
+                starts.append((len(previous), page))
+            joined[-1] = (previous + paragraph, starts)
         else:
-            joined.append(paragraph)
+            joined.append((paragraph, [(0, page)]))
     return joined
 
 

@@ -14,12 +14,17 @@ import os
 import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
 from index.errors import ConfigError
 from index.settings import DEFAULT_MODEL, Settings
+
+if TYPE_CHECKING:  # both load heavy libraries: imported where first used
+    from sentence_transformers import SentenceTransformer
+
+    from index.onnx_model import OnnxEncoder
 
 ProgressCallback = Callable[[int, int], None]
 # (positions in the texts given, their vectors): one batch of ``embed_batches``.
@@ -36,7 +41,11 @@ class Embedder(Protocol):
     """What the index and the retriever need from an embedding model."""
 
     model_id: str
-    dim: int
+
+    @property
+    def dim(self) -> int:
+        """The vectors' dimension."""
+        ...
 
     def embed_query(self, text: str) -> np.ndarray:
         """One normalized query vector, shape (dim,)."""
@@ -131,7 +140,7 @@ def resolve_model_path(settings: Settings) -> str:
 QUERY_BACKENDS = ("onnx", "onnx-int8", "torch")
 
 
-def _onnx_encoder(model_dir: Path, cache_dir: Path, threads: int, int8: bool):
+def _onnx_encoder(model_dir: Path, cache_dir: Path, threads: int, int8: bool) -> OnnxEncoder | None:
     """The ONNX query encoder of a local model directory, or None (queries then use torch).
 
     A model known only by hub name cannot be exported offline, and an export can fail on an
@@ -170,20 +179,23 @@ class SentenceTransformerEmbedder:
         self.passage_prefix = settings.passage_prefix
         self.batch_size = settings.embed_batch_size
         self.query_backend = settings.query_backend
-        self._model = None
-        self._query_encoder = None
+        self._model: SentenceTransformer | None = None
+        self._query_encoder: OnnxEncoder | None = None
         if self.query_backend != "torch":
             self._query_encoder = _onnx_encoder(
                 Path(self.path), settings.model_cache_dir, settings.threads, self.query_backend == "onnx-int8"
             )
         if self._query_encoder is None:
             self.query_backend = "torch"
-            self.dim = int(self.model.get_embedding_dimension())
+            dim = self.model.get_embedding_dimension()
+            if dim is None:
+                raise ConfigError(f"embedding model {self.model_id!r} does not say the size of its vectors")
+            self.dim = dim
         else:
             self.dim = int(self._query_encoder.encode(self.query_prefix).shape[0])
 
     @property
-    def model(self):
+    def model(self) -> SentenceTransformer:
         """The fp32 sentence-transformers model, loaded once on first use."""
         if self._model is None:
             import torch

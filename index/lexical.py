@@ -93,8 +93,7 @@ class LexicalIndex:
         self.retriever = retriever
         self.method = method
         # Sorted token hashes and their vocabulary rows, when loaded memory-mapped.
-        self._hashes: np.ndarray | None = None
-        self._rows: np.ndarray | None = None
+        self._hashed_vocab: tuple[np.ndarray, np.ndarray] | None = None
         # Query tokens in more than this share of chunks are left out of search (large indexes).
         self.max_df_share: float | None = None
 
@@ -112,7 +111,9 @@ class LexicalIndex:
             method: the tokenizer (``tokenize``).
             count: the number of texts; ``len(texts)`` when omitted.
         """
-        count = len(texts) if count is None else count
+        if count is None:
+            texts = list(texts)
+            count = len(texts)
         vocab: dict[str, int] = {}
         term_parts, doc_parts, tf_parts = [], [], []
         lengths = np.zeros(count, dtype=np.float32)
@@ -173,21 +174,24 @@ class LexicalIndex:
         index = cls(retriever, method)
         index.max_df_share = max_df_share
         if hashed:
-            index._hashes = np.load(directory / VOCAB_HASHES, mmap_mode="r", allow_pickle=False)
-            index._rows = np.load(directory / VOCAB_ROWS, mmap_mode="r", allow_pickle=False)
+            index._hashed_vocab = (
+                np.load(directory / VOCAB_HASHES, mmap_mode="r", allow_pickle=False),
+                np.load(directory / VOCAB_ROWS, mmap_mode="r", allow_pickle=False),
+            )
         return index
 
     def token_ids(self, tokens: Sequence[str]) -> list[int]:
         """Vocabulary rows of the tokens the index knows, in order (repeats kept)."""
-        if self._hashes is None:
+        if self._hashed_vocab is None:
             vocab = self.retriever.vocab_dict
             return [vocab[t] for t in tokens if t in vocab]
         if not tokens:
             return []
+        known_hashes, rows = self._hashed_vocab
         hashes = token_hashes(tokens)
-        positions = np.minimum(np.searchsorted(self._hashes, hashes), max(len(self._hashes) - 1, 0))
-        known = self._hashes[positions] == hashes if len(self._hashes) else np.zeros(len(tokens), dtype=bool)
-        return [int(row) for row in self._rows[positions[known]]]
+        positions = np.minimum(np.searchsorted(known_hashes, hashes), max(len(known_hashes) - 1, 0))
+        known = known_hashes[positions] == hashes if len(known_hashes) else np.zeros(len(tokens), dtype=bool)
+        return [int(row) for row in rows[positions[known]]]
 
     def search(self, query: str, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Top-k (row ids, BM25 scores) for a query, best first; empty when no token matches."""
@@ -195,7 +199,7 @@ class LexicalIndex:
         if not token_ids:
             return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
         if self.max_df_share is not None:
-            token_ids = self._without_common(token_ids)
+            token_ids = self._without_common(token_ids, self.max_df_share)
         scores = self._scores_of(token_ids)
         k = min(k, len(scores))
         top = np.argpartition(-scores, k - 1)[:k]
@@ -203,7 +207,7 @@ class LexicalIndex:
         top = top[scores[top] > 0]
         return top.astype(np.int64), scores[top].astype(np.float32)
 
-    def _without_common(self, token_ids: list[int]) -> list[int]:
+    def _without_common(self, token_ids: list[int], max_df_share: float) -> list[int]:
         """The query tokens in at most ``max_df_share`` of the chunks (the rarest one if none is).
 
         At 10^6 chunks the commonest bigrams of a question (「扶贫」「发展」) are in most
@@ -211,7 +215,7 @@ class LexicalIndex:
         the top 50. ``bench.scale`` reports BM25 recall@10 against the full sum.
         """
         indptr = self.retriever.scores["indptr"]
-        limit = self.max_df_share * int(self.retriever.scores["num_docs"])
+        limit = max_df_share * int(self.retriever.scores["num_docs"])
         df = [int(indptr[t + 1] - indptr[t]) for t in token_ids]
         kept = [t for t, d in zip(token_ids, df) if d <= limit]
         return kept or [token_ids[int(np.argmin(df))]]

@@ -28,15 +28,16 @@ from pathlib import Path, PurePosixPath
 from index.build import BuildReport, StageProgress, build_index
 from index.embed import Embedder
 from index.errors import DocumentError
-from index.load import content_hash, corpus_files, decode_text, load_document
+from index.load import content_hash, corpus_files, decode_text, load_document, pages_needing_ocr
 from index.metadata import check_date, check_title, read_overrides, write_override
+from index.ocr import PICTURE_TYPES, OcrReader, check_picture, page_picture, picture_kind
 from index.settings import Settings
 from index.store import IndexData, current_build, load_index, read_manifest
 from index.types import Document
 
 # The file types a person may upload, by extension, and the content each must have.
 TEXT_TYPES = frozenset({".txt", ".md", ".markdown", ".html", ".htm"})
-UPLOAD_TYPES = tuple(sorted(TEXT_TYPES | {".pdf", ".docx"}))
+UPLOAD_TYPES = tuple(sorted(TEXT_TYPES | {".pdf", ".docx"} | set(PICTURE_TYPES)))
 # Long names are cut: most file systems allow 255 bytes and a CJK character takes 3.
 MAX_NAME_CHARS = 80
 # Anything but letters (any script), digits and a few harmless marks becomes "_".
@@ -102,6 +103,10 @@ def check_content(name: str, data: bytes, max_bytes: int) -> None:
     elif suffix == ".docx":
         if not _is_docx(data):
             raise DocumentError(f"“{name}”的内容不是 Word（.docx）文件。")
+    elif suffix in PICTURE_TYPES:
+        if picture_kind(data) != PICTURE_TYPES[suffix]:
+            raise DocumentError(f"“{name}”的内容不是 {PICTURE_TYPES[suffix].upper()} 图片。")
+        check_picture(data, name)  # pixel count, before anything is decoded
     elif suffix in TEXT_TYPES:
         if kind is not None:
             raise DocumentError(f"“{name}”的内容是 {kind.upper()} 文件，不是文本；请使用正确的扩展名。")
@@ -216,7 +221,12 @@ class Library:
             target = self._free_path(safe)
             doc_id = target.relative_to(self.settings.corpus_dir).as_posix()
             try:
-                load_document(target, doc_id, data)
+                scanned = pages_needing_ocr(target.suffix, data, doc_id)
+                if scanned and self.settings.ocr:
+                    # Checked here, read in the build: OCR takes seconds a page (index.ocr).
+                    OcrReader(None, max_pages=self.settings.ocr_max_pages).check_pages(scanned, doc_id)
+                else:
+                    load_document(target, doc_id, data)
             except DocumentError as exc:
                 raise DocumentError(f"无法读取“{safe}”：{exc}") from exc
             _write_atomically(target, data)
@@ -264,6 +274,17 @@ class Library:
         if path is None:
             raise DocumentError(f"找不到文档“{doc_id}”，它可能已被删除。")
         return path
+
+    def page_picture(self, doc_id: str, page: int) -> bytes:
+        """A JPEG of page ``page`` (from 1) of a document's original file, for the viewer.
+
+        Raises:
+            DocumentError: the file is gone, changed since it was indexed, or cannot be rendered.
+        """
+        path = self.file_path(doc_id)
+        if self._file_hash(path) != self.document(doc_id).content_hash:
+            raise DocumentError(f"“{doc_id}”在建立索引后已被修改，请更新索引。")
+        return page_picture(path.read_bytes(), path.suffix, page)
 
     def rebuild(self, progress: StageProgress | None = None) -> BuildReport:
         """Bring the index up to date with the corpus folder (incremental).

@@ -3,6 +3,10 @@
 Each file type has a reader that turns bytes into text; everything after that
 (cleaning, titles, dates) is shared. A file we cannot read is reported and
 skipped: one bad file never stops the corpus from indexing.
+
+PDFs and pictures have pages: their readers give one text per page, and the
+Document records where each page begins. A PDF page without a usable text layer
+and every picture are read by OCR (index.ocr) when an ``OcrReader`` is given.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from pathlib import Path
 
 from index.clean import clean_document
 from index.errors import DocumentError
+from index.ocr import PICTURE_TYPES, OcrReader, PageText, check_picture, usable_text
 from index.types import Document
 
 log = logging.getLogger(__name__)
@@ -89,8 +94,34 @@ def _checked(text: str, name: str) -> str:
     return text
 
 
-def read_pdf(data: bytes, name: str) -> str:
-    """The text layer of a PDF, one line per extracted line."""
+def read_pdf(data: bytes, name: str, ocr: OcrReader | None = None) -> list[PageText]:
+    """The pages of a PDF: the text layer, one line per extracted line; pages without a
+    usable one are read by ``ocr`` (left as they are without it).
+
+    Raises:
+        DocumentError: the PDF is encrypted or damaged, has too many pages to OCR, or is
+            all scanned pages and OCR is off.
+    """
+    texts = pdf_text_pages(data, name)
+    pages = [PageText(text) for text in texts]
+    scanned = [i for i, text in enumerate(texts) if not usable_text(text)]
+    if scanned and ocr is not None and ocr.enabled:
+        for i, page in ocr.read_pdf_pages(data, name, scanned).items():
+            pages[i] = page
+    elif scanned and not any(usable_text(text) for text in texts):
+        raise DocumentError(
+            f"{name}: PDF 没有文字层，是扫描件；需要开启文字识别（设置 ocr）"
+            "（the PDF has no text layer, it is a scan: turn OCR on with the setting ocr）"
+        )
+    return pages
+
+
+def pdf_text_pages(data: bytes, name: str) -> list[str]:
+    """The text layer of each page of a PDF (pypdf), "" for a page without one.
+
+    Raises:
+        DocumentError: the PDF is encrypted or damaged.
+    """
     try:
         from pypdf import PdfReader
     except ImportError as exc:  # pragma: no cover - pypdf is a dependency
@@ -102,7 +133,7 @@ def read_pdf(data: bytes, name: str) -> str:
                 f"{name}: PDF 已加密，请另存一份未加密的副本后重新添加"
                 "（the PDF is encrypted; save an unprotected copy and add it again）"
             )
-        return "\n".join(page.extract_text() or "" for page in reader.pages)
+        return [page.extract_text() or "" for page in reader.pages]
     except DocumentError:
         raise
     # A damaged file can make pypdf raise almost anything; it must cost one file, not the build.
@@ -110,6 +141,35 @@ def read_pdf(data: bytes, name: str) -> str:
         raise DocumentError(
             f"{name}: PDF 文件已损坏或无法读取（not a readable PDF: {type(exc).__name__}: {exc}）"
         ) from exc
+
+
+def read_picture(data: bytes, name: str, ocr: OcrReader | None = None) -> list[PageText]:
+    """The pages of a PNG, JPEG or TIFF picture of text, read by OCR.
+
+    Raises:
+        DocumentError: not a readable picture, too large, too many pages, or OCR is off.
+    """
+    if ocr is None or not ocr.enabled:
+        check_picture(data, name)
+        raise DocumentError(
+            f"{name}: 图片中的文字需要文字识别（OCR），但 OCR 已关闭（设置 ocr）"
+            "（the text of a picture needs OCR, which is turned off: setting ocr）"
+        )
+    return ocr.read_picture_pages(data, name)
+
+
+def pages_needing_ocr(suffix: str, data: bytes, name: str) -> int:
+    """How many pages of a file will be read by OCR (for upload checks; nothing is recognized).
+
+    Raises:
+        DocumentError: a PDF or picture that cannot be read.
+    """
+    suffix = suffix.lower()
+    if suffix == ".pdf":
+        return sum(1 for text in pdf_text_pages(data, name) if not usable_text(text))
+    if suffix in PICTURE_TYPES:
+        return check_picture(data, name)
+    return 0
 
 
 def read_docx(data: bytes, name: str) -> str:
@@ -159,14 +219,18 @@ READERS: dict[str, tuple[Callable[[bytes, str], str], bool | None]] = {
     ".markdown": (decode_text, None),
     ".html": (decode_text, True),
     ".htm": (decode_text, True),
-    ".pdf": (read_pdf, False),
     ".docx": (read_docx, False),
+}
+# extension → reader of bytes to pages (with OCR when a reader is given)
+PAGED_READERS: dict[str, Callable[[bytes, str, OcrReader | None], list[PageText]]] = {
+    ".pdf": read_pdf,
+    **dict.fromkeys(PICTURE_TYPES, read_picture),
 }
 
 
 def supported(path: Path) -> bool:
     """True if the file's extension has a reader."""
-    return path.suffix.lower() in READERS
+    return path.suffix.lower() in READERS or path.suffix.lower() in PAGED_READERS
 
 
 def content_hash(data: bytes) -> str:
@@ -179,23 +243,37 @@ def content_hash(data: bytes) -> str:
 REPEATED_LINES_TO_MENTION = 100
 
 
-def load_document(path: Path, doc_id: str, data: bytes | None = None) -> Document:
+def load_document(path: Path, doc_id: str, data: bytes | None = None, ocr: OcrReader | None = None) -> Document:
     """Read and clean one file.
 
+    Args:
+        path: the file (its extension picks the reader).
+        doc_id: the document's id.
+        data: the file's bytes, if already read.
+        ocr: reads scanned PDF pages and pictures; None: no OCR.
     Raises:
         DocumentError: the file is unsupported, binary, undecodable or has no text.
     """
-    reader, is_html = READERS.get(path.suffix.lower(), (None, None))
-    if reader is None:
+    suffix = path.suffix.lower()
+    if not supported(path):
+        known = [*READERS, *PAGED_READERS]
         raise DocumentError(
-            f"{doc_id}: 不支持 {path.suffix!r} 类型的文件，请使用 {'、'.join(READERS)}"
-            f"（unsupported file type {path.suffix!r}; use one of {', '.join(READERS)}）"
+            f"{doc_id}: 不支持 {path.suffix!r} 类型的文件，请使用 {'、'.join(known)}"
+            f"（unsupported file type {path.suffix!r}; use one of {', '.join(known)}）"
         )
     if data is None:
         data = path.read_bytes()
     if not data.strip():
         raise DocumentError(f"{doc_id}: 文件是空的（the file is empty）")
-    cleaned = clean_document(reader(data, doc_id), is_html=is_html)
+    ocr_pages: tuple[int, ...] = ()
+    if suffix in PAGED_READERS:
+        pages = PAGED_READERS[suffix](data, doc_id, ocr)
+        # A form feed inside a page would read as a page break.
+        cleaned = clean_document("\f".join(p.text.replace("\f", "\n") for p in pages), is_html=False, paged=True)
+        ocr_pages = tuple(number for number, page in enumerate(pages, start=1) if page.ocr)
+    else:
+        reader, is_html = READERS[suffix]
+        cleaned = clean_document(reader(data, doc_id), is_html=is_html)
     if cleaned.repeated_lines >= REPEATED_LINES_TO_MENTION:
         log.warning(
             "%s: 去除了 %d 行重复内容（%d repeated lines dropped）",
@@ -212,6 +290,8 @@ def load_document(path: Path, doc_id: str, data: bytes | None = None) -> Documen
         author=cleaned.author,
         text=cleaned.text,
         content_hash=content_hash(data),
+        page_starts=cleaned.page_starts,
+        ocr_pages=ocr_pages,
     )
 
 
@@ -237,12 +317,15 @@ def check_size(doc_id: str, size: int, max_bytes: int) -> None:
         )
 
 
-def load_corpus(corpus_dir: Path, max_bytes: int | None = None) -> tuple[list[Document], list[SkippedFile]]:
+def load_corpus(
+    corpus_dir: Path, max_bytes: int | None = None, ocr: OcrReader | None = None
+) -> tuple[list[Document], list[SkippedFile]]:
     """Load every supported file of a corpus folder; unreadable ones are skipped with a warning.
 
     Args:
         corpus_dir: the folder.
         max_bytes: files larger than this are skipped (None: no limit).
+        ocr: reads scanned PDF pages and pictures; None: no OCR.
     """
     documents: list[Document] = []
     skipped: list[SkippedFile] = []
@@ -250,7 +333,7 @@ def load_corpus(corpus_dir: Path, max_bytes: int | None = None) -> tuple[list[Do
         try:
             if max_bytes is not None:
                 check_size(doc_id, path.stat().st_size, max_bytes)
-            documents.append(load_document(path, doc_id))
+            documents.append(load_document(path, doc_id, ocr=ocr))
         except (DocumentError, OSError) as exc:
             log.warning("skipped %s", exc)
             skipped.append(SkippedFile(doc_id, str(exc)))

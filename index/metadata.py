@@ -59,7 +59,13 @@ def overrides_hash(overrides: dict[str, dict[str, str]]) -> str:
 
 def apply_overrides(documents: list[Document], overrides: dict[str, dict[str, str]]) -> list[Document]:
     """The documents with their set titles and dates."""
-    return [dataclasses.replace(d, **overrides[d.doc_id]) if overrides.get(d.doc_id) else d for d in documents]
+    return [_overridden(d, overrides[d.doc_id]) if overrides.get(d.doc_id) else d for d in documents]
+
+
+def _overridden(document: Document, override: dict[str, str]) -> Document:
+    return dataclasses.replace(
+        document, title=override.get("title", document.title), date=override.get("date", document.date)
+    )
 
 
 def check_title(title: str) -> str:

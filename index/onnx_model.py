@@ -42,10 +42,16 @@ import tempfile
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from index.errors import ConfigError
+
+if TYPE_CHECKING:  # torch, transformers and onnx load only where a conversion needs them
+    import torch
+    from onnx import ModelProto, TensorProto
+    from transformers import PreTrainedModel
 
 _CONVERTER_VERSION = 4  # part of the directory name: bump it when the written files change
 _TMP_MARK = ".tmp-"
@@ -228,7 +234,7 @@ class _WordTable:
         self.placeholder_rows = placeholder_rows
 
 
-def _detach_word_table(model, path: Path) -> _WordTable:
+def _detach_word_table(model: PreTrainedModel, path: Path) -> _WordTable:
     """Write the model's word-embedding table to ``path`` and put a small placeholder in its place.
 
     The placeholder has one row more than the position table, so no other initializer
@@ -238,6 +244,10 @@ def _detach_word_table(model, path: Path) -> _WordTable:
     import torch
 
     embedding = model.get_input_embeddings()
+    if not isinstance(embedding, torch.nn.Embedding):
+        raise ConfigError(
+            f'the model\'s word embeddings are a {type(embedding).__name__}, not a table; set query_backend = "torch"'
+        )
     weights = embedding.weight.detach().numpy()
     with open(path, "wb") as out:
         np.ascontiguousarray(weights, dtype="<f4").tofile(out)
@@ -246,7 +256,7 @@ def _detach_word_table(model, path: Path) -> _WordTable:
     return table
 
 
-def _word_table_initializer(model, table: _WordTable, placeholder: bool):
+def _word_table_initializer(model: ModelProto, table: _WordTable, placeholder: bool) -> TensorProto:
     """The graph's word-embedding initializer: the placeholder, or the reference to the real table."""
     rows = table.placeholder_rows if placeholder else table.rows
     found = [init for init in model.graph.initializer if list(init.dims) == [rows, table.dim]]
@@ -258,7 +268,7 @@ def _word_table_initializer(model, table: _WordTable, placeholder: bool):
     return found[0]
 
 
-def _point_at_word_table(initializer, table: _WordTable) -> None:
+def _point_at_word_table(initializer: TensorProto, table: _WordTable) -> None:
     """Make an initializer the full word table, stored in ``WORD_TABLE_FILE`` beside the model."""
     from onnx import TensorProto
 
@@ -273,7 +283,7 @@ def _point_at_word_table(initializer, table: _WordTable) -> None:
         entry.key, entry.value = key, value
 
 
-def _use_placeholder(initializer, table: _WordTable) -> None:
+def _use_placeholder(initializer: TensorProto, table: _WordTable) -> None:
     """Make an initializer a zero placeholder table (to quantize a graph without reading the real one)."""
     from onnx import numpy_helper
 
@@ -360,7 +370,7 @@ def _max_length(model_dir: Path) -> int:
     return 512
 
 
-def _reference(wrapped, out: Path) -> list[np.ndarray]:
+def _reference(wrapped: torch.nn.Module, out: Path) -> list[np.ndarray]:
     """PyTorch vectors of the probe texts, tokenized exactly as the encoder does."""
     import torch
     from tokenizers import Tokenizer
@@ -375,7 +385,7 @@ def _reference(wrapped, out: Path) -> list[np.ndarray]:
     return vectors
 
 
-def _pooled_module(model, pooling: str, normalized: bool):
+def _pooled_module(model: torch.nn.Module, pooling: str, normalized: bool) -> torch.nn.Module:
     """The transformer plus sentence-transformers' pooling (and normalization), as one torch module."""
     import torch
 
@@ -384,7 +394,7 @@ def _pooled_module(model, pooling: str, normalized: bool):
             super().__init__()
             self.model = model
 
-        def forward(self, input_ids, attention_mask):
+        def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
             states = self.model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
             if pooling == "cls":
                 vector = states[:, 0]

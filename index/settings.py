@@ -110,6 +110,12 @@ class Settings:
     watch: bool = False
     watch_interval_s: float = 2.0
     watch_debounce_s: float = 3.0
+    # Scanned documents (index/ocr.py): PDF pages without a text layer and pictures are read
+    # by OCR when this is on; off, pictures are refused and such pages stay empty.
+    ocr: bool = True
+    # A file with more pages to OCR than this is refused (uploads) or skipped (corpus folder):
+    # OCR costs seconds per page (README, "Scanned documents").
+    ocr_max_pages: int = 100
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with some fields changed (values are coerced like env values)."""
@@ -120,8 +126,11 @@ def _field_types() -> dict[str, Any]:
     return {f.name: _default(f) for f in fields(Settings)}
 
 
-def _default(f: dataclasses.Field) -> Any:
-    return f.default_factory() if f.default is MISSING else f.default
+def _default(f: dataclasses.Field[Any]) -> Any:
+    if f.default is MISSING:
+        assert f.default_factory is not MISSING  # every field has a default or a factory
+        return f.default_factory()
+    return f.default
 
 
 def _coerce(name: str, value: Any) -> Any:

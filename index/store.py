@@ -37,8 +37,9 @@ import shutil
 import time
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import InitVar, asdict, dataclass, field, fields
 from pathlib import Path
+from typing import Literal, TypeVar, overload
 
 import faiss
 import numpy as np
@@ -82,15 +83,27 @@ class Manifest:
     sentence_index: str = FLAT
     # Hash of the titles and dates set in the 知识库 tab (index.metadata); "" for none.
     metadata: str = ""
+    # How scanned pages were read (index.ocr.ocr_fingerprint); "" before OCR existed.
+    ocr: str = ""
 
 
-class _LazyTable(Sequence):
+T = TypeVar("T")
+SpanT = TypeVar("SpanT", Chunk, Sentence)
+
+
+class _LazyTable(Sequence[T]):
     """A read-only sequence whose items are made on access by ``_item(i)``, 0 <= i < len."""
 
-    def _item(self, i: int):
+    def _item(self, i: int) -> T:
         raise NotImplementedError
 
-    def __getitem__(self, i):
+    @overload
+    def __getitem__(self, i: int) -> T: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> list[T]: ...
+
+    def __getitem__(self, i: int | slice) -> T | list[T]:
         if isinstance(i, slice):
             return [self[j] for j in range(*i.indices(len(self)))]
         if i < 0:
@@ -99,32 +112,32 @@ class _LazyTable(Sequence):
             raise IndexError(f"row {i} out of range (0..{len(self) - 1})")
         return self._item(i)
 
-    def __iter__(self) -> Iterator:
+    def __iter__(self) -> Iterator[T]:
         return (self._item(i) for i in range(len(self)))
 
 
-class SpanTable(_LazyTable):
+class SpanTable(_LazyTable[SpanT]):
     """Chunks or sentences as rows (document row, start, end), made into records on access.
 
     Holding ten million spans as arrays costs 24 bytes each (on disk when memory-mapped)
     instead of a Python object with its own copy of the text.
     """
 
-    def __init__(self, rows: np.ndarray, documents: Sequence[Document], record: type[Chunk] | type[Sentence]):
+    def __init__(self, rows: np.ndarray, documents: Sequence[Document], record: type[SpanT]) -> None:
         self.rows = rows
         self.documents = documents
-        self.record = record
+        self.record: type[SpanT] = record
 
     def __len__(self) -> int:
         return len(self.rows)
 
-    def _item(self, i: int):
+    def _item(self, i: int) -> SpanT:
         row, start, end = (int(x) for x in self.rows[i])
         doc = self.documents[row]
-        return self.record(i, doc.doc_id, start, end, doc.text[start:end])
+        return self.record(i, doc.doc_id, start, end, doc.text[start:end], doc.page_at(start))
 
 
-class DocumentTable(_LazyTable):
+class DocumentTable(_LazyTable[Document]):
     """Documents read from ``documents.jsonl`` on access (one JSON line each), a few kept parsed.
 
     Lines are read with ``pread``, not through a memory map, so the text of documents
@@ -175,15 +188,18 @@ class IndexData:
     chunk_vectors: np.ndarray | None = None
     # Approximate index over sentence vectors; None means exact search over them.
     sentence_ann: faiss.Index | None = None
-    # Per sentence: (first chunk, chunk after the last) of the chunks that overlap it.
-    sentence_chunks: np.ndarray | None = None
+    # The sentence → chunks map as written (sentence_chunks.npy); None: computed on load.
+    stored_sentence_chunks: InitVar[np.ndarray | None] = None
     _doc_rows: dict[str, int] = field(default_factory=dict, repr=False)
-    _chunk_rows: np.ndarray = field(default=None, repr=False)
-    _sentence_rows: np.ndarray = field(default=None, repr=False)
     _chunk_search: VectorIndex | None = field(default=None, repr=False)
     _sentence_search: VectorIndex | None = field(default=None, repr=False)
 
-    def __post_init__(self) -> None:
+    # Per sentence: (first chunk, chunk after the last) of the chunks that overlap it.
+    sentence_chunks: np.ndarray = field(init=False)
+    _chunk_rows: np.ndarray = field(init=False, repr=False)
+    _sentence_rows: np.ndarray = field(init=False, repr=False)
+
+    def __post_init__(self, stored_sentence_chunks: np.ndarray | None) -> None:
         if isinstance(self.documents, DocumentTable):
             # Reading every line for its id would parse all text: the manifest lists ids in row order.
             self._doc_rows = {doc_id: i for i, doc_id in enumerate(self.manifest.documents)}
@@ -191,8 +207,9 @@ class IndexData:
             self._doc_rows = {d.doc_id: i for i, d in enumerate(self.documents)}
         self._chunk_rows = span_rows(self.chunks, self._doc_rows)
         self._sentence_rows = span_rows(self.sentences, self._doc_rows)
-        if self.sentence_chunks is None:
-            self.sentence_chunks = chunks_of_sentences(self._chunk_rows, self._sentence_rows)
+        if stored_sentence_chunks is None:
+            stored_sentence_chunks = chunks_of_sentences(self._chunk_rows, self._sentence_rows)
+        self.sentence_chunks = stored_sentence_chunks
 
     def document(self, doc_id: str) -> Document:
         """The document with this id."""
@@ -433,7 +450,7 @@ def load_index(index_dir: Path, model_id: str | None = None, mmap: bool | None =
     manifest = _parse_manifest(build / "manifest.json")
     check_compatible(manifest, model_id or manifest.model_id)
     large = manifest.chunk_count > LARGE_INDEX_CHUNKS
-    mode = "r" if (large if mmap is None else mmap) else None
+    mode: Literal["r"] | None = "r" if (large if mmap is None else mmap) else None
     if large:
         documents: Sequence[Document] = DocumentTable(build / "documents.jsonl")
     else:
@@ -443,11 +460,11 @@ def load_index(index_dir: Path, model_id: str | None = None, mmap: bool | None =
             if line
         ]
 
-    def array(name: str) -> np.ndarray | None:
-        path = build / name
-        if not path.is_file():
-            return None
-        return np.load(path, mmap_mode=mode, allow_pickle=False)
+    def array(name: str) -> np.ndarray:
+        return np.load(build / name, mmap_mode=mode, allow_pickle=False)
+
+    def optional_array(name: str) -> np.ndarray | None:
+        return array(name) if (build / name).is_file() else None
 
     chunk_rows, sentence_rows = array("chunks.npy"), array("sentences.npy")
     dense = _read_faiss(build / "dense.faiss")
@@ -468,7 +485,7 @@ def load_index(index_dir: Path, model_id: str | None = None, mmap: bool | None =
         build_dir=build,
         chunk_vectors=array("chunk_vectors.npy") if manifest.dense_index != FLAT else None,
         sentence_ann=sentence_ann,
-        sentence_chunks=array("sentence_chunks.npy"),
+        stored_sentence_chunks=optional_array("sentence_chunks.npy"),
     )
 
 
@@ -479,7 +496,7 @@ def _read_faiss(path: Path) -> faiss.Index:
     return index
 
 
-def _spans(rows: np.ndarray, documents: Sequence[Document], record: type, lazy: bool):
+def _spans(rows: np.ndarray, documents: Sequence[Document], record: type[SpanT], lazy: bool) -> Sequence[SpanT]:
     table = SpanTable(rows.reshape(-1, 3), documents, record)
     return table if lazy else list(table)
 

@@ -96,7 +96,7 @@ def embed_spans(
     return Embedded(dim=dim, texts=counts[1], rows=len(todo))
 
 
-def _dimension(kinds: Sequence[Spans], documents: Sequence[Document], cache: EmbeddingCache, embedder) -> int:
+def _dimension(kinds: Sequence[Spans], documents: Sequence[Document], cache: EmbeddingCache, embedder: Embedder) -> int:
     """From a cached vector when there is one (the model then stays unloaded), else from the model."""
     for kind in kinds:
         found = cache.get_many(span_texts(kind.rows[:WINDOW_TEXTS], documents))
@@ -168,7 +168,9 @@ def _embed_window(
         progress()
 
 
-def _write(files: Sequence[VectorFile], where: dict[str, list[tuple[int, int]]], texts: list[str], vectors) -> None:
+def _write(
+    files: Sequence[VectorFile], where: dict[str, list[tuple[int, int]]], texts: list[str], vectors: np.ndarray
+) -> None:
     """Write each text's vector to every (kind, row) that has this text, in row order per file."""
     for k, file in enumerate(files):
         placed = sorted((row, i) for i, text in enumerate(texts) for kind, row in where[text] if kind == k)

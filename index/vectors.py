@@ -91,7 +91,9 @@ def _build(vectors: np.ndarray, kind: str, seed: int) -> faiss.Index:
     elif kind == "hnsw":
         # L2 on unit vectors ranks like the inner product, and HNSW's neighbour selection
         # assumes a metric; candidates are re-ranked by exact cosine anyway.
-        index = faiss.IndexHNSWSQ(dim, faiss.ScalarQuantizer.QT_8bit, HNSW_LINKS, faiss.METRIC_L2)
+        # faiss's stub types the second argument as a ScalarQuantizer; the constructor takes its
+        # QuantizerType, an int (IndexHNSWSQ(int d, ScalarQuantizer::QuantizerType, int M, MetricType)).
+        index = faiss.IndexHNSWSQ(dim, faiss.ScalarQuantizer.QT_8bit, HNSW_LINKS, faiss.METRIC_L2)  # type: ignore[arg-type]
         index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
     elif kind in ("ivf-pq", "ivf-sq8"):
         lists = inverted_lists(count)
@@ -175,7 +177,10 @@ class VectorIndex:
         self.kind = describe(index)
 
     def __len__(self) -> int:
-        return int(self.index.ntotal) if self.index is not None else len(self.vectors)
+        if self.index is not None:
+            return int(self.index.ntotal)
+        assert self.vectors is not None  # __init__ refuses neither
+        return len(self.vectors)
 
     def search(self, query: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
         """The ``n`` nearest (ids, cosine scores); ties go to the lower id."""

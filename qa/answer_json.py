@@ -18,6 +18,8 @@ class CitationOut(BaseModel):
     text: str = Field(description="引用的句子（或其中回答问题的分句）")
     start: int = Field(description="该句在文档清洗后文本中的字符位置")
     end: int
+    page: int | None = Field(default=None, description="该句所在页码（PDF 与图片，从 1 起）；没有分页的文档为 null")
+    ocr: bool = Field(default=False, description="该页文字由 OCR 从扫描图像识别得到（可能有识别错误）")
 
 
 class PassageOut(BaseModel):
@@ -26,6 +28,8 @@ class PassageOut(BaseModel):
     start: int
     end: int
     score: float
+    page: int | None = Field(default=None, description="段落开始处的页码（PDF 与图片）；没有分页的文档为 null")
+    ocr: bool = Field(default=False, description="该页文字由 OCR 识别得到")
 
 
 class FigureOut(BaseModel):
@@ -102,12 +106,21 @@ def answer_to_json(answer: Answer, question_id: object = None) -> dict:
         answer=answer.text,
         citations=[
             CitationOut(
-                marker=c.marker, source=c.doc_id, title=c.title, date=c.date, text=c.text, start=c.start, end=c.end
+                marker=c.marker,
+                source=c.doc_id,
+                title=c.title,
+                date=c.date,
+                text=c.text,
+                start=c.start,
+                end=c.end,
+                page=c.page,
+                ocr=c.ocr,
             )
             for c in answer.citations
         ],
         passages=[
-            PassageOut(source=h.doc_id, text=h.text, start=h.start, end=h.end, score=h.score) for h in answer.passages
+            PassageOut(source=h.doc_id, text=h.text, start=h.start, end=h.end, score=h.score, page=h.page, ocr=h.ocr)
+            for h in answer.passages
         ],
         timings_ms=dict(answer.timings_ms),
         rewritten_question=answer.rewritten_question,

@@ -51,7 +51,7 @@ def prefer_recent(hits: Sequence[Hit], relevant_share: float = RELEVANT_SHARE) -
     if not hits:
         return []
     floor = relevant_share * max(h.score for h in hits)
-    years = [year_of(h.date) for h in hits if h.score >= floor and year_of(h.date) is not None]
+    years = [year for h in hits if h.score >= floor and (year := year_of(h.date)) is not None]
     if not years:
         return list(hits)
     newest = max(years)

@@ -2,7 +2,8 @@
 
 Each part of the question (「…多少人？其中…多少？」 has two) gets the sentence the fitted model
 (qa.model) finds most likely to answer it, among the sentences whose figure has the asked scope
-(qa.scope). A part is answered when that likelihood reaches the model's threshold; a question
+(qa.scope). A part is answered when that likelihood reaches the model's threshold for its kind
+(figure or not); a question
 none of whose parts is answered is declined, and when the best sentence had the wrong scope
 the reply says what the documents do state (「文档中只有日喀则的数字：…[1]」). Policy questions
 also quote close runner-ups, list questions the numbered items that follow. Sentences are
@@ -63,10 +64,16 @@ class Ranked:
     probability: np.ndarray
     order: np.ndarray  # sentence indexes, most likely first
     blocked: tuple[float, EvidenceSentence, ScopeCheck] | None  # the best sentence, had its scope been right
+    threshold: float  # the model's threshold for this kind of part
 
     @property
     def best_probability(self) -> float:
         return float(self.probability[self.order[0]])
+
+    @property
+    def strength(self) -> float:
+        """The best probability as a share of the threshold: 1 or more answers."""
+        return self.best_probability / self.threshold
 
 
 @dataclass(frozen=True)
@@ -97,22 +104,27 @@ class ExtractiveAnswerer:
 
     def answer(self, info: QuestionInfo, evidence: Evidence, part_vectors: Sequence[np.ndarray]) -> Draft:
         """Answer or decline one question (``part_vectors``: the embedding of each part)."""
-        ranked = [self._rank(part, evidence, vector) for part, vector in zip(info.parts[:MAX_PARTS], part_vectors)]
-        ranked = [r for r in ranked if r is not None]
+        each_part = [self._rank(part, evidence, vector) for part, vector in zip(info.parts[:MAX_PARTS], part_vectors)]
+        ranked = [r for r in each_part if r is not None]
         confidence = max((r.best_probability for r in ranked), default=0.0)
-        if confidence < self.model.threshold:
-            blocked = max((r for r in ranked if r.blocked is not None), key=lambda r: r.blocked[0], default=None)
-            if blocked is not None and blocked.blocked[0] >= self.model.threshold:
-                _, item, check = blocked.blocked
+        if max((r.strength for r in ranked), default=0.0) < 1.0:
+            # Each scope block that would have answered, by how far it clears its part's threshold.
+            blocked = [
+                (r.blocked[0] / r.threshold, r.blocked)
+                for r in ranked
+                if r.blocked is not None and r.blocked[0] >= r.threshold
+            ]
+            if blocked:
+                _, (_, item, check) = max(blocked, key=lambda b: b[0])
                 return self._decline_for_scope(item, check, info, evidence, confidence)
             return Draft(self.refusal_text, (), {}, False, confidence=confidence)
         # The question is answered: every other part that has a likely answer gets it too.
-        bar = self.model.threshold * LATER_PART_SHARE
         picks: list[Pick] = []
         runner_ups: list[Pick] = []
         for index, r in enumerate(ranked):
-            if r.best_probability < bar:
+            if r.strength < LATER_PART_SHARE:
                 continue
+            bar = r.threshold * LATER_PART_SHARE
             pick = Pick(evidence.sentences[r.order[0]], r.best_probability, index)
             picks.append(pick)
             if r.part.is_list:
@@ -141,7 +153,7 @@ class ExtractiveAnswerer:
         wrong_scope = None
         if blocked[top] and probability[top] > open_probability[order[0]]:
             wrong_scope = (float(probability[top]), evidence.sentences[top], checks[top])
-        return Ranked(part, open_probability, order, wrong_scope)
+        return Ranked(part, open_probability, order, wrong_scope, self.model.threshold_for(bool(part.wants)))
 
     def _list_items(self, intro: Pick, evidence: Evidence) -> list[Pick]:
         """The numbered items that follow an introducing sentence, cited where they stand."""

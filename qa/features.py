@@ -152,6 +152,7 @@ class PartTerms:
     per_unit: tuple[str, ...]  # which PER_UNIT measures the question names
     why: bool
     how: bool
+    where: bool  # 「在哪儿开的」: a place in the sentence is the answer, not another scope
     topic: str  # the part's words without question words and punctuation, normalized
     scope: Scope
     unknown_focus: float
@@ -160,6 +161,7 @@ class PartTerms:
 
 WHY_QUESTION = re.compile(r"为什么|为啥|为何|原因|靠的是|靠什么|靠啥|凭什么|意义|作用|有啥用|有什么用|目的")
 HOW_QUESTION = re.compile(r"怎么|怎样|如何|咋|什么办法|哪些办法|啥办法|措施|做法|办法|方式|途径|举措")
+WHERE_QUESTION = re.compile(r"在哪|哪里|哪儿|什么地方|哪个地方|何地|哪个(?:省|市|县|区|地区)")
 
 
 def weighted_terms(text: str, term_weight: Callable[[str], float], tokenizer: str) -> dict[str, float]:
@@ -194,6 +196,7 @@ def part_terms(part: SubQuestion, term_weight: Callable[[str], float], tokenizer
         why=bool(WHY_QUESTION.search(text)),
         topic=re.sub(r"\W+", "", normalize(topic_words(text))),
         how=bool(HOW_QUESTION.search(text)),
+        where=bool(WHERE_QUESTION.search(text)),
     )
 
 
@@ -426,7 +429,7 @@ def _row(
     sentence_nation = names_nation(text)
     f[INDEX["place_asked"]] = float(bool(pt.places))
     f[INDEX["nation_asked"]] = float(pt.nation)
-    f[INDEX["sentence_local"]] = float(bool(sentence_places) and not sentence_nation)
+    f[INDEX["sentence_local"]] = float(bool(sentence_places) and not sentence_nation and not pt.where)
     f[INDEX["sentence_national"]] = float(sentence_nation)
     if pt.places:
         named = [keys for keys in pt.places if names_place(keys, near)]
@@ -437,7 +440,7 @@ def _row(
     else:
         article_places = sure_places(item.context) or sure_places(item.article[-600:])
         local = bool(sentence_places or article_places) and not sentence_nation
-        f[INDEX["nation_vs_local"]] = float(local)
+        f[INDEX["nation_vs_local"]] = float(local and not pt.where)
     if pt.places:
         f[INDEX["local_vs_nation"]] = float(sentence_nation and not f[INDEX["place_named_near"]])
     # policy questions

@@ -104,7 +104,7 @@ def _date_stated_by(figure: Quantity, source: Quantity) -> bool:
     if (figure.high is None) != (source.high is None):
         return False
     pairs = [(figure.value, source.value)]
-    if figure.high is not None:
+    if figure.high is not None and source.high is not None:
         pairs.append((figure.high, source.high))
     for f, s in pairs:
         wanted, given = _date_parts(figure, f), _date_parts(source, s)

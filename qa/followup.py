@@ -45,6 +45,8 @@ ROUND = re.compile(r"[一二三四五六七八九十\d]+期|第[一二三四五�
 COUNTED = re.compile(
     r"(?:多少|几)(?:名|个|户|家|位|项|条|种|次|所|元|亿元|万元|万|亿|公里|人次|人)?([\u4e00-\u9fff“”]{2,12})"
 )
+# What closes a list named in a question (「…、市县抓落实里面」「…这三项中」).
+LIST_TAIL = re.compile(r"(?:这|那)?(?:[几两三四五六七八九十\d]+(?:个|条|项|方面))?(?:里面|里头|当中|之中|中|里|等)$")
 COUNTED_BEFORE = re.compile(r"([\u4e00-\u9fff“”]{2,12}?)(?:是|有|为|达到|达|约|共|一共|总共|累计)?(?:多少|几)")
 
 
@@ -134,6 +136,9 @@ def _replace_slot(constraint: str, previous: str) -> str | None:
         if old:
             return _ask(_replace_first(ask, old, places[0]))
         return _ask(f"{constraint}{ask}")
+    sibling = _sibling_asked(constraint, ask)
+    if sibling:
+        return sibling
     new_time = _time_of(constraint, ask)
     if new_time:
         old_times = TIME_EXPRESSION.findall(ask)
@@ -141,12 +146,28 @@ def _replace_slot(constraint: str, previous: str) -> str | None:
             return _ask(_replace_first(ask, old_times, new_time, everywhere=True))
         return _ask(f"{new_time}{ask}")
     for pattern in (LEVEL, ROUND):
-        if pattern.search(constraint) and pattern.search(ask):
-            new = pattern.search(constraint).group()
+        named = pattern.search(constraint)
+        if named and pattern.search(ask):
+            new = named.group()
             return _ask(_replace_first(ask, [m.group() for m in pattern.finditer(ask)], new))
     counted = _counted(ask)
     if counted and constraint not in ask:
         return _ask(ask.replace(counted, constraint, 1))
+    return None
+
+
+def _sibling_asked(constraint: str, ask: str) -> str | None:
+    """「中央统筹、省负总责、市县抓落实里面，市县抓落实是啥意思？」 then 「那中央统筹呢？」: the
+    constraint is another item of a list the earlier question named, so its asking clause is
+    asked again about the constraint (「中央统筹是啥意思？」)."""
+    for listed in re.findall(r"[^，,。；;？?]*、[^，,。；;？?]*", ask):
+        items = [LIST_TAIL.sub("", item) for item in re.split(r"[、和与及]", listed) if item]
+        if constraint not in items:
+            continue
+        asking = re.split(r"[，,；;]", ask)[-1]
+        for item in sorted(items, key=len, reverse=True):
+            if item != constraint and item in asking:
+                return _ask(asking.replace(item, constraint, 1))
     return None
 
 

@@ -45,6 +45,7 @@ from qa.llm_context import (
     estimate_tokens,
     fit_passages,
     halve,
+    http_connection,
     passage_block,
     server_root,
     server_token_counts,
@@ -258,11 +259,8 @@ class ChatClient:
             body["model"] = self.model
         headers = {"Content-Type": "application/json", "Accept": "text/event-stream" if stream else "application/json"}
         headers.update(self._headers())
-        parts = urlsplit(self.url)
-        connection_class = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
-        connection = connection_class(parts.hostname, parts.port, timeout=self.timeout_s)
+        connection, path = http_connection(self.url, self.timeout_s)  # __init__ checked the URL has a host
         deadline = time.monotonic() + self.timeout_s * TOTAL_TIMEOUT_FACTOR
-        path = parts.path + (f"?{parts.query}" if parts.query else "")
         try:
             connection.request("POST", path, body=json.dumps(body, ensure_ascii=False).encode("utf-8"), headers=headers)
             response = connection.getresponse()
@@ -338,8 +336,8 @@ def _delta_content(data: dict) -> str:
         return ""  # e.g. a final usage-only event
     if not isinstance(choice, dict):
         return ""
-    delta = choice.get("delta") if isinstance(choice.get("delta"), dict) else {}
-    piece = delta.get("content") or choice.get("text") or ""
+    delta = choice.get("delta")
+    piece = (delta.get("content") if isinstance(delta, dict) else None) or choice.get("text") or ""
     return piece if isinstance(piece, str) else ""
 
 
@@ -365,10 +363,10 @@ def _events(
             raise LLMError(f"请求超时（回答超过 {idle_s * TOTAL_TIMEOUT_FACTOR:g} 秒仍未完成）")
         if connection.sock is not None:
             connection.sock.settimeout(min(idle_s, remaining))
-        line = response.readline()
-        if not line:
+        raw = response.readline()
+        if not raw:
             return
-        line = line.decode("utf-8", "replace").strip()
+        line = raw.decode("utf-8", "replace").strip()
         if not line.startswith("data:"):
             continue  # blank separators, comments (":"), event names
         payload = line[5:].strip()
@@ -638,7 +636,9 @@ class GeneratedAnswerer:
             budget -= total[0] - limit
         return prompt
 
-    def _prompt(self, question: str, given: Sequence[GivenPassage], answer_tokens: int, context: ServerContext):
+    def _prompt(
+        self, question: str, given: Sequence[GivenPassage], answer_tokens: int, context: ServerContext
+    ) -> Prompt:
         messages = build_messages(question, given, self.refusal_text)
         return Prompt(tuple(given), messages, answer_tokens, context)
 

@@ -73,16 +73,29 @@ def server_root(chat_url: str) -> str:
     return root
 
 
-def http_json(url: str, body: dict | None = None, headers: dict[str, str] | None = None, timeout: float = 5.0):
+def http_connection(url: str, timeout: float) -> tuple[http.client.HTTPConnection, str]:
+    """A connection (not opened yet) to ``url``'s server, and the path to request there.
+
+    Raises:
+        OSError: the URL names no host.
+    """
+    parts = urlsplit(url)
+    if not parts.hostname:
+        raise OSError(f"no host in {url!r}")
+    connection_class = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    return connection_class(parts.hostname, parts.port, timeout=timeout), path
+
+
+def http_json(
+    url: str, body: dict | None = None, headers: dict[str, str] | None = None, timeout: float = 5.0
+) -> object:
     """GET (or POST ``body`` to) ``url``: its JSON, or None for a reply that is not 200 or not JSON.
 
     Raises:
         OSError, http.client.HTTPException: the server could not be reached or broke off.
     """
-    parts = urlsplit(url)
-    connection_class = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
-    connection = connection_class(parts.hostname, parts.port, timeout=timeout)
-    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    connection, path = http_connection(url, timeout)
     try:
         data = None if body is None else json.dumps(body, ensure_ascii=False).encode("utf-8")
         all_headers = {"Accept": "application/json", **(headers or {})}

@@ -3,8 +3,10 @@
 Two logistic regressions over ``qa.features.NAMES`` — one for parts that ask for a figure, one
 for the others (what answers 「为什么」 looks nothing like what answers 「多少」) — fitted on the
 training questions by ``python -m bench.train_answerer`` and stored as plain JSON beside this
-module (no pickle): the feature names, their means and scales, the coefficients, and the
-decision threshold that was chosen on the development questions. Scoring is a dot product, so
+module (no pickle): the feature names, their means and scales, the coefficients, and for each
+regression the decision threshold chosen on the development questions (a why-question's best
+sentence is rarer and less sure than a figure's, so one threshold for both would decline the
+policy questions a lower bar answers). Scoring is a dot product, so
 answering needs no machine-learning library.
 """
 
@@ -20,7 +22,7 @@ from index.errors import ConfigError
 from qa.features import NAMES
 
 MODEL_FILE = Path(__file__).with_name("answer_model.json")
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 
 
 @dataclass(frozen=True)
@@ -47,12 +49,17 @@ class Regression:
 
 @dataclass(frozen=True)
 class AnswerModel:
-    """The regressions for figure and other parts, and the probability from which a part is answered."""
+    """The regressions for figure and other parts, and for each the probability from which a part
+    is answered."""
 
     names: tuple[str, ...]
     figure: Regression
     other: Regression
-    threshold: float
+    figure_threshold: float
+    other_threshold: float
+
+    def threshold_for(self, wants_figure: bool) -> float:
+        return self.figure_threshold if wants_figure else self.other_threshold
 
     def probabilities(self, features: np.ndarray) -> np.ndarray:
         """P(the sentence answers the part) for each row of a ``qa.features`` matrix."""
@@ -72,7 +79,10 @@ class AnswerModel:
             "features": list(self.names),
             "figure": self.figure.to_json(),
             "other": self.other.to_json(),
-            "threshold": round(float(self.threshold), 4),
+            "thresholds": {
+                "figure": round(float(self.figure_threshold), 4),
+                "other": round(float(self.other_threshold), 4),
+            },
             **about,
         }
 
@@ -81,7 +91,7 @@ def untrained_model() -> AnswerModel:
     """A model that answers nothing: what ``bench.train_answerer`` retrieves with before fitting."""
     zeros = np.zeros(len(NAMES))
     blank = Regression(zeros, np.ones(len(NAMES)), zeros, 0.0)
-    return AnswerModel(NAMES, blank, blank, threshold=1.0)
+    return AnswerModel(NAMES, blank, blank, figure_threshold=1.0, other_threshold=1.0)
 
 
 def model_from_json(data: dict) -> AnswerModel:
@@ -100,7 +110,8 @@ def model_from_json(data: dict) -> AnswerModel:
         names=tuple(data["features"]),
         figure=_regression(data["figure"]),
         other=_regression(data["other"]),
-        threshold=float(data["threshold"]),
+        figure_threshold=float(data["thresholds"]["figure"]),
+        other_threshold=float(data["thresholds"]["other"]),
     )
 
 

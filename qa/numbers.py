@@ -84,7 +84,7 @@ _CN_DIGITS = {
     "九": 9,
 }
 _CN_SMALL = {"十": 10, "百": 100, "千": 1000}
-_MAG = {"十": 10, "百": 100, "千": 1000, "万": 10**4, "亿": 10**8}
+_MAG: dict[str, int] = {"十": 10, "百": 100, "千": 1000, "万": 10**4, "亿": 10**8}
 
 _SP = r"[ \t\u00a0]*"  # the corpus puts spaces around numbers ("6601 亿元"); never cross lines
 # Not glued to a preceding digit/letter/point: avoids starting inside "PM2.5" or "H5N1".
@@ -276,6 +276,8 @@ def _date(t: str, start: int, approx_prefix: bool) -> _Atom | None:
 
 def _generic(t: str, start: int, pkind: str | None, approx: bool) -> _Atom | None:
     m = _GEN.match(t, start)
+    if m is None:
+        return None
     core = m.group("core")
     is_cn = not core[0].isdigit()
     n = _cn_int(core) if is_cn else Decimal(core.replace(",", ""))
@@ -413,6 +415,6 @@ def same_quantity(a: Quantity, b: Quantity, rel_tol: float = 1e-9) -> bool:
         return False
     if (a.high is None) != (b.high is None):
         return False
-    if a.high is not None and not math.isclose(a.high, b.high, rel_tol=rel_tol):
+    if a.high is not None and b.high is not None and not math.isclose(a.high, b.high, rel_tol=rel_tol):
         return False
     return math.isclose(a.value, b.value, rel_tol=rel_tol)

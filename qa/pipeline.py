@@ -29,6 +29,7 @@ from qa.extractive import PASSAGES_FOR_ANSWER, ExtractiveAnswerer
 from qa.figures import verify_figures
 from qa.followup import is_follow_up
 from qa.model import AnswerModel, load_model
+from qa.pages import locate_citations, locate_hits
 from qa.query import (
     QuestionInfo,
     analyze,
@@ -42,7 +43,7 @@ from qa.query import (
 from qa.retrieve import Retriever
 from qa.scope import unknown_places
 from qa.text import answer_sentences
-from qa.types import Answer, Citation, Hit
+from qa.types import Answer, Citation, Conflict, Figure, Hit
 
 # Questions about the latest state re-rank this many times the usual candidates by date,
 # so a recent document just outside the usual cut can come in.
@@ -158,7 +159,9 @@ class QAPipeline:
             notes.extend(failure_notes)
         if draft is None:
             draft = self._extract(info, evidence, part_vectors)
-        answer_text, citations, figures, conflicts = draft.text, draft.citations, (), ()
+        answer_text, citations = draft.text, draft.citations
+        figures: tuple[Figure, ...] = ()
+        conflicts: tuple[Conflict, ...] = ()
         if draft.answered:
             figures = verify_figures(draft.text, draft.snippets)
             sentences = _passage_sentences(hits, evidence)
@@ -175,8 +178,8 @@ class QAPipeline:
             question=text,
             answered=draft.answered,
             text=answer_text,
-            citations=citations,
-            passages=tuple(cited_first(hits, citations)[:k]),
+            citations=locate_citations(citations, self.data.document),
+            passages=tuple(locate_hits(cited_first(hits, citations)[:k], self.data.document)),
             timings_ms={
                 "retrieve": round((retrieved - started) * 1000, 2),
                 "answer": round((done - retrieved) * 1000, 2),

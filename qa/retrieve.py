@@ -117,11 +117,11 @@ class Retriever:
             "sentence": self.fusion.sentence_weight,
         }
         names = [name for name in lists if weight_of[name]]
-        ids = [lists[name][0].tolist() for name in names]
+        ranked = [lists[name][0].tolist() for name in names]
         weights = [weight_of[name] for name in names]
         if method == "weighted":
-            return fuse.weighted(ids, [lists[name][1] for name in names], weights)
-        return fuse.rrf(ids, weights)
+            return fuse.weighted(ranked, [lists[name][1] for name in names], weights)
+        return fuse.rrf(ranked, weights)
 
     def _cosine(self, query_vector: np.ndarray, chunk_id: int) -> float:
         """Cosine of a chunk outside the dense candidates."""

@@ -114,15 +114,20 @@ def check_place(scope: Scope, text: str, context: str, article: str, quantities:
         ]
         if others:
             return ScopeCheck("place", others[0])
-        if national:
+        # 「全国…明确京津兩市与河北省张家口…三市的扶贫协作任务」 names the country in passing.
+        if national and not any(names_place(place_keys(p), own) for p in scope.places):
             return ScopeCheck("place", "全国")
         # Unnamed here: the article's place decides, when it is another major place (a county
         # asked about may stand in its prefecture's article, so only major places are compared).
         about = article_place(article)
         asked_major = [p for p in scope.places if place_keys(p)[0] in MAJOR_PLACES or p in MAJOR_PLACES]
-        other_article = about and asked_major and not any(names_place(place_keys(p), about) for p in scope.places)
-        # 西藏 is named all through its prefectures' articles: it is not another place for them.
-        if other_article and (about != "西藏" or not any(p in TIBET_PREFECTURES for p in asked_major)):
+        if (
+            about is not None
+            and asked_major
+            and not any(names_place(place_keys(p), about) for p in scope.places)
+            # 西藏 is named all through its prefectures' articles: it is not another place for them.
+            and (about != "西藏" or not any(p in TIBET_PREFECTURES for p in asked_major))
+        ):
             return ScopeCheck("place", about)
         return ScopeCheck()
     if scope.nation and not names_nation(text):

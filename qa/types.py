@@ -19,6 +19,8 @@ class Hit:
     score: float
     dense_score: float = 0.0
     lexical_score: float = 0.0
+    page: int | None = None  # the page it starts on, for PDFs and pictures (qa.pages)
+    ocr: bool = False  # that page's text was recognized from its image
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,8 @@ class Citation:
     passage: str  # the surrounding chunk
     passage_start: int
     passage_end: int
+    page: int | None = None  # the page the sentence starts on, for PDFs and pictures (qa.pages)
+    ocr: bool = False  # that page's text was recognized from its image
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import html
 import logging
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -44,6 +45,7 @@ from ui.dify_api import AUTH_FAILED, AUTH_FAILED_MESSAGE, BAD_HEADER, BAD_HEADER
 from ui.handlers import GENERIC_ERROR, chinese_part
 from ui.openai_api import add_openai_routes, openai_error
 from ui.security import RATE_LIMITED_MESSAGE, Guards, ServerBusyError
+from ui.version import app_version
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +71,7 @@ ANSWERING_PATHS = ("/api/ask", "/v1/chat/completions", "/api/dify/retrieval")
 GUARDED_PREFIXES = ("/api/", "/v1/")
 DIFY_PREFIX = "/api/dify/"
 OPENAI_PREFIX = "/v1/"
+OPENAPI_URL = "/openapi.json"  # the schema /docs shows
 UNAUTHORIZED_MESSAGE = (
     "需要身份验证：请在 Authorization 头中提供 Bearer 令牌，或管理员分配的用户名和密码（HTTP Basic）。 "
     "Authentication required: send Authorization: Bearer <token> or HTTP Basic credentials."
@@ -137,7 +140,8 @@ def create_api(settings: Settings, pipeline: QAPipeline, library: Library, guard
     api = FastAPI(
         title="政策文件问答 API",
         description=API_DESCRIPTION,
-        version="1",
+        version=app_version(),
+        openapi_url=OPENAPI_URL,
         docs_url=None,
         redoc_url=None,
     )
@@ -167,6 +171,7 @@ def create_api(settings: Settings, pipeline: QAPipeline, library: Library, guard
         summary = library.summary()
         return {
             "status": "ok",
+            "version": app_version(),
             "documents": summary.documents,
             "chunks": summary.chunks,
             "model": summary.model_id,
@@ -283,7 +288,7 @@ def _add_errors(api: FastAPI) -> None:
         return error_response(request.url.path, 500, GENERIC_ERROR)
 
 
-def error_response(path: str, status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+def error_response(path: str, status: int, message: str, headers: Mapping[str, str] | None = None) -> JSONResponse:
     """An error in the shape the caller of ``path`` expects: OpenAI's, Dify's, or {"error": message}."""
     if path.startswith(OPENAI_PREFIX):
         return openai_error(status, message, headers)
@@ -404,7 +409,7 @@ def _add_docs(api: FastAPI) -> None:
     @api.get("/docs", include_in_schema=False)
     def docs() -> HTMLResponse:
         return get_swagger_ui_html(
-            openapi_url=api.openapi_url,
+            openapi_url=OPENAPI_URL,
             title=api.title,
             swagger_js_url="/docs-static/swagger-ui-bundle.js",
             swagger_css_url="/docs-static/swagger-ui.css",

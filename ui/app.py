@@ -11,6 +11,7 @@ import html
 import json
 import time
 from pathlib import Path
+from typing import TypedDict
 from urllib.parse import quote
 
 import gradio as gr
@@ -119,6 +120,17 @@ FOOTER = (
 )
 
 
+class _Queue(TypedDict):
+    """The keyword arguments of a Gradio event that give it a queue of its own."""
+
+    concurrency_id: str
+    concurrency_limit: int
+
+
+# Every change to the index (uploads, deletions, rebuilds), one at a time.
+ONE_CHANGE_AT_A_TIME = _Queue(concurrency_id="knowledge-base", concurrency_limit=1)
+
+
 def typed_text_chatbot(**options) -> gr.Chatbot:
     """A gr.Chatbot showing a person's own messages as the text they typed, never as HTML.
 
@@ -138,7 +150,8 @@ def typed_text_chatbot(**options) -> gr.Chatbot:
                         part.text = handlers.typed_text(part.text)
         return data
 
-    chatbot.postprocess = as_typed
+    # mypy holds methods read-only; this instance's one is replaced on purpose (see the docstring).
+    chatbot.postprocess = as_typed  # type: ignore[method-assign]
     return chatbot
 
 
@@ -323,10 +336,9 @@ def build_app(
         kb_outputs = [status, documents, header, ratings]
         # Uploads, deletions and rebuilds change the one index: they queue behind each other
         # instead of meeting the build lock and leaving a file unindexed.
-        one_change_at_a_time = {"concurrency_id": "knowledge-base", "concurrency_limit": 1}
-        upload.upload(on_upload, upload, kb_outputs, api_visibility="private", **one_change_at_a_time)
-        reindex.click(on_reindex, None, kb_outputs, api_visibility="private", **one_change_at_a_time)
-        documents.submit(on_change, None, kb_outputs, api_visibility="private", **one_change_at_a_time)
+        upload.upload(on_upload, upload, kb_outputs, api_visibility="private", **ONE_CHANGE_AT_A_TIME)
+        reindex.click(on_reindex, None, kb_outputs, api_visibility="private", **ONE_CHANGE_AT_A_TIME)
+        documents.submit(on_change, None, kb_outputs, api_visibility="private", **ONE_CHANGE_AT_A_TIME)
         documents.click(on_preview, None, preview, api_visibility="private")
         app.load(kb_views, None, [documents, header, ratings], api_visibility="private")
         # Opening the tab shows the latest list and ratings (feedback arrives while it is closed).
@@ -345,6 +357,8 @@ def _progress(progress: gr.Progress) -> handlers.Progress:
     started: dict[str, float] = {}
 
     def report(stage: str, done: int, total: int) -> None:
+        if done == 0:  # a stage may start over (OCR counts the pages of each file anew)
+            started[stage] = time.monotonic()
         elapsed = time.monotonic() - started.setdefault(stage, time.monotonic())
         progress(
             (done, max(total, 1)),

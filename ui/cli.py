@@ -6,10 +6,15 @@ import argparse
 import json
 import logging
 import sys
+from importlib.metadata import entry_points
 from pathlib import Path
 
 from index.errors import PolicyQAError, QuestionError
 from index.settings import Settings, describe_settings, load_settings
+from ui.version import app_version
+
+# The entry-point group whose objects add a subcommand: called with the subcommand factory.
+COMMANDS_GROUP = "policyqa.commands"
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -117,7 +122,7 @@ def _for_a_person(answer, text_shown: bool = False) -> str:
     lines = [f"（按上下文理解为：{answer.rewritten_question}）"] if answer.rewritten_question else []
     lines.extend(f"注意：{note}" for note in answer.notes)  # before the text: "以下为摘录式回答" must lead
     lines.extend(([] if text_shown else [answer.text]) + [""])
-    from ui.render import speed_text
+    from ui.render import page_words, speed_text
 
     if speed_text(answer.timings_ms):
         lines.append(speed_text(answer.timings_ms))
@@ -137,7 +142,9 @@ def _for_a_person(answer, text_shown: bool = False) -> str:
     if answer.citations:
         lines.append("来源：")
         for c in answer.citations:
-            lines.append(f"[{c.marker}] {c.title}（{c.date or '日期不详'}，{c.doc_id}，字符 {c.start}–{c.end}）")
+            lines.append(
+                f"[{c.marker}] {c.title}（{c.date or '日期不详'}，{c.doc_id}{page_words(c)}，字符 {c.start}–{c.end}）"
+            )
             lines.append(f"    {c.text}")
     else:
         lines.append("相关段落：")
@@ -156,11 +163,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
     metrics, rows = run_eval(
         questions, lambda q, history: answer_to_json(pipeline.ask(q, history=history, top_k=args.top_k))
     )
-    threshold = pipeline.extractive.model.threshold
+    model = pipeline.extractive.model
+    thresholds = {"figure": model.figure_threshold, "other": model.other_threshold}
     decisions = calibration(rows)
     kinds = by_kind(rows)
     if args.json:
-        report = {"metrics": metrics, "threshold": threshold, "calibration": decisions, "by_kind": kinds}
+        report = {"metrics": metrics, "thresholds": thresholds, "calibration": decisions, "by_kind": kinds}
         print(json.dumps({**report, "questions": rows}, ensure_ascii=False))
         return 0
     if args.per_question:
@@ -174,22 +182,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
     print(f"{'latency p50 / p95':<22} {metrics['latency_p50_ms']:.1f} / {metrics['latency_p95_ms']:.1f} ms")
     d = decisions
     print(
-        f"calibration at the answer model's threshold {threshold:.3f}: "
+        f"calibration at the answer model's thresholds {thresholds['figure']:.3f} (figures), "
+        f"{thresholds['other']:.3f} (other questions): "
         f"answered correctly {d['answered_correctly']}/{d['answerable']}, answered wrongly {d['answered_wrongly']}, "
         f"declined {d['declined_answerable']} answerable; "
         f"declined correctly {d['declined_correctly']}/{d['unanswerable']}"
     )
     print("by kind (correct/total): " + ", ".join(f"{k} {c}/{n}" for k, (c, n) in kinds.items()))
     return 0
-
-
-def cmd_bench(args: argparse.Namespace) -> int:
-    from bench.run import main as run_bench
-
-    if not args.qa.is_file():
-        raise PolicyQAError(f"question set {args.qa} does not exist; give one with --qa")
-    sizes = tuple(int(s) for s in args.sizes.split(",")) if args.sizes else None
-    return run_bench(_settings(args), args.qa, args.quick, args.json, sizes, args.work, args.reuse)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -233,6 +233,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--config", type=Path, help="a policyqa.toml settings file")
     parser.add_argument("-v", "--verbose", action="store_true", help="log what happens")
+    parser.add_argument("--version", action="version", version=f"policyqa {app_version()}")
     commands = parser.add_subparsers(dest="command", required=True)
 
     def subcommand(name: str, help_text: str) -> argparse.ArgumentParser:
@@ -291,15 +292,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--index", type=Path, help="index folder whose feedback.sqlite to read")
     p.set_defaults(run=cmd_feedback_export)
 
-    p = subcommand("bench", "benchmark against the LangChain baseline, then synthetic corpora up to 10^6 chunks")
-    p.add_argument("--qa", type=Path, default=Path("bench/questions/dev.jsonl"), help="question set (JSON lines)")
-    p.add_argument("--json", action="store_true", help="print the report as one JSON object (table on stderr)")
-    p.add_argument("--quick", action="store_true", help="real corpus and 10^4 chunks only (≤ 10 minutes)")
-    p.add_argument("--corpus", type=Path, help="corpus folder")
-    p.add_argument("--sizes", help="synthetic sizes in chunks, comma-separated (default 10000 or 10000,100000,1000000)")
-    p.add_argument("--work", type=Path, help="folder for the benchmark's indexes (default: a temporary folder)")
-    p.add_argument("--reuse", action="store_true", help="reuse synthetic indexes already built in --work")
-    p.set_defaults(run=cmd_bench)
+    # Subcommands that installed packages plug in (pyproject.toml's entry points): `bench`
+    # comes from the benchmark this way, so the product's command line never imports it.
+    for entry in entry_points(group=COMMANDS_GROUP):
+        entry.load()(subcommand)
     return parser
 
 

@@ -13,6 +13,7 @@ metadata is always an object.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import FastAPI
@@ -54,7 +55,7 @@ class RetrievalRequest(BaseModel):
     retrieval_setting: RetrievalSetting = Field(default_factory=RetrievalSetting)
 
 
-def dify_error(status: int, code: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+def dify_error(status: int, code: int, message: str, headers: Mapping[str, str] | None = None) -> JSONResponse:
     """An error in Dify's shape: {"error_code", "error_msg"}."""
     return JSONResponse({"error_code": code, "error_msg": message}, status_code=status, headers=headers)
 
@@ -86,6 +87,8 @@ def records(pipeline: QAPipeline, query: str, top_k: int, threshold: float) -> l
         if score < threshold:
             continue
         metadata = {"source": hit.doc_id, "date": hit.date or "", "start": hit.start, "end": hit.end}
+        if hit.page is not None:  # a PDF or picture: the page, and whether OCR read it
+            metadata |= {"page": hit.page, "ocr": hit.ocr}
         found.append({"content": hit.text, "score": score, "title": hit.title, "metadata": metadata})
     return found
 

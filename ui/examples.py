@@ -59,7 +59,7 @@ def figure_question(clause: str) -> tuple[str, str] | None:
 def candidates(documents: Iterable[Document]) -> list[Candidate]:
     """Questions from every document, interleaved so consecutive ones come from different documents."""
     per_doc = [list(_doc_candidates(doc)) for doc in documents]
-    interleaved = []
+    interleaved: list[Candidate] = []
     for row in range(max((len(c) for c in per_doc), default=0)):
         interleaved.extend(c[row] for c in per_doc if row < len(c))
     return interleaved

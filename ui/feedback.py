@@ -151,7 +151,9 @@ class FeedbackStore:
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 row,
             )
-            return int(cursor.lastrowid)
+            if cursor.lastrowid is None:  # sqlite3 sets it after every INSERT
+                raise sqlite3.DatabaseError("the rating was stored without a row id")
+            return cursor.lastrowid
 
     def set_reason(self, feedback_id: int, reason: str, turn: str) -> bool:
         """Add the reason to a rating given moments ago (the turn must match); True if one changed."""
@@ -188,8 +190,8 @@ class FeedbackStore:
         query = "SELECT id, created, rating, reason, question, answer, citations, user, turn FROM feedback " + tail
         with self._lock, self._connect() as connection:
             rows = connection.execute(query, parameters).fetchall()
-        for row in rows:
-            yield Feedback(*row[:6], json.loads(row[6]), *row[7:])
+        for feedback_id, created, rating, reason, question, answer, citations, user, turn in rows:
+            yield Feedback(feedback_id, created, rating, reason, question, answer, json.loads(citations), user, turn)
 
 
 def record_feedback(store: FeedbackStore, memory: AnswerMemory, data: object, user: str = "") -> dict:
@@ -201,7 +203,8 @@ def record_feedback(store: FeedbackStore, memory: AnswerMemory, data: object, us
     """
     if not isinstance(data, dict):
         return {"id": None, "message": "没有收到评价内容。"}
-    turn = data.get("turn") if isinstance(data.get("turn"), str) else ""
+    given_turn = data.get("turn")
+    turn = given_turn if isinstance(given_turn, str) else ""
     try:
         if data.get("id") is not None:
             changed = store.set_reason(int(data["id"]), str(data.get("reason", "")), turn)

@@ -25,6 +25,7 @@ from index.errors import (
     PolicyQAError,
 )
 from index.library import Library
+from index.types import Document
 from qa.pipeline import QAPipeline
 from ui import render
 from ui.feedback import AnswerMemory
@@ -38,8 +39,8 @@ log = logging.getLogger(__name__)
 # (Within a sentence, an LLM's tokens are shown as fast as they come.)
 STREAM_PAUSE_S = 0.05
 # Build stages as the progress bar names them (index.build.StageProgress), and their units.
-STAGE_NAMES = {"read": "读取文件", "embed": "计算向量", "write": "写入索引"}
-STAGE_UNITS = {"read": "个文件", "embed": "条"}
+STAGE_NAMES = {"read": "读取文件", "ocr": "识别扫描页（OCR）", "embed": "计算向量", "write": "写入索引"}
+STAGE_UNITS = {"read": "个文件", "ocr": "页", "embed": "条"}
 # (stage, done, total), as index.build reports progress.
 Progress = Callable[[str, int, int], None]
 GENERIC_ERROR = "抱歉，处理时出错了。请换个说法再试；如果一直出错，请联系管理员查看服务日志。"
@@ -171,8 +172,8 @@ def parse_source_request(data: object) -> SourceRequest:
         raise DocumentError("无法打开原文：链接不完整。")
     doc_id = data.get("doc_id")
     try:
-        start, end = int(data.get("start")), int(data.get("end"))
-    except (TypeError, ValueError):
+        start, end = int(data["start"]), int(data["end"])
+    except (KeyError, TypeError, ValueError):
         raise DocumentError("无法打开原文：链接中的位置无效。") from None
     if not isinstance(doc_id, str) or not doc_id or start < 0 or end < start:
         raise DocumentError("无法打开原文：链接中的文档或位置无效。")
@@ -180,12 +181,29 @@ def parse_source_request(data: object) -> SourceRequest:
 
 
 def open_source(library: Library, data: object) -> str:
-    """The source viewer's HTML for a clicked citation."""
+    """The source viewer's HTML for a clicked citation (a scanned page's image beside its text)."""
     try:
         request = parse_source_request(data)
-        return render.source_html(library.document(request.doc_id), request.start, request.end)
+        document = library.document(request.doc_id)
+        picture = scan_picture(library, document, request.start)
+        return render.source_html(document, request.start, request.end, picture)
     except PolicyQAError as exc:
         return render.viewer_error_html(user_message(exc))
+
+
+def scan_picture(library: Library, document: Document, offset: int) -> bytes | None:
+    """The image of the page holding ``offset`` when OCR read that page, else None.
+
+    A page that cannot be rendered (the file changed or is gone) still shows its text.
+    """
+    page = document.page_at(offset)
+    if page is None or not document.is_ocr(page):
+        return None
+    try:
+        return library.page_picture(document.doc_id, page)
+    except PolicyQAError as exc:
+        log.warning("no picture of page %s of %s: %s", page, document.doc_id, exc)
+        return None
 
 
 def library_header(library: Library) -> str:
@@ -245,12 +263,18 @@ def change_document(library: Library, data: object, progress: Progress) -> str:
 
 
 def preview_document(library: Library, data: object) -> str:
-    """The preview panel's HTML for a document of the list."""
-    doc_id = data.get("doc") if isinstance(data, dict) else None
+    """The preview panel's HTML for a document of the list (``start``: show the page holding it)."""
+    fields = data if isinstance(data, dict) else {}
+    doc_id = fields.get("doc")
     if not isinstance(doc_id, str):
         return render.viewer_error_html("无法预览：没有指明文件。")
     try:
-        return render.document_preview_html(library.document(doc_id))
+        start = max(0, int(fields.get("start") or 0))
+    except (TypeError, ValueError):
+        start = 0
+    try:
+        document = library.document(doc_id)
+        return render.document_preview_html(document, scan_picture(library, document, start), start)
     except PolicyQAError as exc:
         return render.viewer_error_html(user_message(exc))
 

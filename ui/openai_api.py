@@ -16,13 +16,15 @@ from __future__ import annotations
 import json
 import secrets
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, Generator, Iterator, Mapping
+from contextlib import AbstractContextManager
 from typing import Any
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
+from starlette.types import Receive, Scope, Send
 
 from index.errors import QuestionError
 from qa.answer_json import answer_to_json
@@ -68,7 +70,9 @@ class ChatRequest(BaseModel):
     stream: bool = Field(default=False, description="true：以 SSE 逐段返回（chat.completion.chunk）")
 
 
-def openai_error(status: int, message: str, headers: dict[str, str] | None = None, code: str | None = None):
+def openai_error(
+    status: int, message: str, headers: Mapping[str, str] | None = None, code: str | None = None
+) -> JSONResponse:
     """An error response in OpenAI's shape: {"error": {"message", "type", "param", "code"}}."""
     kind = ERROR_TYPES.get(status, "server_error")
     body = {"error": {"message": message, "type": kind, "param": None, "code": code}}
@@ -131,7 +135,7 @@ def chunk(completion_id: str, created: int, delta: dict, finish_reason: str | No
     return f"data: {json.dumps(body, ensure_ascii=False)}\n\n"
 
 
-def stream_events(items: Iterator[str | Answer], completion_id: str, created: int) -> Iterator[str]:
+def stream_events(items: Iterator[str | Answer], completion_id: str, created: int) -> Generator[str, None, None]:
     """The SSE events of a streamed answer: its pieces, then its sources, then the finish and [DONE]."""
     yield chunk(completion_id, created, {"role": "assistant", "content": ""})
     shown = ""
@@ -152,7 +156,9 @@ def stream_events(items: Iterator[str | Answer], completion_id: str, created: in
 def add_openai_routes(api: FastAPI, pipeline: QAPipeline, guards: Guards) -> None:
     """Mount /v1/models and /v1/chat/completions on the API."""
     created_at = int(time.time())
-    errors = {status: {"description": "OpenAI 格式的错误，message 为中文"} for status in (400, 401, 404, 413, 429, 503)}
+    errors: dict[int | str, dict[str, Any]] = {
+        status: {"description": "OpenAI 格式的错误，message 为中文"} for status in (400, 401, 404, 413, 429, 503)
+    }
 
     @api.get("/v1/models", summary="可用的模型（OpenAI 兼容）", tags=["OpenAI 兼容"])
     def models() -> dict:
@@ -201,11 +207,15 @@ class _ClosingStream(StreamingResponse):
     to the garbage collector; closing it here frees the answer slot at once (a test checks).
     """
 
-    async def __call__(self, scope, receive, send) -> None:
+    def __init__(self, content: AsyncGenerator[str, None], **options: Any) -> None:
+        super().__init__(content, **options)
+        self._events = content
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
             await super().__call__(scope, receive, send)
         finally:
-            await self.body_iterator.aclose()
+            await self._events.aclose()
 
 
 def _prepend(first: str | Answer, rest: Iterator[str | Answer]) -> Iterator[str | Answer]:
@@ -213,7 +223,9 @@ def _prepend(first: str | Answer, rest: Iterator[str | Answer]) -> Iterator[str 
     yield from rest
 
 
-async def _released(events: Iterator[str], slot) -> AsyncIterator[str]:
+async def _released(
+    events: Generator[str, None, None], slot: AbstractContextManager[None]
+) -> AsyncGenerator[str, None]:
     """The events, each computed in a worker thread; the answer slot is freed however the stream ends."""
     try:
         while True:

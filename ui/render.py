@@ -10,6 +10,7 @@ attributes); the page's click handler reads it from there.
 
 from __future__ import annotations
 
+import base64
 import html
 import re
 from collections.abc import Iterable, Sequence
@@ -31,6 +32,9 @@ RELATED_PASSAGES = 3
 # Related passages are cut to this many characters in their card.
 RELATED_CHARS = 160
 UNKNOWN_DATE = "日期不详"
+# The mark on text that OCR read from a scanned page, and what it means (tooltip).
+OCR_LABEL = "OCR识别"
+OCR_NOTE = "这段文字由 OCR 从扫描图像识别，可能有个别字识别错误；请对照原件核实"
 # The page's line on what the knowledge base covers names this many titles.
 COVERAGE_TITLES = 3
 COVERAGE_TITLE_CHARS = 24
@@ -93,15 +97,31 @@ def plain_text_tail(answer: Answer, bullet: str = "") -> str:
     if answer.citations:
         lines += ["", "来源："]
         lines += [
-            f"{bullet}[{c.marker}] {c.title}，{c.date or UNKNOWN_DATE}：「{snippet(c.text)}」" for c in answer.citations
+            f"{bullet}[{c.marker}] {c.title}，{c.date or UNKNOWN_DATE}{page_words(c)}：「{snippet(c.text)}」"
+            for c in answer.citations
         ]
     elif answer.passages:
         lines += ["", "相关段落（供参考）："]
         lines += [
-            f"{bullet}{h.title}，{h.date or UNKNOWN_DATE}：「{snippet(h.text)}」"
+            f"{bullet}{h.title}，{h.date or UNKNOWN_DATE}{page_words(h)}：「{snippet(h.text)}」"
             for h in answer.passages[:RELATED_PASSAGES]
         ]
     return "\n".join(lines) if len(lines) > 1 else ""
+
+
+def page_words(item: Citation | Hit) -> str:
+    """「，第3页（OCR识别）」 for a page of a PDF or picture; "" for documents without pages."""
+    if item.page is None:
+        return ""
+    return f"，第{item.page}页" + (f"（{OCR_LABEL}）" if item.ocr else "")
+
+
+def page_meta(item: Citation | Hit) -> str:
+    """A card's page and OCR marks as HTML: 「 · 第3页 OCR识别」 ("" for documents without pages)."""
+    if item.page is None:
+        return ""
+    mark = f' <span class="pqa-ocr" title="{OCR_NOTE}">{OCR_LABEL}</span>' if item.ocr else ""
+    return f' · <span class="pqa-page-no">第{item.page}页</span>{mark}'
 
 
 def speed_text(timings_ms: dict[str, float]) -> str:
@@ -183,7 +203,8 @@ def citation_card(citation: Citation, turn: str) -> str:
         f'<div class="pqa-card" id="{card_id(turn, citation.marker)}">'
         f'<div class="pqa-card-head"><span class="pqa-card-num">{citation.marker}</span>'
         f'<span class="pqa-card-title">{_esc(citation.title)}</span></div>'
-        f'<div class="pqa-card-meta">{_esc(citation.date or UNKNOWN_DATE)} · {_esc(citation.doc_id)}</div>'
+        f'<div class="pqa-card-meta">{_esc(citation.date or UNKNOWN_DATE)} · {_esc(citation.doc_id)}'
+        f"{page_meta(citation)}</div>"
         f'<div class="pqa-card-passage">{highlighted_passage(citation)}</div>'
         f'<a class="pqa-open" href="{_esc(source_href(citation.doc_id, citation.start, citation.end))}">'
         "查看原文 ›</a></div>"
@@ -196,7 +217,7 @@ def related_card(hit: Hit) -> str:
     return (
         '<div class="pqa-card pqa-related">'
         f'<div class="pqa-card-head"><span class="pqa-card-title">{_esc(hit.title)}</span></div>'
-        f'<div class="pqa-card-meta">{_esc(hit.date or UNKNOWN_DATE)} · {_esc(hit.doc_id)}</div>'
+        f'<div class="pqa-card-meta">{_esc(hit.date or UNKNOWN_DATE)} · {_esc(hit.doc_id)}{page_meta(hit)}</div>'
         f'<div class="pqa-card-passage">{_lines(text)}</div>'
         f'<a class="pqa-open" href="{_esc(source_href(hit.doc_id, hit.start, hit.end))}">查看原文 ›</a></div>'
     )
@@ -296,22 +317,65 @@ def error_html(message: str) -> str:
     return f'<div class="pqa-msg pqa-error">{_lines(message)}</div>'
 
 
-def source_html(document: Document, start: int, end: int) -> str:
-    """The whole cleaned document with characters [start, end) highlighted."""
+def source_html(document: Document, start: int, end: int, picture: bytes | None = None) -> str:
+    """The cleaned document with characters [start, end) highlighted.
+
+    A document with pages (PDF, picture) shows the page holding ``start``, with links to the
+    pages before and after it; a page read by OCR is marked so, with ``picture`` (a JPEG of
+    the page) beside its text when given.
+    """
     text = document.text
     start = min(max(int(start), 0), len(text))
     end = min(max(int(end), start), len(text))
-    meta = f"{_esc(document.date or UNKNOWN_DATE)} · {_esc(document.doc_id)} · 全文 {len(text)} 字"
+    page = document.page_at(start)
+    shown_from, shown_to = document.page_span(page) if page is not None else (0, len(text))
+    end = min(end, shown_to)
+    meta = f"{_esc(document.date or UNKNOWN_DATE)} · {_esc(document.doc_id)}"
+    if page is None:
+        meta += f" · 全文 {len(text)} 字"
+    else:
+        meta += f" · 第{page}页 / 共{len(document.page_starts)}页"
+        if document.is_ocr(page):
+            meta += f' <span class="pqa-ocr" title="{OCR_NOTE}">{OCR_LABEL}</span>'
+    label = "全文" if page is None else f"第{page}页"
+    body = (
+        # Focusable, so a keyboard can scroll the text (axe-core: scrollable-region-focusable).
+        f'<div class="pqa-doc" tabindex="0" role="region" aria-label="{label}">'
+        f'{_esc(text[shown_from:start])}<mark class="pqa-hit">{_esc(text[start:end])}</mark>'
+        f"{_esc(text[end:shown_to])}</div>"
+    )
+    if picture is not None:
+        encoded = base64.b64encode(picture).decode("ascii")
+        body = (
+            f'<div class="pqa-page-view">{body}<figure class="pqa-scan">'
+            f'<img src="data:image/jpeg;base64,{encoded}" alt="第{page}页的扫描图像">'
+            f"<figcaption>第{page}页原件（扫描图像）</figcaption></figure></div>"
+        )
     return (
         '<div class="pqa-viewer">'
         f'<div class="pqa-viewer-head"><div class="pqa-viewer-title">{_esc(document.title)}</div>'
-        f'<div class="pqa-viewer-meta">{meta}</div>'
+        f'<div class="pqa-viewer-meta">{meta}</div>{_page_links(document, page)}'
         '<a class="pqa-back" href="#pqa-chat">↑ 回到对话</a></div>'
-        # Focusable, so a keyboard can scroll the text (axe-core: scrollable-region-focusable).
-        '<div class="pqa-doc" tabindex="0" role="region" aria-label="全文">'
-        f'{_esc(text[:start])}<mark class="pqa-hit">{_esc(text[start:end])}</mark>'
-        f"{_esc(text[end:])}</div></div>"
+        f"{body}</div>"
     )
+
+
+def _page_links(document: Document, page: int | None) -> str:
+    """Links to the pages before and after ``page`` (none for documents without pages)."""
+    if page is None or len(document.page_starts) < 2:
+        return ""
+    # Pages whose text was all dropped (blank, or nothing but a running header) cannot be shown.
+    spans = {n: document.page_span(n) for n in range(1, len(document.page_starts) + 1)}
+    with_text = [n for n, (first, stop) in spans.items() if first < stop]
+    before = [n for n in with_text if n < page]
+    after = [n for n in with_text if n > page]
+    links = []
+    for target, shown in ((before[-1] if before else None, "‹ 上一页"), (after[0] if after else None, "下一页 ›")):
+        if target is not None:
+            at = document.page_starts[target - 1]
+            href = _esc(source_href(document.doc_id, at, at))
+            links.append(f'<a class="pqa-page-link" href="{href}" title="第{target}页">{shown}</a>')
+    return f'<nav class="pqa-pages" aria-label="翻页">{"".join(links)}</nav>'
 
 
 def viewer_placeholder_html() -> str:
@@ -409,6 +473,7 @@ def feedback_html(records: Sequence, counts: dict[str, int]) -> str:
     return f'<div class="pqa-fb-panel">{head}<ul class="pqa-fb-list">{"".join(items)}</ul></div>'
 
 
-def document_preview_html(document: Document) -> str:
-    """A document in the knowledge base's preview panel: its cleaned text, nothing highlighted."""
-    return source_html(document, 0, 0).replace('<mark class="pqa-hit"></mark>', "", 1)
+def document_preview_html(document: Document, picture: bytes | None = None, start: int = 0) -> str:
+    """A document in the knowledge base's preview panel: its cleaned text (for a PDF or picture,
+    the page holding ``start``, with ``picture`` beside it when OCR read it), nothing highlighted."""
+    return source_html(document, start, start, picture).replace('<mark class="pqa-hit"></mark>', "", 1)

@@ -10,7 +10,7 @@ from index.errors import ConfigError
 from index.types import Sentence
 from qa.evidence import Evidence, EvidenceSentence
 from qa.extractive import ExtractiveAnswerer
-from qa.features import INDEX, NAMES
+from qa.features import INDEX, NAMES, part_features
 from qa.model import AnswerModel, Regression, load_model, model_from_json
 from qa.query import analyze
 from qa.types import Hit
@@ -24,7 +24,7 @@ def _model(threshold: float = 0.5) -> AnswerModel:
     coef = np.zeros(len(NAMES))
     coef[INDEX["similarity"]] = 20.0
     regression = Regression(np.zeros(len(NAMES)), np.ones(len(NAMES)), coef, -18.0)
-    return AnswerModel(NAMES, regression, regression, threshold)
+    return AnswerModel(NAMES, regression, regression, threshold, threshold)
 
 
 def _vector(similarity: float) -> np.ndarray:
@@ -123,9 +123,20 @@ def test_the_answer_stays_short():
 
 def test_the_stored_model_matches_the_features_and_a_stale_one_is_refused():
     model = load_model()
-    assert model.names == NAMES and 0 < model.threshold < 1
+    assert model.names == NAMES and 0 < model.figure_threshold < 1 and 0 < model.other_threshold < 1
     stale = model.to_json()
     stale["features"] = [*stale["features"][:-1], "something_else"]
     with pytest.raises(ConfigError, match=r"bench\.train_answerer"):
         model_from_json(stale)
-    assert model_from_json(model.to_json()).threshold == model.threshold
+    reread = model_from_json(model.to_json())
+    assert (reread.figure_threshold, reread.other_threshold) == (model.figure_threshold, model.other_threshold)
+
+
+def test_a_place_answers_a_where_question_and_is_another_scope_otherwise():
+    evidence = _evidence([("2018年2月12日，习近平总书记在四川省成都市主持召开打好精准脱贫攻坚战座谈会。", 0.95)])
+    local = {}
+    for question in ("打好精准脱贫攻坚战座谈会是在哪儿开的？", "打好精准脱贫攻坚战座谈会是哪天开的？"):
+        part = analyze(question, [])[0].parts[0]
+        features, _ = part_features(part, evidence, evidence.similarities(_vector(1.0)))
+        local[question] = features[0, INDEX["sentence_local"]] + features[0, INDEX["nation_vs_local"]]
+    assert local == {"打好精准脱贫攻坚战座谈会是在哪儿开的？": 0.0, "打好精准脱贫攻坚战座谈会是哪天开的？": 2.0}

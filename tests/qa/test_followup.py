@@ -26,6 +26,8 @@ from qa.query import analyze
         (["中央财政专项扶贫资金年均增长多少？"], "省级的呢？", "省级财政专项扶贫资金年均增长多少？"),
         (["贡嘎森布日安置点一期住进了那曲多少户？"], "二期呢？", "贡嘎森布日安置点二期住进了那曲多少户？"),
         (["西藏累计发放了多少扶贫贴息贷款？"], "那小额信贷呢？", "西藏累计发放了多少小额信贷？"),
+        # another item of a list the earlier question named
+        (["中央统筹、省负总责、市县抓落实里面，市县抓落实是啥意思？"], "那中央统筹呢？", "中央统筹是啥意思？"),
     ],
 )
 def test_a_follow_up_replaces_the_slot_it_names(history, question, expected):

@@ -32,8 +32,8 @@ ANSWER_KEYS = {
     "conflicts",
     "notes",
 }
-CITATION_KEYS = {"marker", "source", "title", "date", "text", "start", "end"}
-PASSAGE_KEYS = {"source", "text", "start", "end", "score"}
+CITATION_KEYS = {"marker", "source", "title", "date", "text", "start", "end", "page", "ocr"}
+PASSAGE_KEYS = {"source", "text", "start", "end", "score", "page", "ocr"}
 
 
 def _cited_sentence_holding(answer, figure: str):

@@ -49,6 +49,9 @@ def test_the_whole_country_is_a_scope_too():
     assert not check_place(national, "全国241个行政村建立了垃圾收运处置体系。", "", "")
     province = _scope("西藏农网供电可靠率有多少？")
     assert check_place(province, "全国农网供电可靠率达到99%。", "", "").stated == "全国"
+    # the country named in passing beside the place asked about
+    in_passing = "实现对全国30个民族自治州帮扶全覆盖,明确京津兩市与河北省张家口、承德和保定三市的扶贫协作任务。"
+    assert not check_place(_scope("北京和天津要跟河北哪几个市搞扶贫协作？"), in_passing, "", "")
 
 
 def test_words_jieba_takes_for_places_are_not_places_in_documents():

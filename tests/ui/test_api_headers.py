@@ -9,6 +9,7 @@ from index.errors import ConfigError, QuestionError
 from index.library import LibrarySummary
 from index.settings import Settings
 from ui.api import check_origins, create_api, frame_ancestors
+from ui.version import app_version
 
 
 class FakePipeline:
@@ -29,6 +30,7 @@ def test_default_is_same_origin_only():
     response = _client().get("/api/health", headers={"Origin": "https://elsewhere.example"})
     assert response.json() == {
         "status": "ok",
+        "version": app_version(),
         "documents": 2,
         "chunks": 7,
         "model": "m",

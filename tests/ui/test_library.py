@@ -211,3 +211,61 @@ def test_a_watched_folder_leaves_refused_files_out_of_the_index(built_index, emb
     assert [s.path for s in report.skipped] == ["dup.txt"] and "内容完全相同" in report.skipped[0].reason
     assert "dup.txt" not in read_manifest(index_dir).documents
     assert library.rebuild().up_to_date  # the refusal holds: nothing to do
+
+
+# --- pictures and scans -------------------------------------------------------------------------------
+
+
+def _scan_library(corpus_copy, tmp_path, **settings) -> Library:
+    values = {"corpus_dir": corpus_copy, "index_dir": tmp_path / "index", "cache_dir": CACHE, "max_upload_mb": 20}
+    return Library(Settings(**{**values, **settings}))
+
+
+def test_pictures_are_checked_by_content_type_and_pixel_count():
+    from PIL import Image
+
+    from index.ocr import MAX_PIXELS
+
+    jpeg = io.BytesIO()
+    Image.new("RGB", (40, 20), "white").save(jpeg, format="JPEG")
+    with pytest.raises(DocumentError, match="不是 PNG 图片"):
+        check_content("a.png", jpeg.getvalue(), max_bytes=2**20)
+    with pytest.raises(DocumentError, match="不是 TIFF 图片"):
+        check_content("a.tif", jpeg.getvalue(), max_bytes=2**20)
+    check_content("a.jpeg", jpeg.getvalue(), max_bytes=2**20)
+    huge = io.BytesIO()
+    side = int(MAX_PIXELS**0.5) + 100
+    Image.new("1", (side, side), 1).save(huge, format="PNG")
+    with pytest.raises(DocumentError, match="百万像素"):
+        check_content("huge.png", huge.getvalue(), max_bytes=2**20)
+
+
+def test_a_picture_or_scan_upload_is_saved_and_left_to_the_build_to_read(corpus_copy, tmp_path):
+    """Uploads are checked at once; OCR (seconds a page) runs in the indexing build, not here."""
+    from bench.scans import image_pdf, png, report_pages
+
+    library = _scan_library(corpus_copy, tmp_path)
+    pages = report_pages()
+    assert library.add_file("青松县报告第一页.png", png(pages[0])) == "青松县报告第一页.png"
+    assert library.add_file("青松县报告.pdf", image_pdf(pages)) == "青松县报告.pdf"
+    assert {"青松县报告第一页.png", "青松县报告.pdf"} <= {p.name for p in corpus_copy.iterdir()}
+
+
+def test_a_scan_with_more_pages_to_ocr_than_allowed_is_refused(corpus_copy, tmp_path):
+    from bench.scans import image_pdf, report_pages
+
+    library = _scan_library(corpus_copy, tmp_path, ocr_max_pages=2)
+    with pytest.raises(DocumentError, match=r"无法读取“long\.pdf”.*超过上限 2 页（设置 ocr_max_pages）"):
+        library.add_file("long.pdf", image_pdf(report_pages()))
+    assert not (corpus_copy / "long.pdf").exists()
+
+
+def test_with_ocr_off_pictures_and_scans_are_refused_and_text_pdfs_still_accepted(corpus_copy, tmp_path):
+    from bench.scans import image_pdf, png, report_pages
+
+    library = _scan_library(corpus_copy, tmp_path, ocr=False)
+    with pytest.raises(DocumentError, match="OCR 已关闭"):
+        library.add_file("page.png", png(report_pages()[0]))
+    with pytest.raises(DocumentError, match="扫描件"):
+        library.add_file("scan.pdf", image_pdf(report_pages()[:1]))
+    assert library.add_file("report.pdf", pdf_with_text("Solar stations built in 2024: 37")) == "report.pdf"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from html.parser import HTMLParser
 
 from index.library import DocumentInfo
@@ -309,6 +310,84 @@ def test_every_finished_answer_offers_copy_and_feedback_and_a_partial_one_does_n
         assert [a["href"] for a in actions] == [f"#pqa-action?turn=ab12&do={d}" for d in ("copy", "up", "down")]
         assert all(a["title"] and a["role"] == "button" for a in actions)
     assert "pqa-act" not in render.partial_html("正在")
+
+
+# --- pages of PDFs and pictures, and text read by OCR ---------------------------------------------
+
+PAGED_TEXT = "第一页的正文。\n第二页：中央层面共安排320个单位。\n第三页的正文。"
+
+
+def _paged(ocr: tuple[int, ...] = (2,), starts: tuple[int, ...] | None = None) -> Document:
+    if starts is None:
+        starts = (0, PAGED_TEXT.index("第二页"), PAGED_TEXT.index("第三页"))
+    return Document("scan.pdf", "扫描件", "2023-01-01", None, PAGED_TEXT, "h", page_starts=starts, ocr_pages=ocr)
+
+
+def _page_links(html: str) -> list[str]:
+    return [a["href"] for tag, a in _Tags(html).tags if tag == "a" and a.get("class") == "pqa-page-link"]
+
+
+def test_cards_and_plain_text_name_the_page_and_mark_text_read_by_ocr():
+    scanned = replace(_citation(), page=2, ocr=True)
+    card = render.citation_card(scanned, "t")
+    assert '<span class="pqa-page-no">第2页</span>' in card
+    assert f'<span class="pqa-ocr" title="{render.OCR_NOTE}">OCR识别</span>' in card
+    assert "[1] 坚定不移推进脱贫攻坚，2016-01-01，第2页（OCR识别）：「" in render.plain_text(
+        _answer(citations=(scanned,))
+    )
+    printed = render.citation_card(replace(_citation(), page=3), "t")
+    assert "第3页" in printed and "OCR识别" not in printed
+    unpaged = render.citation_card(_citation(), "t")
+    assert "pqa-page-no" not in unpaged and "OCR识别" not in unpaged
+    related = render.related_card(replace(_hit(), page=1, ocr=True))
+    assert "第1页" in related and "OCR识别" in related
+
+
+def test_the_viewer_shows_only_the_cited_page_with_links_to_the_pages_around_it():
+    doc = _paged()
+    start = PAGED_TEXT.index("中央")
+    html = render.source_html(doc, start, start + 4)
+    assert '<mark class="pqa-hit">中央层面</mark>' in html
+    assert "第一页的正文" not in html and "第三页的正文" not in html
+    assert "第2页 / 共3页" in html and "OCR识别" in html and 'aria-label="第2页"' in html
+    third = doc.page_starts[2]
+    assert _page_links(html) == [render.source_href("scan.pdf", 0, 0), render.source_href("scan.pdf", third, third)]
+    assert _page_links(render.source_html(doc, 0, 3)) == [
+        render.source_href("scan.pdf", doc.page_starts[1], doc.page_starts[1])
+    ]
+
+
+def test_a_scanned_page_shows_its_image_beside_its_text():
+    import base64
+
+    html = render.source_html(_paged(), PAGED_TEXT.index("中央"), PAGED_TEXT.index("中央") + 4, b"\xff\xd8\xffJPEG")
+    images = [attrs for tag, attrs in _Tags(html).tags if tag == "img"]
+    assert images == [
+        {"src": "data:image/jpeg;base64," + base64.b64encode(b"\xff\xd8\xffJPEG").decode(), "alt": "第2页的扫描图像"}
+    ]
+    assert 'class="pqa-page-view"' in html and "第2页原件（扫描图像）" in html
+
+
+def test_the_highlight_stops_where_its_page_ends():
+    doc = _paged()
+    start = PAGED_TEXT.index("正文")
+    html = render.source_html(doc, start, len(PAGED_TEXT))
+    assert '<mark class="pqa-hit">正文。\n</mark>' in html and "第1页 / 共3页" in html
+
+
+def test_page_links_skip_pages_without_text():
+    third = PAGED_TEXT.index("第三页")
+    doc = _paged(ocr=(), starts=(0, PAGED_TEXT.index("第二页"), third, third))
+    html = render.source_html(doc, third, third)
+    assert "第4页 / 共4页" in html  # page 3 is empty: its offset belongs to page 4
+    assert _page_links(html) == [render.source_href("scan.pdf", doc.page_starts[1], doc.page_starts[1])]
+    assert "OCR识别" not in html
+
+
+def test_the_preview_of_a_paged_document_opens_on_the_asked_page():
+    doc = _paged()
+    html = render.document_preview_html(doc, None, doc.page_starts[2])
+    assert "第3页 / 共3页" in html and "第三页的正文" in html and "pqa-hit" not in html
 
 
 def test_a_generated_answer_shows_the_models_speed_under_its_text():

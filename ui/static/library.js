@@ -3,6 +3,8 @@
 // ours, not the chat's sanitized HTML). Changes go to the server as events: "click" previews,
 // "submit" deletes or saves a title and date; the server checks who may change anything.
 let query = "";
+// The preview's 上一页 / 下一页 links (ui/static/viewer.js) ask for another page this way.
+window.__pqaPreview = (detail) => trigger("click", detail);
 const rows = () => [...element.querySelectorAll("li.pqa-kb-row:not(.pqa-kb-head)")];
 const filter = () => {
   const words = query.trim().toLowerCase();

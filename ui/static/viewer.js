@@ -31,6 +31,18 @@ if (!root.__pqaClicks) {
       }
       return;
     }
+    const pageLink = target.closest("a.pqa-page-link");
+    if (pageLink) {
+      // 上一页 / 下一页 of a PDF or picture: the viewer, or the 知识库 preview, shows that page.
+      event.preventDefault();
+      const query = new URLSearchParams(pageLink.getAttribute("href").split("?")[1] || "");
+      if (pageLink.closest("#pqa-preview") && window.__pqaPreview) {
+        window.__pqaPreview({ doc: query.get("doc"), start: query.get("start") });
+      } else {
+        window.__pqaOpenSource({ doc_id: query.get("doc"), start: query.get("start"), end: query.get("end") });
+      }
+      return;
+    }
     const card = target.closest(".pqa-card");
     const link = card && card.querySelector("a.pqa-open");
     if (!link) return;
