@@ -13,9 +13,10 @@ def test_a_snapshot_lists_corpus_files_with_size_and_time(tmp_path):
     (tmp_path / "sub").mkdir()
     (tmp_path / "sub" / "b.md").write_text("二二", encoding="utf-8")
     (tmp_path / ".upload-123").write_text("half", encoding="utf-8")  # an upload being written
-    (tmp_path / "picture.png").write_bytes(b"\x89PNG")
+    (tmp_path / "picture.png").write_bytes(b"\x89PNG")  # pictures are read by OCR
+    (tmp_path / "table.xlsx").write_bytes(b"PK")  # not a supported type
     found = snapshot(tmp_path)
-    assert sorted(found) == ["a.txt", "sub/b.md"]
+    assert sorted(found) == ["a.txt", "picture.png", "sub/b.md"]
     assert found["sub/b.md"][0] == len("二二".encode())
 
 
