@@ -42,6 +42,12 @@ def add_command(subcommand: Callable[[str, str], argparse.ArgumentParser]) -> No
     p.add_argument("--sizes", help="synthetic sizes in chunks, comma-separated (default 10000 or 10000,100000,1000000)")
     p.add_argument("--work", type=Path, help="folder for the benchmark's indexes (default: a temporary folder)")
     p.add_argument("--reuse", action="store_true", help="reuse synthetic indexes already built in --work")
+    p.add_argument(
+        "--store",
+        choices=["faiss", "milvus"],
+        help="milvus: measure the Milvus store beside the local one (POLICYQA_MILVUS_URI, or a milvus-lite "
+        "server started for the run), on the corpus and up to 10^5 synthetic chunks",
+    )
     p.set_defaults(run=run)
 
 
@@ -59,6 +65,8 @@ def run(args: argparse.Namespace) -> int:
             f" --sizes takes whole numbers separated by commas, e.g. 10000,100000; got {args.sizes!r}."
         ) from None
     from bench.run import main
+    from index.stores import check_store
 
     settings = load_settings(config_file=args.config, corpus_dir=args.corpus)
-    return main(settings, args.qa, args.quick, args.json, sizes, args.work, args.reuse)
+    store = check_store(args.store or settings.store)
+    return main(settings, args.qa, args.quick, args.json, sizes, args.work, args.reuse, store)

@@ -11,6 +11,12 @@ One run, one machine, one corpus, one embedding model directory:
 3. synthetic corpora (``bench.scale``, composed vectors): 10^4 chunks with ``--quick``,
    10^4, 10^5 and 10^6 without.
 
+With ``--store milvus`` the same real corpus is also indexed into Milvus (the configured
+``milvus_uri`` when it is a server, else a milvus-lite server started on 127.0.0.1 for the
+run) and measured in the same rounds as the local store, and each synthetic corpus (10^4 with
+``--quick``, 10^4 and 10^5 without) is loaded into Milvus and measured beside the local one
+(``bench.scale_milvus``).
+
 Prints one JSON object (``--json``) and a short table; ratios ours/baseline come last.
 """
 
@@ -30,6 +36,13 @@ import numpy as np
 
 QUICK_SIZES = (10_000,)
 FULL_SIZES = (10_000, 100_000, 1_000_000)
+# Milvus runs stop at 10^5 chunks (issue 13): milvus-lite, one process on this machine, holds
+# every vector in memory, and loading 10^5 chunks with their 7.5·10^5 sentences takes minutes.
+MILVUS_SIZES = (10_000, 100_000)
+# Milvus beside the local store on the real corpus (issue 13's bar for a cluster deployment).
+MILVUS_QUALITY_MARGIN = 0.03
+MILVUS_ANSWER_FACTOR = 2.0
+MILVUS_ANSWER_SLACK_MS = 5.0
 ROUNDS_QUICK = 3
 ROUNDS_FULL = 5
 # The targets of issue 7, checked in the report.
@@ -52,11 +65,18 @@ def run_bench(
     work: Path | None = None,
     reuse: bool = False,
     say: Callable[[str], None] = lambda message: print(message, file=sys.stderr, flush=True),
+    store: str = "faiss",
 ) -> dict:
-    """Run everything and return the report (the JSON object of ``policyqa bench --json``)."""
+    """Run everything and return the report (the JSON object of ``policyqa bench --json``).
+
+    ``store = "milvus"`` measures the Milvus store beside the local one (the module's docstring).
+    """
     from bench.baseline import CHUNK_OVERLAP, CHUNK_SIZE, build_baseline
     from index.build import build_index
     from index.embed import SentenceTransformerEmbedder, resolve_model_path
+    from index.local_store import LocalStore
+    from index.milvus_server import LiteServer
+    from index.milvus_store import MilvusStore
     from index.store import load_index
     from qa.evaluate import read_questions
     from qa.pipeline import QAPipeline
@@ -68,10 +88,11 @@ def run_bench(
     work = Path(work or tempfile.mkdtemp(prefix="policyqa-bench-"))
     work.mkdir(parents=True, exist_ok=True)
     report: dict = {"machine": _machine(), "questions": len(questions), "rounds": rounds, "quick": quick}
+    server = None
     try:
         say("loading the model (ONNX Runtime export of the index's model)")
         embedder = SentenceTransformerEmbedder(settings)
-        real = settings.replace(index_dir=work / "real-index", cache_dir=work / "real-cache")
+        real = settings.replace(store="faiss", index_dir=work / "real-index", cache_dir=work / "real-cache")
         shutil.rmtree(real.index_dir, ignore_errors=True)
         shutil.rmtree(real.cache_dir, ignore_errors=True)
         say("real corpus: cold indexing (empty embedding cache)")
@@ -83,16 +104,28 @@ def run_bench(
         baseline = build_baseline(data.documents, resolve_model_path(settings), settings.threads)
         torch_embedder = SentenceTransformerEmbedder(settings.replace(query_backend="torch"))
         int8_embedder = SentenceTransformerEmbedder(settings.replace(query_backend="onnx-int8"))
+        local = LocalStore(data)
         retrievers = {
-            "ours": Retriever(data, embedder),
-            "ours_int8": Retriever(data, int8_embedder),
-            "ours_torch": Retriever(data, torch_embedder),
+            "ours": Retriever(local, embedder),
+            "ours_int8": Retriever(local, int8_embedder),
+            "ours_torch": Retriever(local, torch_embedder),
         }
-        pipeline = QAPipeline(real, embedder=embedder)
+        pipelines = {"answer": QAPipeline(real, embedder=embedder)}
+        if store == "milvus":
+            uri = settings.milvus_uri.strip()
+            if not uri.startswith(("http://", "https://")):
+                server = LiteServer(work / "milvus" / "bench.db").start()
+                uri = server.uri
+            report["milvus_server"] = {"uri": uri, "milvus_lite_started": server is not None}
+            milvus = real.replace(store="milvus", milvus_uri=uri, milvus_prefix="bench_real")
+            say(f"real corpus: indexing into Milvus at {uri} (vectors from the warm cache)")
+            milvus_build = build_index(milvus, embedder=embedder, progress=lambda *_: None, force=True)
+            retrievers["milvus"] = Retriever(MilvusStore.open(milvus), embedder)
+            pipelines["answer_milvus"] = QAPipeline(milvus, embedder=embedder)
         say(f"dev set: {len(questions)} answerable questions x {rounds} rounds, path after path")
         quality = _quality(questions, retrievers, baseline)
         embedders = {"embed_onnx": embedder, "embed_int8": int8_embedder, "embed_torch": torch_embedder}
-        latency = _latencies(questions, rounds, retrievers, embedders, baseline, pipeline)
+        latency = _latencies(questions, rounds, retrievers, embedders, baseline, pipelines)
         report["ours"] = {
             **quality["ours"],
             "answer_p50_ms": latency["answer"][0],
@@ -116,6 +149,16 @@ def run_bench(
                 "retrieve_p95_ms": latency[f"ours_{name}"][1],
                 "embed_query_p50_ms": latency[embed][0],
             }
+        if store == "milvus":
+            report["milvus"] = {
+                **quality["milvus"],
+                "answer_p50_ms": latency["answer_milvus"][0],
+                "answer_p95_ms": latency["answer_milvus"][1],
+                "retrieve_p50_ms": latency["milvus"][0],
+                "retrieve_p95_ms": latency["milvus"][1],
+                "warm_index_s": round(milvus_build.seconds, 2),
+                "analyzer": settings.milvus_analyzer,
+            }
         report["baseline"] = {
             **quality["baseline"],
             "retrieve_p50_ms": latency["baseline"][0],
@@ -136,14 +179,21 @@ def run_bench(
             texts=json.dumps([q.question for q in questions], ensure_ascii=False),
             vectors=np.stack([embedder.embed_query(q.question) for q in questions]),
         )
-        del pipeline, retrievers, baseline, torch_embedder, int8_embedder
-        report["scale"] = [
-            _scale(size, real.index_dir, work / str(size), dev_queries, settings, reuse, say)
-            for size in (sizes or (QUICK_SIZES if quick else FULL_SIZES))
-        ]
+        del pipelines, retrievers, local, baseline, torch_embedder, int8_embedder
+        default_sizes = QUICK_SIZES if quick else (MILVUS_SIZES if store == "milvus" else FULL_SIZES)
+        report["scale"] = []
+        for size in sizes or default_sizes:
+            report["scale"].append(_scale(size, real.index_dir, work / str(size), dev_queries, settings, reuse, say))
+            if store == "milvus":
+                pid = server.process.pid if server is not None else None
+                report.setdefault("scale_milvus", []).append(
+                    _scale_milvus(size, work / str(size), settings.replace(milvus_uri=uri), pid, reuse, say)
+                )
         report["targets"] = _targets(report)
         report["ratios"] = _ratios(report)  # last, as the table prints them
     finally:
+        if server is not None:
+            server.stop()
         if own_work:
             shutil.rmtree(work, ignore_errors=True)
     return report
@@ -171,7 +221,7 @@ def _rank_metrics(ranks: list[int | None]) -> dict[str, float]:
     }
 
 
-def _latencies(questions, rounds, retrievers: dict, embedders: dict, baseline, pipeline) -> dict:
+def _latencies(questions, rounds, retrievers: dict, embedders: dict, baseline, pipelines: dict) -> dict:
     """p50/p95 (ms) per measured path, one question at a time.
 
     Each round runs every path over all questions in turn, so machine noise over time hits
@@ -184,7 +234,7 @@ def _latencies(questions, rounds, retrievers: dict, embedders: dict, baseline, p
         **{name: (lambda q, r=retriever: r.search(q, 10)) for name, retriever in retrievers.items()},  # embeds too
         "baseline": lambda q: baseline.search(q, 10),
         **{name: embedder.embed_query for name, embedder in embedders.items()},
-        "answer": pipeline.ask,
+        **{name: pipeline.ask for name, pipeline in pipelines.items()},  # "answer", "answer_milvus"
     }
     for run in runs.values():  # warm-up
         run(questions[0].question)
@@ -250,9 +300,41 @@ def _scale(size: int, real_index: Path, work: Path, dev_queries: Path, settings,
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def _scale_milvus(size: int, work: Path, settings, server_pid: int | None, reuse: bool, say) -> dict:
+    """Load one synthetic size into Milvus (unless reusing) and measure it in a fresh process;
+    its collections are dropped afterwards, so the server's memory is measured per size."""
+    from index.milvus_client import Connection
+
+    python = [sys.executable, "-m", "bench.scale_milvus"]
+    env = {**os.environ, "TOKENIZERS_PARALLELISM": "false", "OMP_WAIT_POLICY": "PASSIVE"}
+    where = ["--work", str(work), "--uri", settings.milvus_uri, "--prefix", f"bench_{size}"]
+    if not (reuse and (work / "milvus-load.json").is_file()):
+        say(f"scale {size:,} chunks: loading into Milvus")
+        subprocess.run([*python, "load", *where], check=True, cwd=REPO, env=env, stdout=subprocess.DEVNULL)
+    say(f"scale {size:,} chunks: measuring Milvus in a fresh process")
+    pid = ["--server-pid", str(server_pid)] if server_pid else []
+    done = subprocess.run(
+        [*python, "measure", *where, *pid], check=True, cwd=REPO, env=env, stdout=subprocess.PIPE, text=True
+    )
+    if not reuse:
+        connection = Connection(settings.replace(store="milvus", milvus_prefix=f"bench_{size}"))
+        for generation in connection.generations():
+            connection.drop_generation(generation)
+        connection.call("drop_collection", connection.meta)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 def _ratios(report: dict) -> dict:
     ours, base, torch = report["ours"], report["baseline"], report["ours_torch_queries"]
+    milvus = report.get("milvus")
+    beside = {}
+    if milvus:
+        beside = {
+            "answer_p50 milvus/ours": round(milvus["answer_p50_ms"] / ours["answer_p50_ms"], 3),
+            "retrieve_p50 milvus/ours": round(milvus["retrieve_p50_ms"] / ours["retrieve_p50_ms"], 3),
+        }
     return {
+        **beside,
         "retrieve_p50 ours/baseline": round(ours["retrieve_p50_ms"] / base["retrieve_p50_ms"], 3),
         "index_chunks_per_s ours/baseline": round(ours["index_chunks_per_s"] / base["index_chunks_per_s"], 3),
         "recall@5 ours-baseline": round(ours["recall@5"] - base["recall@5"], 4),
@@ -283,6 +365,15 @@ def _targets(report: dict) -> dict:
         "mrr@10 >= baseline + 0.05": (ours["mrr@10"], ours["mrr@10"] >= base["mrr@10"] + MRR_MARGIN),
         "retrieve_p50 <= baseline": (ours["retrieve_p50_ms"], ours["retrieve_p50_ms"] <= base["retrieve_p50_ms"]),
     }
+    milvus = report.get("milvus")
+    if milvus:
+        bound = MILVUS_ANSWER_FACTOR * ours["answer_p50_ms"] + MILVUS_ANSWER_SLACK_MS
+        for name in ("recall@5", "mrr@10"):
+            checks[f"milvus {name} within 0.03 of ours"] = (
+                milvus[name],
+                abs(milvus[name] - ours[name]) <= MILVUS_QUALITY_MARGIN,
+            )
+        checks["milvus answer_p50 <= 2x ours + 5 ms"] = (milvus["answer_p50_ms"], milvus["answer_p50_ms"] <= bound)
     if largest is not None:
         label = f"at {largest['chunks']:,} chunks"
         checks[f"retrieve_p50_ms <= 20 {label}"] = (
@@ -326,6 +417,7 @@ def format_table(report: dict) -> str:
         f"{_pair(int8['retrieve_p50_ms'], int8['retrieve_p95_ms']):>22}{'':>20}{'':>16}",
         f"{'ours (PyTorch queries)':<26}{torch['recall@5']:>9.3f}{torch['mrr@10']:>8.3f}"
         f"{_pair(torch['retrieve_p50_ms'], torch['retrieve_p95_ms']):>22}{'':>20}{'':>16}",
+        *_milvus_row(report.get("milvus")),
         f"{'LangChain baseline':<26}{base['recall@5']:>9.3f}{base['mrr@10']:>8.3f}"
         f"{_pair(base['retrieve_p50_ms'], base['retrieve_p95_ms']):>22}{'—':>20}{base['index_chunks_per_s']:>16.1f}",
         f"query embedding p50: {ours['embed_query_p50_ms']:.1f} ms ONNX fp32, {int8['embed_query_p50_ms']:.1f} ms "
@@ -345,11 +437,29 @@ def format_table(report: dict) -> str:
             f"{row['bytes_per_chunk']:>10.0f}"
             f"{row['rss_mb']['rss']:>9.0f}"
         )
+    for row in report.get("scale_milvus", []):
+        lines.append(
+            f"{row['chunks']:>14,} chunks{'':<5}{'milvus ' + row['index_type']:>17}"
+            f"{_pair(row['retrieve_p50_ms'], row['retrieve_p95_ms']):>22}"
+            f"{row['recall@10_vs_exact']:>11.3f} / {row['sentence_recall@10_vs_exact']:.3f}"
+            f"{row['server_rss_bytes_per_chunk'] or 0:>10.0f}"
+            f"{row['server_rss_mb'] or 0:>9.0f}"
+        )
     lines.append("")
     missed = [k for k, v in report["targets"].items() if not v["met"]]
     lines.append("targets: " + ("all met" if not missed else "missed: " + "; ".join(missed)))
     lines.append("ratios: " + "; ".join(f"{k} {v}" for k, v in report["ratios"].items()))
     return "\n".join(lines)
+
+
+def _milvus_row(milvus: dict | None) -> list[str]:
+    if not milvus:
+        return []
+    return [
+        f"{'ours on Milvus':<26}{milvus['recall@5']:>9.3f}{milvus['mrr@10']:>8.3f}"
+        f"{_pair(milvus['retrieve_p50_ms'], milvus['retrieve_p95_ms']):>22}"
+        f"{_pair(milvus['answer_p50_ms'], milvus['answer_p95_ms']):>20}{'':>16}"
+    ]
 
 
 def _pair(a: float, b: float) -> str:
@@ -364,9 +474,10 @@ def main(
     sizes: tuple[int, ...] | None = None,
     work: Path | None = None,
     reuse: bool = False,
+    store: str = "faiss",
 ) -> int:
     """Run the benchmark and print the report (JSON on stdout with ``as_json``, the table on stderr)."""
-    report = run_bench(settings, qa_path, quick, sizes, work, reuse)
+    report = run_bench(settings, qa_path, quick, sizes, work, reuse, store=store)
     table = format_table(report)
     if as_json:
         print(table, file=sys.stderr)

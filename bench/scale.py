@@ -108,6 +108,7 @@ def measure(work: Path) -> dict:
     import faiss
 
     from index.embed import single_threaded_blas
+    from index.local_store import LocalStore
     from index.store import load_index
     from index.vectors import top_n
     from qa.retrieve import CANDIDATES, SENTENCES_PER_CHUNK, Retriever
@@ -122,7 +123,7 @@ def measure(work: Path) -> dict:
     data = load_index(work / "index")
     load_s = time.perf_counter() - started
     loaded = rss_bytes()
-    retriever = Retriever(data, embedder=None)
+    retriever = Retriever(LocalStore(data), embedder=None)
     # First pass: pages of the memory-mapped files come from disk as queries touch them.
     cold = []
     for text, vector in zip(texts, vectors):

@@ -32,7 +32,8 @@ import numpy as np
 
 from index.chunk import chunk_document, make_splitter
 from index.lexical import LexicalIndex
-from index.store import IndexData, Manifest, SpanTable, chunks_of_sentences, write_index
+from index.manifest import Manifest
+from index.store import IndexData, SpanTable, chunks_of_sentences, write_index
 from index.types import Chunk, Document, Sentence
 from index.vectors import FLAT, SENTENCE_ANN, build_vector_index, index_kind
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from index.build import build_index
 from index.embed import SentenceTransformerEmbedder
+from index.local_store import LocalStore
 from index.settings import load_settings
 from index.store import load_index
 from qa.evaluate import first_relevant_rank, read_questions
@@ -54,9 +55,9 @@ def main() -> None:
                 chunk_size=size, chunk_overlap=overlap, lexical_tokenizer=tokenizer, index_dir=Path(tmp)
             )
             build_index(run, embedder=embedder, progress=lambda *_: None)
-            data = load_index(run.index_dir)
+            store = LocalStore(load_index(run.index_dir))
             for fusion in FUSIONS:
-                retriever = Retriever(data, embedder, fusion)
+                retriever = Retriever(store, embedder, fusion)
                 ranks = []
                 for q in questions:
                     hits = retriever.search(q.question, 10, query_vectors[q.id])

@@ -3,11 +3,14 @@
     corpus files ─ hashes equal the live manifest's? ─ yes → up to date (the model never loads)
         │ no
     read + clean + chunk one document at a time → documents.jsonl and span rows of a new
-        build directory (index.store.start_build)
+        build directory in ``index_dir`` (index.store.start_build)
     vectors: cached ones copied, the rest embedded batch by batch into vector files and the
         cache (index.vectorize)
-    BM25 over the chunk texts, read back one at a time; FAISS over the chunk vectors
-    manifest last, then the switch (index.store.write_index)
+    the configured store's writer makes it live (index.stores.StoreWriter), reading documents,
+        spans and vectors from those files one at a time:
+        local store: BM25 and FAISS beside them, manifest last, then the switch (the build
+            directory becomes the live one, index.local_store)
+        Milvus: rows inserted document by document; the build directory is removed after
 
 No stage holds every text or every vector (issue 15): besides the model, a build holds one
 window of texts and one batch of vectors, span offsets (24 bytes a span), BM25's postings
@@ -37,32 +40,22 @@ from index.chunk import chunk_document, make_splitter, split_sentences
 from index.clean import CLEANING_VERSION
 from index.embed import Batch, Embedder, EmbeddingCache, ProgressCallback, SentenceTransformerEmbedder
 from index.errors import DocumentError, EmptyCorpusError, IndexLockedError, IndexMismatchError
-from index.lexical import LexicalIndex
 from index.load import SkippedFile, check_size, corpus_files, load_document
+from index.manifest import FORMAT_VERSION, Manifest
 from index.metadata import apply_overrides, overrides_hash, read_overrides
 from index.ocr import OcrReader, ocr_fingerprint
 from index.settings import Settings
-from index.store import (
-    FORMAT_VERSION,
-    DocumentTable,
-    IndexData,
-    Manifest,
-    SpanTable,
-    current_build,
-    document_line,
-    read_manifest,
-    start_build,
-    write_index,
-)
+from index.store import DocumentTable, SpanTable, current_build, document_line, start_build
+from index.stores import DocumentChanges, IndexContents, StageProgress, StoreWriter, open_writer
 from index.types import Chunk, Sentence
-from index.vectorize import Spans, embed_spans, span_texts
-from index.vectors import FLAT, SENTENCE_ANN, build_vector_index, index_kind
+from index.vectorize import Spans, embed_spans
+from index.vectors import SENTENCE_ANN, index_kind
 
 log = logging.getLogger(__name__)
 
-# (stage name, done, total) → None; the UI turns it into a progress bar. Stages, in order:
-# "read" (files), "embed" (texts not in the cache), "write" (0 then 1).
-StageProgress = Callable[[str, int, int], None]
+# StageProgress is called with (stage name, done, total); the UI turns it into a progress bar.
+# Stages, in order: "read" (files), "ocr" (pages of a file), "embed" (texts not in the cache),
+# "write" (the store's own count).
 
 
 @dataclass(frozen=True)
@@ -167,6 +160,24 @@ def is_up_to_date(previous: Manifest | None, settings: Settings, hashes: Mapping
     )
 
 
+def same_build_settings(previous: Manifest, manifest: Manifest) -> bool:
+    """True if two manifests differ at most in their documents (and titles, dates, counts):
+    the same model, prefixes, chunker, tokenizer, cleaning, OCR and format."""
+    keys = (
+        "format_version",
+        "model_id",
+        "dim",
+        "query_prefix",
+        "passage_prefix",
+        "chunk_size",
+        "chunk_overlap",
+        "lexical_tokenizer",
+        "cleaning_version",
+        "ocr",  # scanned pages read another way: texts differ under the same file hashes
+    )
+    return all(getattr(previous, key) == getattr(manifest, key) for key in keys)
+
+
 def build_index(
     settings: Settings,
     embedder: Embedder | None = None,
@@ -174,10 +185,13 @@ def build_index(
     force: bool = False,
     refused: Mapping[str, str] | None = None,
 ) -> BuildReport:
-    """Build or update the index of ``settings.corpus_dir`` in ``settings.index_dir``.
+    """Build or update the index of ``settings.corpus_dir`` in the configured store.
+
+    The build lock, and the files a build streams into, are in ``settings.index_dir`` whichever
+    store holds the index.
 
     Args:
-        settings: corpus and index folders, model, chunker settings.
+        settings: corpus and index folders, store, model, chunker settings.
         embedder: an already loaded model (the server passes its own); loaded on demand otherwise.
         progress: called with (stage, done, total); a terminal progress bar is shown when None.
         force: rebuild even when nothing changed.
@@ -187,16 +201,19 @@ def build_index(
         IndexLockedError: another build is running.
         EmptyCorpusError: no document could be read.
         ConfigError: the model cannot be loaded.
+        StoreUnavailableError: the Milvus server cannot be reached.
     """
     started = time.perf_counter()
     report = progress or _terminal_progress()
     with build_lock(settings.index_dir):
-        previous = read_manifest(settings.index_dir)
+        writer = open_writer(settings)
+        previous = writer.live_manifest()
         files, skipped = candidate_files(settings, refused or {})
         overrides = read_overrides(settings.corpus_dir)
         metadata = overrides_hash(overrides)
         if not force and previous is not None and is_up_to_date(previous, settings, _file_hashes(files), metadata):
             return _unchanged(previous, skipped, started)
+        remove_unfinished_builds(settings.index_dir)
         build = start_build(settings.index_dir)
         try:
             staged = stage_documents(
@@ -216,24 +233,40 @@ def build_index(
             if not force and previous is not None and is_up_to_date(previous, settings, staged.hashes, metadata):
                 shutil.rmtree(build, ignore_errors=True)
                 return _unchanged(previous, staged.skipped, started)
-            embedded = _complete_build(settings, build, staged, previous, embedder, report, metadata)
-        except BaseException:
-            if current_build(settings.index_dir) != build:  # never the live one
+            changes = _changes(previous.documents if previous else {}, staged.hashes)
+            embedded = _complete_build(settings, writer, build, staged, previous, embedder, report, metadata, force)
+        finally:
+            # The local store made the directory live; another store only read its files.
+            if current_build(settings.index_dir) != build:
                 shutil.rmtree(build, ignore_errors=True)
-            raise
-    old_hashes = previous.documents if previous else {}
-    new_hashes = staged.hashes
     return BuildReport(
-        documents=len(new_hashes),
+        documents=len(staged.hashes),
         chunks=len(staged.chunk_rows),
         sentences=len(staged.sentence_rows),
-        added=tuple(sorted(set(new_hashes) - set(old_hashes))),
-        changed=tuple(sorted(k for k in new_hashes if k in old_hashes and old_hashes[k] != new_hashes[k])),
-        removed=tuple(sorted(set(old_hashes) - set(new_hashes))),
+        added=changes.added,
+        changed=changes.changed,
+        removed=changes.removed,
         skipped=tuple(staged.skipped),
         embedded=embedded,
         seconds=time.perf_counter() - started,
     )
+
+
+def _changes(old: Mapping[str, str], new: Mapping[str, str]) -> DocumentChanges:
+    """Documents added, changed and removed between two {id: content hash} maps, each sorted."""
+    return DocumentChanges(
+        added=tuple(sorted(set(new) - set(old))),
+        changed=tuple(sorted(k for k in new if k in old and old[k] != new[k])),
+        removed=tuple(sorted(set(old) - set(new))),
+    )
+
+
+def remove_unfinished_builds(index_dir: Path) -> None:
+    """Delete build directories that have no manifest: what killed builds left (the caller
+    holds the build lock, so none is being written). Complete ones are the local store's."""
+    for leftover in index_dir.glob("build-*"):
+        if leftover.is_dir() and not (leftover / "manifest.json").is_file():
+            shutil.rmtree(leftover, ignore_errors=True)
 
 
 def candidate_files(settings: Settings, refused: Mapping[str, str]) -> tuple[list[tuple[str, Path]], list[SkippedFile]]:
@@ -328,14 +361,16 @@ def _rows(doc_row: int, spans: Sequence[Chunk] | Sequence[Sentence]) -> np.ndarr
 
 def _complete_build(
     settings: Settings,
+    writer: StoreWriter,
     build: Path,
     staged: StagedCorpus,
     previous: Manifest | None,
     embedder: Embedder | None,
     report: StageProgress,
     metadata: str = "",
+    force: bool = False,
 ) -> int:
-    """Vectors, BM25, FAISS and manifest for a staged build, then the switch; returns texts embedded."""
+    """Vectors and manifest for a staged build, then the store's writer makes it live; returns texts embedded."""
     documents = DocumentTable(build / "documents.jsonl")
     chunk_path, sentence_path = build / "chunk_vectors.npy", build / "sentence_vectors.npy"
     cache = EmbeddingCache(settings.cache_dir / "embeddings.sqlite", settings.embedding_model, settings.passage_prefix)
@@ -353,35 +388,19 @@ def _complete_build(
     if previous and previous.model_id == settings.embedding_model and previous.dim != dim:
         raise IndexMismatchError(f"model dimension changed from {previous.dim} to {dim}; rebuild with --force")
     manifest = manifest_for(settings, dim, staged.hashes, len(staged.chunk_rows), len(staged.sentence_rows), metadata)
-    chunk_vectors = np.load(chunk_path, mmap_mode="r", allow_pickle=False)
-    sentence_vectors = np.load(sentence_path, mmap_mode="r", allow_pickle=False)
-    data = IndexData(
-        manifest=manifest,
-        documents=documents,
-        chunks=SpanTable(staged.chunk_rows, documents, Chunk),
-        sentences=SpanTable(staged.sentence_rows, documents, Sentence),
-        sentence_vectors=sentence_vectors,
-        dense=build_vector_index(chunk_vectors, manifest.dense_index, threads=settings.threads),
-        lexical=LexicalIndex.build(
-            _chunk_texts(staged.chunk_rows, documents), settings.lexical_tokenizer, len(staged.chunk_rows)
-        ),
-        chunk_vectors=chunk_vectors if manifest.dense_index != FLAT else None,
-        sentence_ann=(
-            build_vector_index(sentence_vectors, manifest.sentence_index, threads=settings.threads)
-            if manifest.sentence_index != FLAT
-            else None
-        ),
+    contents = IndexContents(
+        manifest,
+        documents,
+        SpanTable(staged.chunk_rows, documents, Chunk),
+        SpanTable(staged.sentence_rows, documents, Sentence),
+        np.load(chunk_path, mmap_mode="r", allow_pickle=False),
+        np.load(sentence_path, mmap_mode="r", allow_pickle=False),
+        directory=build,
     )
-    report("write", 0, 1)
-    del chunk_vectors  # the flat index holds its own copy; the file goes when the build is written
-    write_index(settings.index_dir, data, build)
-    report("write", 1, 1)
+    same_settings = not force and previous is not None and same_build_settings(previous, manifest)
+    changes = _changes(previous.documents, staged.hashes) if previous is not None and same_settings else None
+    writer.write(contents, changes, report)
     return embedded.texts
-
-
-def _chunk_texts(rows: np.ndarray, documents: DocumentTable, window: int = 1024) -> Iterator[str]:
-    for begin in range(0, len(rows), window):
-        yield from span_texts(rows[begin : begin + window], documents)
 
 
 class _LazyEmbedder:

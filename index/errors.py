@@ -17,6 +17,10 @@ class IndexMismatchError(PolicyQAError):
     """The index on disk was built with another model, chunker or format version."""
 
 
+class StoreUnavailableError(PolicyQAError):
+    """The store holding the index cannot be reached or used (a Milvus server that is down)."""
+
+
 class IndexLockedError(PolicyQAError):
     """Another process is building the index right now."""
 

@@ -1,7 +1,7 @@
 """The knowledge base as a person manages it: list, read, add and delete documents.
 
-Everything here works on the corpus folder and the live index; nothing knows
-about the web UI. Uploaded files are checked at this boundary (size, type by
+Everything here works on the corpus folder and the live index (whichever store holds
+it, index.stores); nothing knows about the web UI. Uploaded files are checked at this boundary (size, type by
 content, safe file name, duplicate content) and written atomically, so a build
 running at the same moment never reads half a file. Adding or deleting only
 changes the corpus folder; ``Library.rebuild`` brings the index up to date.
@@ -32,7 +32,7 @@ from index.load import content_hash, corpus_files, decode_text, load_document, p
 from index.metadata import check_date, check_title, read_overrides, write_override
 from index.ocr import PICTURE_TYPES, OcrReader, check_picture, page_picture, picture_kind
 from index.settings import Settings
-from index.store import IndexData, current_build, load_index, read_manifest
+from index.stores import Store, live_manifest, open_store
 from index.types import Document
 
 # The file types a person may upload, by extension, and the content each must have.
@@ -141,8 +141,8 @@ class Library:
 
     Args:
         settings: corpus and index folders, upload limit.
-        index: returns the live index; by default the library loads it itself and
-            reloads it whenever a build swaps in a new one (the server passes the
+        index: returns the live index's store; by default the library opens it itself and
+            reopens it whenever a build swaps in a new one (the server passes the
             pipeline's, so the index is held in memory once).
         embedder: the loaded model, used by ``rebuild`` so it is not loaded twice.
     """
@@ -150,13 +150,13 @@ class Library:
     def __init__(
         self,
         settings: Settings,
-        index: Callable[[], IndexData] | None = None,
+        index: Callable[[], Store] | None = None,
         embedder: Embedder | None = None,
     ) -> None:
         self.settings = settings
         self.embedder = embedder
         self._index = index or self._load_live_index
-        self._loaded: IndexData | None = None
+        self._loaded: Store | None = None
         self._counts: tuple[int, dict[str, int]] | None = None
         self._hashes: dict[tuple[str, int, int], str] = {}
         self._checked: dict[tuple[str, int, int], str | None] = {}
@@ -169,11 +169,9 @@ class Library:
 
     def documents(self) -> list[DocumentInfo]:
         """Every document of the index, then corpus files not (yet) indexed; sorted by file name."""
-        data = self._index()
-        counts = self._chunk_counts(data)
-        rows = {
-            d.doc_id: DocumentInfo(d.doc_id, d.title, d.date, counts.get(d.doc_id, 0), True) for d in data.documents
-        }
+        store = self._index()
+        counts = self._chunk_counts(store)
+        rows = {d.doc_id: DocumentInfo(d.doc_id, d.title, d.date, counts.get(d.doc_id, 0), True) for d in store.heads()}
         for doc_id, _ in corpus_files(self.settings.corpus_dir):
             if doc_id not in rows:
                 rows[doc_id] = DocumentInfo(doc_id, PurePosixPath(doc_id).stem, None, 0, False)
@@ -185,9 +183,9 @@ class Library:
         Raises:
             DocumentError: no indexed document has this id.
         """
-        data = self._index()
+        store = self._index()
         try:
-            return data.document(doc_id)
+            return store.document(doc_id)
         except KeyError:
             raise DocumentError(f"找不到文档“{doc_id}”，它可能已被删除。") from None
 
@@ -196,8 +194,9 @@ class Library:
 
         Raises:
             DocumentError: there is no index yet.
+            StoreUnavailableError: the Milvus server cannot be reached.
         """
-        manifest = read_manifest(self.settings.index_dir)
+        manifest = live_manifest(self.settings)
         if manifest is None:
             raise DocumentError("还没有索引；请先运行 `policyqa index`。")
         return LibrarySummary(len(manifest.documents), manifest.chunk_count, manifest.model_id, manifest.built_at)
@@ -306,7 +305,7 @@ class Library:
         extension says, and content not already in another file. Of identical files, the one
         already in the index stays; among new ones, the first by name.
         """
-        manifest = read_manifest(self.settings.index_dir)
+        manifest = live_manifest(self.settings)
         indexed = manifest.documents if manifest else {}
         refused: dict[str, str] = {}
         candidates = []
@@ -329,15 +328,14 @@ class Library:
 
     # -- helpers -----------------------------------------------------------------
 
-    def _load_live_index(self) -> IndexData:
-        build = current_build(self.settings.index_dir)
-        if self._loaded is None or self._loaded.build_dir != build:
-            self._loaded = load_index(self.settings.index_dir, mmap=True)
+    def _load_live_index(self) -> Store:
+        if self._loaded is None or self._loaded.is_stale():
+            self._loaded = open_store(self.settings, mmap=True)
         return self._loaded
 
-    def _chunk_counts(self, data: IndexData) -> dict[str, int]:
-        if self._counts is None or self._counts[0] != id(data):
-            self._counts = (id(data), data.chunk_counts())
+    def _chunk_counts(self, store: Store) -> dict[str, int]:
+        if self._counts is None or self._counts[0] != id(store):
+            self._counts = (id(store), store.chunk_counts())
         return self._counts[1]
 
     def _check_file(self, doc_id: str, path: Path) -> str | None:

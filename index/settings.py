@@ -83,6 +83,30 @@ class Settings:
     # ann_index ("ivf-sq8", "ivf-pq" or "hnsw"), sentence vectors in IVF-PQ. bench/README.md, "Scale".
     flat_max_vectors: int = 50_000
     ann_index: str = "ivf-sq8"
+    # Where the index lives (index.stores): "faiss" (files in index_dir, the default) or "milvus"
+    # (collections in Milvus; README "More than one machine").
+    store: str = "faiss"
+    # A file path (an embedded milvus-lite engine, one process at a time) or http(s)://host:port of
+    # a Milvus server or cluster; empty = index_dir/milvus.db.
+    milvus_uri: str = ""
+    milvus_token: str = ""  # "user:password" or an API key, when the server checks them
+    # Collections are named <prefix>_meta and <prefix>_<generation>_<kind>: several indexes
+    # (or test runs) can share one Milvus.
+    milvus_prefix: str = "policyqa"
+    # Milvus' consistency level for searches: "Strong" sees every write at once (a document added
+    # in the 知识库 tab is searched by the next question); "Bounded" or "Eventually" wait less on a
+    # busy cluster and may miss writes of the last seconds.
+    milvus_consistency: str = "Strong"
+    # What Milvus' BM25 function indexes: "tokens", the product's own tokens (index.tokens, the
+    # lexical_tokenizer's, as the local store has them: the same ranking and answers), or "jieba",
+    # Milvus' jieba analyzer on the text (README "More than one machine" compares the two).
+    milvus_analyzer: str = "tokens"
+    # Every call to Milvus gives up after this long with a clear error, never a hang.
+    milvus_timeout_s: float = 10.0
+    # Shards of each new collection (parallel writes on a cluster's data nodes) and replicas each
+    # is loaded with (copies on the query nodes that share the searches); milvus-lite ignores both.
+    milvus_shards: int = 1
+    milvus_replicas: int = 1
     # Access control and load (README, "Access control and load"; ui/security.py).
     # A users file (`name:scrypt-hash:role` lines) turns on login for the web app and HTTP Basic
     # for /api/*; empty = no login. Only role "admin" may upload, delete or reindex.

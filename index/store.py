@@ -37,19 +37,19 @@ import shutil
 import time
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
-from dataclasses import InitVar, asdict, dataclass, field, fields
+from dataclasses import InitVar, asdict, dataclass, field
 from pathlib import Path
 from typing import Literal, TypeVar, overload
 
 import faiss
 import numpy as np
 
-from index.errors import IndexMismatchError, IndexMissingError
+from index.errors import IndexMissingError
 from index.lexical import LexicalIndex
+from index.manifest import FLAT, Manifest, check_compatible, manifest_from
 from index.types import Chunk, Document, Sentence
-from index.vectors import FLAT, VectorIndex, configure_search
+from index.vectors import VectorIndex, configure_search
 
-FORMAT_VERSION = 1
 CURRENT = "CURRENT"
 # Above this many chunks an index is opened memory-mapped with text left on disk: at 10^6
 # chunks it then holds 1.2 KB of RAM per chunk (bench/README.md, "Scale").
@@ -59,32 +59,6 @@ DOCUMENT_CACHE = 64
 # In large indexes BM25 leaves out query tokens found in more than this share of chunks
 # (index.lexical.LexicalIndex._without_common; bench/README.md, "Scale").
 LARGE_INDEX_MAX_DF_SHARE = 0.05
-
-
-@dataclass(frozen=True)
-class Manifest:
-    """What an index was built from and with."""
-
-    format_version: int
-    model_id: str
-    dim: int
-    query_prefix: str
-    passage_prefix: str
-    chunk_size: int
-    chunk_overlap: int
-    lexical_tokenizer: str
-    documents: dict[str, str]  # doc id → content hash
-    chunk_count: int
-    sentence_count: int
-    cleaning_version: int = 0
-    built_at: str = field(default_factory=lambda: time.strftime("%Y-%m-%dT%H:%M:%S"))
-    # Kinds of vector index (index.vectors); manifests older than these fields mean "flat".
-    dense_index: str = FLAT
-    sentence_index: str = FLAT
-    # Hash of the titles and dates set in the 知识库 tab (index.metadata); "" for none.
-    metadata: str = ""
-    # How scanned pages were read (index.ocr.ocr_fingerprint); "" before OCR existed.
-    ocr: str = ""
 
 
 T = TypeVar("T")
@@ -300,23 +274,7 @@ def read_manifest(index_dir: Path) -> Manifest | None:
 
 
 def _parse_manifest(path: Path) -> Manifest:
-    values = json.loads(path.read_text(encoding="utf-8"))
-    known = {f.name for f in fields(Manifest)}
-    return Manifest(**{k: v for k, v in values.items() if k in known})
-
-
-def check_compatible(manifest: Manifest, model_id: str) -> None:
-    """Raise IndexMismatchError if the index cannot serve queries embedded with ``model_id``."""
-    if manifest.format_version != FORMAT_VERSION:
-        raise IndexMismatchError(
-            f"the index was written in format {manifest.format_version}, this version reads format "
-            f"{FORMAT_VERSION}; rebuild it with `policyqa index`"
-        )
-    if manifest.model_id != model_id:
-        raise IndexMismatchError(
-            f"the index was built with the embedding model {manifest.model_id!r} but {model_id!r} is "
-            "configured; rebuild it with `policyqa index` or configure the index's model"
-        )
+    return manifest_from(json.loads(path.read_text(encoding="utf-8")))
 
 
 def start_build(index_dir: Path) -> Path:

@@ -22,7 +22,8 @@ import math
 import faiss
 import numpy as np
 
-FLAT = "flat"
+from index.manifest import FLAT
+
 ANN_KINDS = ("ivf-sq8", "ivf-pq", "hnsw")
 SENTENCE_ANN = "ivf-pq"
 # Candidates taken from the approximate index per hit wanted, then re-scored exactly, and

@@ -3,7 +3,7 @@
 The sentences of the best retrieved passages, each with its passage, where it stands, what
 comes before it (paragraph, heading, article) and its vector; the documents' term weights;
 and the numbered items that follow a sentence. Strategies never touch the index itself, so
-they are tested with hand-made evidence and work on any store.
+they are tested with hand-made evidence and work on any store (index.stores).
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from index.store import IndexData
-from index.types import Sentence
+from index.stores import Store
+from index.types import Chunk, Sentence
 from qa.types import Hit
 
 # How much of the paragraph before a sentence counts as its context; a short line above
@@ -30,6 +30,7 @@ ARTICLE_CHARS = 1500
 # Numbered items (「一是…」「二是…」) may have long bodies between them.
 LIST_WINDOW_CHARS = 4000
 MAX_FOLLOWING = 12
+FOLLOWING_SEARCHED = 200  # sentences after one looked at for its list
 
 
 @dataclass(frozen=True)
@@ -70,25 +71,28 @@ class Evidence:
         return np.asarray(matrix @ query_vector, dtype=np.float64)
 
 
-def gather_evidence(hits: Sequence[Hit], data: IndexData, passages: int) -> Evidence:
+def gather_evidence(hits: Sequence[Hit], store: Store, passages: int, questions: Sequence[str] = ()) -> Evidence:
     """The evidence view of the first ``passages`` hits.
 
     Text repeated across documents counts once, and a sentence contained in a longer one
     (「西藏率先实现…」 in 「2019年底，西藏率先实现…」, a copy cut short by a page break)
-    gives way to it: the longer one says at least as much.
+    gives way to it: the longer one says at least as much. ``questions``: the texts whose
+    words the strategies will weigh (a remote store fetches those term weights at once).
     """
+    store.prefetch([hit.chunk_id for hit in hits], questions)
     seen_ids: set[int] = set()
     keyed: dict[str, tuple[Sentence, Hit, int]] = {}
     for rank, hit in enumerate(hits[:passages]):
-        for sentence in data.sentences_in(data.chunks[hit.chunk_id]):
+        for sentence in _sentences_of(store, hit):
             key = unicodedata.normalize("NFKC", sentence.text).replace(" ", "")
             if sentence.sentence_id not in seen_ids and key not in keyed:
                 seen_ids.add(sentence.sentence_id)
                 keyed[key] = (sentence, hit, rank)
     kept = [entry for key, entry in keyed.items() if not any(key in other and key != other for other in keyed)]
+    vectors = store.sentence_vectors([sentence.sentence_id for sentence, _, _ in kept])
     sentences = []
-    for sentence, hit, rank in kept:
-        document = data.document(sentence.doc_id)
+    for (sentence, hit, rank), vector in zip(kept, vectors):
+        document = store.document(sentence.doc_id)
         sentences.append(
             EvidenceSentence(
                 sentence=sentence,
@@ -98,15 +102,14 @@ def gather_evidence(hits: Sequence[Hit], data: IndexData, passages: int) -> Evid
                 date=document.date,
                 context=paragraph_before(document.text, sentence.start),
                 article=document.text[max(0, sentence.start - ARTICLE_CHARS) : sentence.start],
-                vector=np.asarray(data.sentence_vectors[sentence.sentence_id], dtype=np.float32),
+                vector=vector,
             )
         )
 
     def following(sentence: Sentence) -> list[Sentence]:
         found = []
-        for next_id in range(sentence.sentence_id + 1, min(len(data.sentences), sentence.sentence_id + 1 + 200)):
-            candidate = data.sentences[next_id]
-            if candidate.doc_id != sentence.doc_id or candidate.start - sentence.end > LIST_WINDOW_CHARS:
+        for candidate in store.sentences_after(sentence, FOLLOWING_SEARCHED):
+            if candidate.start - sentence.end > LIST_WINDOW_CHARS:
                 break
             found.append(candidate)
             if len(found) >= MAX_FOLLOWING * 8:
@@ -116,26 +119,28 @@ def gather_evidence(hits: Sequence[Hit], data: IndexData, passages: int) -> Evid
     by_chunk = {hit.chunk_id: hit for hit in hits}
 
     def passage_of(sentence: Sentence) -> Hit:
-        chunk_ids = data.chunks_containing(sentence)
+        chunk_ids = store.chunks_holding(sentence)
         known = next((by_chunk[c] for c in chunk_ids if c in by_chunk), None)
         if known is not None:
             return known
-        chunk = data.chunks[chunk_ids[0]]
-        document = data.document(chunk.doc_id)
-        return Hit(chunk.chunk_id, chunk.doc_id, document.title, document.date, chunk.text, chunk.start, chunk.end, 0.0)
-
-    def sentences_of(hit: Hit) -> list[Sentence]:
-        return data.sentences_in(data.chunks[hit.chunk_id])
+        (chunk,) = store.chunks(chunk_ids[:1])
+        head = store.head(chunk.doc_id)
+        return Hit(chunk.chunk_id, chunk.doc_id, head.title, head.date, chunk.text, chunk.start, chunk.end, 0.0)
 
     return Evidence(
         sentences=tuple(sentences),
         hits=tuple(hits),
-        term_weight=data.lexical.term_weight,
-        tokenizer=data.lexical.method,
+        term_weight=store.term_weight,
+        tokenizer=store.tokenizer,
         following=following,
         passage_of=passage_of,
-        sentences_of=sentences_of,
+        sentences_of=lambda hit: _sentences_of(store, hit),
     )
+
+
+def _sentences_of(store: Store, hit: Hit) -> list[Sentence]:
+    """The sentences of a retrieved passage, in order."""
+    return store.sentences_in(Chunk(hit.chunk_id, hit.doc_id, hit.start, hit.end, hit.text))
 
 
 def paragraph_before(text: str, start: int) -> str:

@@ -40,8 +40,8 @@ TRIM_POLICY_ABOVE_CHARS = 140
 # includes is often said over two or three sentences).
 RUNNER_UP_SHARE = 0.6
 RUNNER_UPS = 2
-# Once one part of a question reaches the threshold, the other parts are answered from this
-# share of it: the question is about the documents, each part quotes its likeliest sentence.
+# Once one part of a question reaches its threshold, the other parts are answered from this
+# share of theirs: the question is about the documents, each part quotes its likeliest sentence.
 LATER_PART_SHARE = 0.5
 SCOPE_WORDS = {
     "place": "{stated}",

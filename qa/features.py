@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from index.lexical import tokenize
+from index.tokens import tokenize
 from index.types import Sentence
 from qa.evidence import Evidence, EvidenceSentence
 from qa.numbers import Quantity, find_quantities, parse_quantity

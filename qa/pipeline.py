@@ -18,7 +18,7 @@ import numpy as np
 
 from index.embed import Embedder, SentenceTransformerEmbedder
 from index.settings import Settings
-from index.store import IndexData, current_build, load_index
+from index.stores import Store, open_store
 from index.types import Sentence
 from qa import llm
 from qa.answering import Draft
@@ -52,30 +52,27 @@ NOTE_FALLBACK = "大模型回答失败（{reason}），本回答为摘录式回�
 
 
 class QAPipeline:
-    """A loaded index and model, answering questions; reloads when a new index is swapped in."""
+    """An open store (index.stores) and model, answering questions; follows a new index when one is swapped in."""
 
     def __init__(self, settings: Settings, embedder: Embedder | None = None, model: AnswerModel | None = None) -> None:
         self.settings = settings
         self._lock = threading.Lock()
         # The index is checked before the model loads, so a missing index fails at once.
-        self.data: IndexData = load_index(settings.index_dir, model_id=settings.embedding_model)
+        self.store: Store = open_store(settings)
         self.embedder = embedder or SentenceTransformerEmbedder(settings)
-        self.retriever = Retriever(self.data, self.embedder)
+        self.retriever = Retriever(self.store, self.embedder)
         self._chat = llm.ChatClient(settings) if llm.llm_enabled(settings) else None
         self.extractive = ExtractiveAnswerer(model or load_model(), settings.refusal_text)
         warm_up()
 
-    def _load(self) -> None:
-        self.data = load_index(self.settings.index_dir, model_id=self.settings.embedding_model)
-        self.retriever = Retriever(self.data, self.embedder)
-
     def reload_if_changed(self) -> bool:
-        """Load the live index if a build has swapped in a new one since; True if it did."""
-        if current_build(self.settings.index_dir) == self.data.build_dir:
+        """Open the live index if a build has made a new one live since; True if it did."""
+        if not self.store.is_stale():
             return False
         with self._lock:
-            if current_build(self.settings.index_dir) != self.data.build_dir:
-                self._load()
+            if self.store.is_stale():
+                self.store = open_store(self.settings)
+                self.retriever = Retriever(self.store, self.embedder)
                 return True
         return False
 
@@ -136,6 +133,7 @@ class QAPipeline:
         except llm.LLMError as exc:
             failure = str(exc)
             info, rewritten = analyze(text, history)
+        document = self.retriever.store.document  # the index this question is answered from
         hits, evidence, part_vectors = self.gather(info, k)
         retrieved = time.perf_counter()
         draft: Draft | None = None
@@ -178,8 +176,8 @@ class QAPipeline:
             question=text,
             answered=draft.answered,
             text=answer_text,
-            citations=locate_citations(citations, self.data.document),
-            passages=tuple(locate_hits(cited_first(hits, citations)[:k], self.data.document)),
+            citations=locate_citations(citations, document),
+            passages=tuple(locate_hits(cited_first(hits, citations)[:k], document)),
             timings_ms={
                 "retrieve": round((retrieved - started) * 1000, 2),
                 "answer": round((done - retrieved) * 1000, 2),
@@ -197,10 +195,13 @@ class QAPipeline:
     def gather(self, info: QuestionInfo, k: int) -> tuple[list[Hit], Evidence, list[np.ndarray]]:
         """The passages, the evidence view and each part's query vector for an analysed question
         (also what ``bench.train_answerer`` fits the answer model on)."""
-        hits, part_vectors = self._retrieve(info, max(k, PASSAGES_FOR_ANSWER))
-        return hits, gather_evidence(hits, self.data, PASSAGES_FOR_ANSWER * len(part_vectors)), part_vectors
+        retriever = self.retriever  # one index for the whole question, even if a build swaps in another
+        hits, part_vectors = self._retrieve(info, max(k, PASSAGES_FOR_ANSWER), retriever)
+        passages = PASSAGES_FOR_ANSWER * len(part_vectors)
+        evidence = gather_evidence(hits, retriever.store, passages, question_texts(info))
+        return hits, evidence, part_vectors
 
-    def _retrieve(self, info: QuestionInfo, wanted: int) -> tuple[list[Hit], list[np.ndarray]]:
+    def _retrieve(self, info: QuestionInfo, wanted: int, retriever: Retriever) -> tuple[list[Hit], list[np.ndarray]]:
         """The passages for a question and each part's query vector.
 
         A question of several parts (「昌都和那曲各脱贫了多少人？」) is searched part by part, the
@@ -216,9 +217,9 @@ class QAPipeline:
         results = []
         for (text, search_text), vector in zip(queries, vectors):
             if asks_for_latest(text):
-                found = prefer_recent(self.retriever.search(search_text, wanted * LATEST_POOL, vector))[:wanted]
+                found = prefer_recent(retriever.search(search_text, wanted * LATEST_POOL, vector))[:wanted]
             else:
-                found = self.retriever.search(search_text, wanted, vector)
+                found = retriever.search(search_text, wanted, vector)
             results.append(found)
         return interleave(results), vectors
 
@@ -244,6 +245,15 @@ class QAPipeline:
             # No document names the place asked about, so no figure of theirs is its figure.
             return Draft(self.settings.refusal_text, (), {}, False)
         return self.extractive.answer(info, evidence, part_vectors)
+
+
+def question_texts(info: QuestionInfo) -> list[str]:
+    """The texts of a question whose words the answer strategies weigh (the question, each part,
+    what it searches for, counts and names), for ``gather_evidence`` to fetch their weights at once."""
+    texts = [info.text]
+    for part in info.parts:
+        texts.extend((part.text, part.search_text, *part.focus, *part.places))
+    return texts
 
 
 def interleave(results: Sequence[Sequence[Hit]]) -> list[Hit]:

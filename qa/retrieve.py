@@ -1,4 +1,4 @@
-"""Hybrid retrieval: dense (FAISS) and lexical (BM25) candidates, fused into top-k Hits."""
+"""Hybrid retrieval: dense and lexical (BM25) candidates from the store, fused into top-k Hits."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from index.embed import Embedder
-from index.store import IndexData
+from index.stores import Store
 from qa import fuse
 from qa.query import topic_words
 from qa.types import Hit
@@ -35,16 +35,16 @@ DEFAULT_FUSION = FusionConfig()
 
 
 class Retriever:
-    """Searches one loaded index with one embedding model."""
+    """Searches one store (index.stores) with one embedding model."""
 
-    def __init__(self, data: IndexData, embedder: Embedder, fusion: FusionConfig = DEFAULT_FUSION) -> None:
-        self.data = data
+    def __init__(self, store: Store, embedder: Embedder, fusion: FusionConfig = DEFAULT_FUSION) -> None:
+        self.store = store
         self.embedder = embedder
         self.fusion = fusion
 
     def dense(self, query_vector: np.ndarray, n: int = CANDIDATES) -> tuple[np.ndarray, np.ndarray]:
         """Top-n (chunk ids, cosine scores) by vector similarity."""
-        return self.data.chunk_search().search(query_vector, n)
+        return self.store.search_chunks(query_vector, n)
 
     def sentence_dense(self, query_vector: np.ndarray, n: int = CANDIDATES) -> tuple[np.ndarray, np.ndarray]:
         """Top-n (chunk ids, cosine of the chunk's best sentence).
@@ -53,15 +53,21 @@ class Retriever:
         their chunks repeat; each chunk scores as its best sentence. With exact search this
         is the same list as scoring every sentence.
         """
-        search = self.data.sentence_search()
-        total = len(search)
-        wanted = min(total, n * SENTENCES_PER_CHUNK)
+        wanted = min(self.store.manifest.sentence_count, n * SENTENCES_PER_CHUNK)
+        _, scores, ranges = self.store.search_sentences(query_vector, wanted)
+        return self._chunks_of_sentences(query_vector, n, wanted, scores, ranges)
+
+    def _chunks_of_sentences(
+        self, query_vector: np.ndarray, n: int, wanted: int, scores: np.ndarray, ranges: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The first n chunks of found sentences; more sentences are searched while too few chunks come out."""
+        total = self.store.manifest.sentence_count
         while True:
-            sentence_ids, scores = search.search(query_vector, wanted)
-            best = best_chunk_scores(sentence_ids, scores, self.data.sentence_chunks, n)
+            best = best_chunk_scores(ranges, scores, n)
             if len(best) >= n or wanted >= total:
                 break
             wanted = min(total, wanted * 4)
+            _, scores, ranges = self.store.search_sentences(query_vector, wanted)
         ids = list(best)
         return np.array(ids, dtype=np.int64), np.array([best[i] for i in ids], dtype=np.float32)
 
@@ -75,32 +81,39 @@ class Retriever:
         """
         if query_vector is None:
             query_vector = self.embedder.embed_query(query)
-        lists = {
-            "dense": self.dense(query_vector),
-            "lexical": self.data.lexical.search(topic_words(query), CANDIDATES),
-        }
-        if self.fusion.sentence_weight or self.fusion.method == "sentence":
-            lists["sentence"] = self.sentence_dense(query_vector)
+        use_sentences = bool(self.fusion.sentence_weight or self.fusion.method == "sentence")
+        wanted = min(self.store.manifest.sentence_count, CANDIDATES * SENTENCES_PER_CHUNK) if use_sentences else 0
+        found = self.store.search(query_vector, topic_words(query), CANDIDATES, wanted)
+        lists = {"dense": found.dense, "lexical": found.lexical}
+        if use_sentences:
+            _, scores, ranges = found.sentences
+            lists["sentence"] = self._chunks_of_sentences(query_vector, CANDIDATES, wanted, scores, ranges)
         fused = self._fuse(lists)
         dense_ids, dense_scores = lists["dense"]
         lexical_ids, lexical_scores = lists["lexical"]
         dense_of = dict(zip(dense_ids.tolist(), dense_scores.tolist()))
         lexical_of = dict(zip(lexical_ids.tolist(), lexical_scores.tolist()))
+        best = fuse.top(fused, k)
+        chunks = self.store.chunks([chunk_id for chunk_id, _ in best])
+        # Chunks outside the dense candidates get their cosine from their stored vector.
+        outside = [chunk_id for chunk_id, _ in best if chunk_id not in dense_of]
+        if outside:
+            vectors = self.store.chunk_vectors(outside)
+            dense_of.update((chunk_id, float(vector @ query_vector)) for chunk_id, vector in zip(outside, vectors))
         hits = []
-        for chunk_id, score in fuse.top(fused, k):
-            chunk = self.data.chunks[chunk_id]
-            doc = self.data.document(chunk.doc_id)
+        for (chunk_id, score), chunk in zip(best, chunks):
+            head = self.store.head(chunk.doc_id)
             hits.append(
                 Hit(
                     chunk_id=chunk_id,
                     doc_id=chunk.doc_id,
-                    title=doc.title,
-                    date=doc.date,
+                    title=head.title,
+                    date=head.date,
                     text=chunk.text,
                     start=chunk.start,
                     end=chunk.end,
                     score=round(float(score), 6),
-                    dense_score=float(dense_of.get(chunk_id, self._cosine(query_vector, chunk_id))),
+                    dense_score=float(dense_of[chunk_id]),
                     lexical_score=float(lexical_of.get(chunk_id, 0.0)),
                 )
             )
@@ -123,30 +136,18 @@ class Retriever:
             return fuse.weighted(ranked, [lists[name][1] for name in names], weights)
         return fuse.rrf(ranked, weights)
 
-    def _cosine(self, query_vector: np.ndarray, chunk_id: int) -> float:
-        """Cosine of a chunk outside the dense candidates."""
-        if self.data.chunk_vectors is not None:
-            return float(self.data.chunk_vectors[int(chunk_id)] @ query_vector)
-        try:
-            return float(self.data.dense.reconstruct(int(chunk_id)) @ query_vector)
-        except RuntimeError:
-            return 0.0
 
-
-def best_chunk_scores(
-    sentence_ids: np.ndarray, scores: np.ndarray, sentence_chunks: np.ndarray, n: int
-) -> dict[int, float]:
+def best_chunk_scores(chunk_ranges: np.ndarray, scores: np.ndarray, n: int) -> dict[int, float]:
     """Chunk id → score of its best sentence, for the first n chunks met in sentence order.
 
     Args:
-        sentence_ids: sentences, best first.
-        scores: their scores.
-        sentence_chunks: per sentence, (first chunk, chunk after the last) overlapping it.
+        chunk_ranges: per sentence, best first, (first chunk, chunk after the last) overlapping it.
+        scores: the sentences' scores.
         n: how many chunks to collect.
     """
     best: dict[int, float] = {}
-    ranges = np.asarray(sentence_chunks[np.asarray(sentence_ids, dtype=np.int64)]).reshape(-1, 2).tolist()
-    for (first, stop), score in zip(ranges, scores.tolist()):
+    ranges = np.asarray(chunk_ranges).reshape(-1, 2).tolist()
+    for (first, stop), score in zip(ranges, np.asarray(scores).tolist()):
         for chunk_id in range(first, stop):
             best.setdefault(chunk_id, score)
         if len(best) >= n:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from jieba import posseg
 
-from index.lexical import tokenize
+from index.tokens import tokenize
 from qa.numbers import Quantity
 from qa.text import (
     PROVINCES,

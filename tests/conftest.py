@@ -89,6 +89,54 @@ def corpus_copy(tmp_path) -> Path:
     return target
 
 
+@pytest.fixture(scope="session")
+def milvus_uri(tmp_path_factory) -> str:
+    """A milvus-lite server on 127.0.0.1 (a free port), reached over http:// as a cluster would be."""
+    pytest.importorskip("pymilvus", reason="the milvus extra is not installed (make setup installs it)")
+    from index.milvus_server import LiteServer
+
+    with LiteServer(tmp_path_factory.mktemp("milvus") / "tests.db") as server:
+        yield server.uri
+
+
+def milvus_settings(settings: Settings, milvus_uri: str, prefix: str) -> Settings:
+    """``settings`` with the index in the test server's Milvus, in collections named ``prefix``_*."""
+    return settings.replace(store="milvus", milvus_uri=milvus_uri, milvus_prefix=prefix)
+
+
+@pytest.fixture(scope="session")
+def milvus_index(base_settings, embedder, milvus_uri, tmp_path_factory) -> Settings:
+    """The real corpus indexed into the test Milvus server once per session; returns its settings."""
+    from index.build import build_index
+
+    settings = milvus_settings(base_settings, milvus_uri, "session").replace(
+        index_dir=tmp_path_factory.mktemp("milvus-index")
+    )
+    build_index(settings, embedder=embedder, progress=lambda *_: None)
+    return settings
+
+
+@pytest.fixture(scope="session", params=["faiss", "milvus"])
+def store_index(request) -> Settings:
+    """The real corpus indexed in each store in turn (tests using it run once per store)."""
+    return request.getfixturevalue("built_index" if request.param == "faiss" else "milvus_index")
+
+
+def store_env(settings: Settings, **extra: str) -> dict[str, str]:
+    """Environment for a `policyqa` child process that uses the index of ``settings``."""
+    env = dict(
+        os.environ,
+        POLICYQA_INDEX_DIR=str(settings.index_dir),
+        POLICYQA_CACHE_DIR=str(settings.cache_dir),
+        POLICYQA_CORPUS_DIR=str(settings.corpus_dir),
+        POLICYQA_STORE=settings.store,
+        POLICYQA_MILVUS_URI=settings.milvus_uri,
+        POLICYQA_MILVUS_PREFIX=settings.milvus_prefix,
+    )
+    env.update(extra)
+    return env
+
+
 @dataclass
 class LlamaServer:
     """A running llama.cpp server: its root URL, the OpenAI-compatible base URL and its log."""
@@ -153,9 +201,14 @@ def llama_server(tmp_path_factory) -> LlamaServer:
             time.sleep(0.3)
         yield server
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process)
+
+
+def stop(process: subprocess.Popen) -> None:
+    """End a server the tests started: politely, then by force after 15 s."""
+    process.terminate()
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()

@@ -36,7 +36,7 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from index.errors import ConfigError, IndexMissingError, PolicyQAError, QuestionError
+from index.errors import ConfigError, IndexMissingError, PolicyQAError, QuestionError, StoreUnavailableError
 from index.library import Library
 from index.settings import Settings
 from qa.answer_json import AskResponse, answer_to_json
@@ -270,6 +270,10 @@ def _add_errors(api: FastAPI) -> None:
 
     @api.exception_handler(IndexMissingError)
     async def no_index(request: Request, exc: IndexMissingError) -> JSONResponse:
+        return error_response(request.url.path, 503, chinese_part(str(exc)))
+
+    @api.exception_handler(StoreUnavailableError)
+    async def store_down(request: Request, exc: StoreUnavailableError) -> JSONResponse:
         return error_response(request.url.path, 503, chinese_part(str(exc)))
 
     @api.exception_handler(PolicyQAError)

@@ -27,7 +27,7 @@ def create_server_app(settings: Settings):
     from index.build import build_index
     from index.embed import SentenceTransformerEmbedder
     from index.library import Library
-    from index.store import current_build
+    from index.stores import index_location, live_manifest
     from qa.pipeline import QAPipeline
     from ui import offline  # noqa: F401  (before gradio and transformers are imported)
     from ui.api import check_origins, create_api
@@ -43,9 +43,9 @@ def create_server_app(settings: Settings):
         _say(f"login required: {len(guards.users)} users in {settings.auth}")
     if not settings.corpus_dir.is_dir():
         raise ConfigError(f"corpus folder {settings.corpus_dir} does not exist; create it or set POLICYQA_CORPUS_DIR")
-    if current_build(settings.index_dir) is None:
+    if live_manifest(settings) is None:
         raise IndexMissingError(
-            f"no index in {settings.index_dir}; build one with `policyqa index` (`make run` does both)"
+            f"no index in {index_location(settings)}; build one with `policyqa index` (`make run` does both)"
         )
     _say("loading the embedding model…")
     embedder = SentenceTransformerEmbedder(settings)
@@ -61,7 +61,7 @@ def create_server_app(settings: Settings):
 
     def live_index():
         pipeline.reload_if_changed()
-        return pipeline.data
+        return pipeline.store
 
     library = Library(settings, index=live_index, embedder=embedder)
     if settings.watch:

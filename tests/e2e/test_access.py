@@ -8,7 +8,7 @@ import time
 import httpx
 import pytest
 
-from tests.e2e.conftest import ADMIN, API_TOKEN, AUTH_RATE_LIMIT_PER_MINUTE, READER
+from tests.e2e.conftest import ADMIN, API_TOKEN, AUTH_RATE_LIMIT_PER_MINUTE, READER, burst
 from tests.e2e.test_browser import ask, wait_for_app
 
 pytestmark = pytest.mark.e2e
@@ -113,10 +113,9 @@ def test_ask_is_rate_limited_per_client(auth_server):
     # uvicorn takes the client address from X-Forwarded-For when the proxy is on loopback, as
     # here: this test is a client of its own, whatever the other tests asked.
     client = {"X-Forwarded-For": "10.11.12.13", **BEARER}
-    statuses = [
-        httpx.post(auth_server.url + "/api/ask", json={"question": ""}, headers=client).status_code
-        for _ in range(AUTH_RATE_LIMIT_PER_MINUTE + 1)
-    ]
+    statuses = burst(
+        auth_server.url + "/api/ask", AUTH_RATE_LIMIT_PER_MINUTE + 1, json={"question": ""}, headers=client
+    )
     assert statuses == [400] * AUTH_RATE_LIMIT_PER_MINUTE + [429]
     limited = httpx.post(auth_server.url + "/api/ask", json={"question": QUESTION}, headers=client)
     assert limited.status_code == 429 and limited.json()["error"].startswith("提问太频繁")

@@ -171,14 +171,11 @@ def test_dify_with_access_control_needs_the_api_token(auth_server):
 
 def test_the_chat_and_dify_apis_share_the_rate_limit_of_api_ask(auth_server):
     # A client address of its own (uvicorn trusts X-Forwarded-For from loopback), as in test_access.
-    from tests.e2e.conftest import AUTH_RATE_LIMIT_PER_MINUTE
+    from tests.e2e.conftest import AUTH_RATE_LIMIT_PER_MINUTE, burst
 
     client = {"X-Forwarded-For": "10.11.12.30", "Authorization": f"Bearer {API_TOKEN}"}
     blank = {"model": "policyqa", "messages": [{"role": "user", "content": ""}]}
-    statuses = [
-        httpx.post(auth_server.url + "/v1/chat/completions", json=blank, headers=client).status_code
-        for _ in range(AUTH_RATE_LIMIT_PER_MINUTE)
-    ]
+    statuses = burst(auth_server.url + "/v1/chat/completions", AUTH_RATE_LIMIT_PER_MINUTE, json=blank, headers=client)
     assert statuses == [400] * AUTH_RATE_LIMIT_PER_MINUTE
     limited = httpx.post(auth_server.url + "/v1/chat/completions", json=blank, headers=client)
     assert limited.status_code == 429 and limited.json()["error"]["message"].startswith("提问太频繁")

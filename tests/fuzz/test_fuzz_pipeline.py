@@ -128,7 +128,7 @@ def test_index_and_ask_never_crash_and_cite_inside_documents(
         assert all(not load_document_or_none(corpus / f"doc{n}.txt") for n in range(len(documents)))
         return
     pipeline = QAPipeline(settings_, embedder=embedder)
-    texts = {d.doc_id: d.text for d in pipeline.data.documents}
+    texts = {h.doc_id: pipeline.store.document(h.doc_id).text for h in pipeline.store.heads()}
     for question in questions:
         try:
             answer = pipeline.ask(question, history=[questions[0]])
@@ -165,6 +165,6 @@ def test_ask_with_any_question_and_history_answers_or_refuses_clearly(pipeline, 
         return
     reply = json.loads(json.dumps(answer_to_json(answer)))
     for citation in reply["citations"]:
-        text = pipeline.data.document(citation["source"]).text
+        text = pipeline.store.document(citation["source"]).text
         assert text[citation["start"] : citation["end"]] == citation["text"]
     assert reply["answered"] or reply["answer"] == pipeline.settings.refusal_text

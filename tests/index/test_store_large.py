@@ -10,6 +10,7 @@ import pytest
 
 from index import store
 from index.lexical import LexicalIndex
+from index.manifest import FORMAT_VERSION
 from index.store import (
     DocumentTable,
     IndexData,
@@ -53,7 +54,7 @@ def tiny_index(dim: int = 8) -> IndexData:
     vectors = rng.standard_normal((len(chunks) + len(sentences), dim)).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     manifest = Manifest(
-        store.FORMAT_VERSION,
+        FORMAT_VERSION,
         "m",
         dim,
         "query: ",

@@ -173,7 +173,7 @@ def test_a_correct_cited_answer_is_streamed_cited_and_verified(llm_pipeline, end
     assert answer.answered and answer.text == "中央财政累计投入6601亿元[1]。"
     (citation,) = answer.citations
     assert citation.doc_id == answer.passages[n - 1].doc_id and "6601" in citation.text
-    document = llm_pipeline.data.document(citation.doc_id)
+    document = llm_pipeline.store.document(citation.doc_id)
     assert document.text[citation.start : citation.end] == citation.text
     assert [(f.text, f.marker, f.verified) for f in answer.figures] == [("6601亿元", 1, True)]
     assert answer.notes == ()

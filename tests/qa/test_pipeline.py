@@ -1,4 +1,5 @@
-"""Answers with citations on the real corpus, the real model and a real index."""
+"""Answers with citations on the real corpus, the real model and a real index, in each store
+(files with FAISS and bm25s; Milvus on a milvus-lite server reached over http://)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from qa.answer_json import answer_to_json
 from qa.evaluate import MARKER as MARKERS
 from qa.evaluate import norm
 from qa.pipeline import QAPipeline
-from tests.conftest import REPO, empty_config
+from tests.conftest import REPO, empty_config, store_env
 
 pytestmark = pytest.mark.slow
 
@@ -36,6 +37,12 @@ CITATION_KEYS = {"marker", "source", "title", "date", "text", "start", "end", "p
 PASSAGE_KEYS = {"source", "text", "start", "end", "score", "page", "ocr"}
 
 
+@pytest.fixture(scope="module")
+def pipeline(store_index, embedder):
+    """The pipeline over the real corpus in each store: every test of this module runs on both."""
+    return QAPipeline(store_index, embedder=embedder)
+
+
 def _cited_sentence_holding(answer, figure: str):
     """The first citation whose cited text contains ``figure``."""
     return next((c for c in answer.citations if norm(figure) in norm(c.text)), None)
@@ -55,7 +62,7 @@ def test_figure_question_is_answered_with_the_number_and_a_citation_at_it(pipeli
     assert norm(figure) in norm(answer.text)
     citation = _cited_sentence_holding(answer, figure)
     assert citation is not None, f"no citation contains {figure}: {answer.citations}"
-    document = pipeline.data.document(citation.doc_id)
+    document = pipeline.store.document(citation.doc_id)
     assert document.text[citation.start : citation.end] == citation.text
     assert f"[{citation.marker}]" in answer.text
     assert citation.title and citation.title == document.title
@@ -172,13 +179,13 @@ def test_the_openapi_schema_describes_what_the_api_returns(pipeline):
     AskResponse.model_validate(reply)  # every field has the documented type
 
 
-def test_missing_index_is_a_clear_error(built_index, embedder, tmp_path):
+def test_missing_index_is_a_clear_error(store_index, embedder, tmp_path):
     with pytest.raises(IndexMissingError, match="policyqa index"):
-        QAPipeline(built_index.replace(index_dir=tmp_path / "none"), embedder=embedder)
+        QAPipeline(store_index.replace(index_dir=tmp_path / "none", milvus_prefix="none"), embedder=embedder)
 
 
-def test_cli_batch_mode_reads_stdin_and_prints_one_json_per_line(built_index):
-    env = dict(os.environ, POLICYQA_INDEX_DIR=str(built_index.index_dir), POLICYQA_CACHE_DIR=str(built_index.cache_dir))
+def test_cli_batch_mode_reads_stdin_and_prints_one_json_per_line(store_index):
+    env = store_env(store_index)
     lines = '扶贫日是每年的哪一天？\n{"id": "x2", "question": "东西部扶贫协作有多少个东部县结对帮扶西部贫困县？"}\n'
     result = subprocess.run(
         [sys.executable, "-m", "ui.cli", "ask", "--json", "--top-k", "4"],
@@ -196,13 +203,15 @@ def test_cli_batch_mode_reads_stdin_and_prints_one_json_per_line(built_index):
     assert "10月17日" in replies[0]["answer"] and "342" in replies[1]["answer"]
 
 
+@pytest.mark.parametrize("store", ["faiss", "milvus"])  # milvus: the embedded engine's file in the index folder
 @pytest.mark.parametrize(
     "command",
     [["ask", "扶贫日是哪一天？"], ["eval", "--qa", str(REPO / "bench/questions/dev.jsonl")], ["serve"]],
     ids=["ask", "eval", "serve"],
 )
-def test_cli_without_index_says_how_to_build_one(tmp_path, command):
-    env = dict(os.environ, POLICYQA_CONFIG=empty_config(tmp_path))
+def test_cli_without_index_says_how_to_build_one(tmp_path, command, store):
+    env = dict(os.environ, POLICYQA_CONFIG=empty_config(tmp_path), POLICYQA_STORE=store)
+    env.pop("POLICYQA_MILVUS_URI", None)
     result = subprocess.run(
         [sys.executable, "-m", "ui.cli", *command, "--index", str(tmp_path / "none")],
         cwd=REPO,
@@ -216,14 +225,14 @@ def test_cli_without_index_says_how_to_build_one(tmp_path, command):
     assert not (tmp_path / "none").exists()  # nothing was built into the mistyped folder
 
 
-def test_cli_eval_prints_valid_json_for_a_small_set(built_index, tmp_path):
+def test_cli_eval_prints_valid_json_for_a_small_set(store_index, tmp_path):
     qa = tmp_path / "qa.jsonl"
     qa.write_text(
         '{"id": "a", "question": "扶贫日是每年的哪一天？", "answers": ["10月17日"], "evidence": ["10月17日"], '
         '"sources": ["002_88d20b9e249d40e3.txt"], "type": "figure"}\n',
         encoding="utf-8",
     )
-    env = dict(os.environ, POLICYQA_INDEX_DIR=str(built_index.index_dir), POLICYQA_CACHE_DIR=str(built_index.cache_dir))
+    env = store_env(store_index)
     result = subprocess.run(
         [sys.executable, "-m", "ui.cli", "eval", "--qa", str(qa), "--json"],
         cwd=REPO,

@@ -83,7 +83,7 @@ def test_the_viewer_shows_the_scanned_page_beside_its_text(scanned):
     settings, pipeline, _ = scanned
     answer = pipeline.ask("青松县防止返贫监测对象的风险消除率是多少？")
     citation = next(c for c in answer.citations if "77.8%" in c.text)
-    library = Library(settings, index=lambda: pipeline.data)
+    library = Library(settings, index=lambda: pipeline.store)
     html = handlers.open_source(library, {"doc_id": citation.doc_id, "start": citation.start, "end": citation.end})
     assert "第2页 / 共3页" in html and "OCR识别" in html
     assert '<img src="data:image/jpeg;base64,' in html and 'alt="第2页的扫描图像"' in html

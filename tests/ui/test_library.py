@@ -9,11 +9,14 @@ from pathlib import Path
 
 import pytest
 
+from index.build import build_index
 from index.errors import DocumentError
 from index.library import Library, check_content, sanitize_filename
+from index.milvus_client import Connection
 from index.settings import Settings
 from index.store import read_manifest
-from tests.conftest import CACHE, MODELS
+from qa.pipeline import QAPipeline
+from tests.conftest import CACHE, MODELS, milvus_settings
 from tests.sample_files import pdf_with_text
 
 FACT = "青松县2024年在12个行政村新建村级光伏电站37座，带动1460户脱贫户稳定增收。"
@@ -152,10 +155,17 @@ def test_documents_lists_every_indexed_document_with_its_chunks(built_index):
 
 
 @pytest.mark.slow
-def test_add_rebuild_delete_rebuild(built_index, embedder, corpus_copy, tmp_path):
+@pytest.mark.parametrize("store", ["faiss", "milvus"])
+def test_add_rebuild_delete_rebuild(store, built_index, embedder, corpus_copy, tmp_path, request):
     index_dir = tmp_path / "index"
-    shutil.copytree(built_index.index_dir, index_dir, ignore=shutil.ignore_patterns(".lock"))
-    settings = Settings(corpus_dir=corpus_copy, index_dir=index_dir, cache_dir=CACHE, model_cache_dir=MODELS)
+    if store == "faiss":
+        shutil.copytree(built_index.index_dir, index_dir, ignore=shutil.ignore_patterns(".lock"))
+        settings = Settings(corpus_dir=corpus_copy, index_dir=index_dir, cache_dir=CACHE, model_cache_dir=MODELS)
+    else:  # a fresh index of the copied corpus in the test server, then documents added and deleted in place
+        base = Settings(corpus_dir=corpus_copy, index_dir=index_dir, cache_dir=CACHE, model_cache_dir=MODELS)
+        settings = milvus_settings(base, request.getfixturevalue("milvus_uri"), "library")
+        build_index(settings, embedder=embedder, progress=lambda *_: None, force=True)
+        generation = Connection(settings).read_live()["generation"]
     library = Library(settings, embedder=embedder)
     doc_id = library.add_file("青松县通报.txt", ("青松县光伏扶贫通报\n" + FACT).encode())
     assert {r.doc_id: r.indexed for r in library.documents()}[doc_id] is False
@@ -165,9 +175,19 @@ def test_add_rebuild_delete_rebuild(built_index, embedder, corpus_copy, tmp_path
     row = {r.doc_id: r for r in library.documents()}[doc_id]
     assert row.indexed and row.chunks >= 1 and row.title == "青松县光伏扶贫通报"
     assert FACT in library.document(doc_id).text
+    pipeline = QAPipeline(settings, embedder=embedder)
+    answer = pipeline.ask("青松县2024年新建了多少座村级光伏电站？")
+    assert answer.answered and "37座" in answer.text and answer.citations[0].doc_id == doc_id
+    assert pipeline.store.term_weight("青松") > 0
     library.delete(doc_id)
     assert library.rebuild().removed == (doc_id,)
     assert doc_id not in {r.doc_id for r in library.documents()}
+    answer = pipeline.ask("青松县2024年新建了多少座村级光伏电站？")  # the pipeline follows the rebuilt index
+    assert all(c.doc_id != doc_id for c in answer.citations) and all(p.doc_id != doc_id for p in answer.passages)
+    assert pipeline.store.term_weight("青松") == 0
+    if store == "milvus":  # both changes were made in place, in the same generation
+        live = Connection(settings).read_live()
+        assert live["generation"] == generation and live["revision"] == 2 and not live["updating"]
 
 
 def test_uploaded_file_is_readable_by_other_users(library):
