@@ -3,7 +3,7 @@
     python -m bench.ingest folder --scale 4 --out /tmp/corpus-x4      # the corpus rewritten 4 times
     python -m bench.ingest cold --corpus corpus --corpus /tmp/corpus-x4 [--baseline DIR] [--runs 2]
     python -m bench.ingest resume --corpus corpus [--kill-at 0.5]
-    python -m bench.ingest options [--rounds 3] [--quality]
+    python -m bench.ingest options [--rounds 3] [--quality [NAME ...]]
     python -m bench.ingest convert [--baseline DIR] [--runs 2]       # model conversion and export
 
 Every build runs as ``policyqa index`` in a child process, with an empty embedding cache
@@ -14,14 +14,18 @@ builds run in turn with ours, in the same venv, so both are timed on the same bu
 
 ``options`` times the ways of embedding the corpus' texts against each other, interleaved
 round by round on the same texts (fp32 as before this change, sorted by characters in
-batches of 16; sorted by tokens with a token budget; one or two threads; int8 matrix
-products), and with ``--quality`` builds an index from each option's vectors and scores it
-on the three question sets with ``policyqa eval``.
+batches of 16; sorted by tokens with a token budget; one or two threads; several batches at
+once; int8 matrix products), and with ``--quality`` builds an index from each option's
+vectors and scores it on every question set with ``policyqa eval`` (the same answerer and
+query vectors for all). Timing holds every option's ONNX session; the quality half makes
+one option's session at a time and frees it before the next (six at once, ≈ 3.8 GB, were
+killed for memory on the shared machine). ``--rounds 0`` skips the timing.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import re
@@ -39,7 +43,7 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
-QUESTION_SETS = ("dev", "extra", "holdout")
+QUESTION_SETS = ("dev", "extra", "holdout", "bank-dev")
 METRICS = ("recall@5", "mrr@10", "answer_hit")
 # Texts timed per round by ``options``: the corpus' mix (≈ 1 chunk to 7 sentences).
 SAMPLE_CHUNKS, SAMPLE_SENTENCES = 100, 700
@@ -330,10 +334,12 @@ def option_encoders(directory: Path, work: Path, threads: int) -> dict[str, Call
     """The options compared, by name (each made when it is first timed)."""
     from index.onnx_model import MODEL_FILE, write_int8
 
-    def int8(op_types: tuple[str, ...], name: str) -> Callable[[], OptionEncoder]:
+    def int8(op_types: tuple[str, ...], name: str, workers: int = 1) -> Callable[[], OptionEncoder]:
         def make() -> OptionEncoder:
             if not (work / name).is_file():
                 write_int8(directory, work / name, op_types)
+            if workers > 1:
+                return OptionEncoder(directory, work / name, 1, by_tokens=True, workers=workers)
             return OptionEncoder(directory, work / name, threads, by_tokens=True)
 
         return make
@@ -346,59 +352,95 @@ def option_encoders(directory: Path, work: Path, threads: int) -> dict[str, Call
         "fp32, by tokens, 2 workers × 1 thread": lambda: OptionEncoder(directory, fp32, 1, True, workers=2),
         "int8 matrix products (MatMul)": int8(("MatMul",), "int8-matmul.onnx"),
         "int8 MatMul + attention projections": int8(("MatMul", "Attention"), "int8-attention.onnx"),
+        "int8 MatMul + attention, 2 workers × 1 thread": int8(("MatMul", "Attention"), "int8-attention.onnx", 2),
     }
 
 
-def compare_options(settings, rounds: int, quality: bool, say) -> dict:
-    """Throughput of each option, interleaved round by round; with ``quality``, each model's eval."""
+# Options whose vectors are another option's (same model file, same batches; only threads
+# differ, float noise apart): their quality is not measured unless named.
+SAME_VECTORS = ("fp32, by tokens, 1 thread", "int8 MatMul + attention, 2 workers × 1 thread")
+
+
+def compare_options(settings, rounds: int, quality: Sequence[str] | None, say) -> dict:
+    """Throughput of each option, interleaved round by round; with ``quality``, each model's eval.
+
+    Args:
+        settings: the model, its cache, threads.
+        rounds: timing rounds (0: none).
+        quality: None for no quality; [] for every option but ``SAME_VECTORS``; else the
+            options to score, by name.
+    """
     from index.embed import resolve_model_path
     from index.onnx_model import ensure_onnx_model
 
     directory = ensure_onnx_model(Path(resolve_model_path(settings)), settings.model_cache_dir)
-    texts = sample_texts(settings)
-    report: dict = {"texts": len(texts), "rounds": rounds, "options": {}}
+    report: dict = {"rounds": rounds, "options": {}}
     with tempfile.TemporaryDirectory(prefix="policyqa-options-") as tmp:
         makers = option_encoders(directory, Path(tmp), settings.threads)
-        encoders = {name: make() for name, make in makers.items()}
-        reference = encoders[next(iter(encoders))].encode(texts)
-        times: dict[str, list[float]] = {name: [] for name in encoders}
-        for round_number in range(rounds):
-            for name, encoder in encoders.items():
-                started = time.perf_counter()
-                vectors = encoder.encode(texts)
-                times[name].append(time.perf_counter() - started)
-                if round_number == 0:
-                    cosines = (vectors * reference).sum(axis=1)
-                    report["options"][name] = {"min_cosine_to_before": round(float(cosines.min()), 5)}
-            say(f"round {round_number + 1}: " + ", ".join(f"{t[-1]:.1f} s" for t in times.values()))
-        base = min(times[next(iter(times))])
-        for name, values in times.items():
-            report["options"][name].update(
-                texts_per_s=round(len(texts) / min(values), 1), time_vs_before=round(min(values) / base, 3)
-            )
-        if quality:
-            for name, encoder in encoders.items():
-                if "worker" in name or "1 thread" in name:
-                    continue  # the same model and batches: the same vectors as a timed option
-                say(f"quality: {name}")
-                report["options"][name]["quality"] = option_quality(settings, encoder, Path(tmp) / "q")
+        if rounds:
+            report.update(time_options(makers, sample_texts(settings), rounds, say))
+        for name in makers if quality == [] else quality or ():
+            if name not in makers:
+                raise SystemExit(f"no option {name!r}; the options are: {', '.join(makers)}")
+            if quality == [] and name in SAME_VECTORS:
+                continue
+            say(f"quality: {name}")
+            started = time.perf_counter()
+            scores = option_quality(settings, makers[name], Path(tmp) / "q")
+            report["options"].setdefault(name, {})["quality"] = scores
+            say(f"    {scores} ({time.perf_counter() - started:.0f} s)")
     return report
 
 
-def option_quality(settings, encoder: OptionEncoder, work: Path) -> dict:
-    """Build the corpus' index with an option's passage vectors and score it on every question set."""
+def time_options(makers: dict[str, Callable[[], OptionEncoder]], texts: list[str], rounds: int, say) -> dict:
+    """Each option's best time on ``texts`` over ``rounds`` rounds, and its vectors' agreement
+    with the first option's; every session is freed before this returns."""
+    options: dict[str, dict] = {}
+    encoders = {name: make() for name, make in makers.items()}
+    reference = encoders[next(iter(encoders))].encode(texts)
+    times: dict[str, list[float]] = {name: [] for name in encoders}
+    for round_number in range(rounds):
+        for name, encoder in encoders.items():
+            started = time.perf_counter()
+            vectors = encoder.encode(texts)
+            times[name].append(time.perf_counter() - started)
+            if round_number == 0:
+                cosines = (vectors * reference).sum(axis=1)
+                options[name] = {"min_cosine_to_before": round(float(cosines.min()), 5)}
+        say(f"round {round_number + 1}: " + ", ".join(f"{t[-1]:.1f} s" for t in times.values()))
+    del encoders, reference
+    gc.collect()
+    base = min(times[next(iter(times))])
+    for name, values in times.items():
+        best = min(values)
+        options[name].update(texts_per_s=round(len(texts) / best, 1), time_vs_before=round(best / base, 3))
+    return {"texts": len(texts), "options": options}
+
+
+def option_quality(settings, make: Callable[[], OptionEncoder], work: Path) -> dict:
+    """Build the corpus' index with an option's passage vectors and score it on every question set.
+
+    The option's session lives only while the index is built: the evaluations run in child
+    processes (each with the product's own query encoder) after it is freed.
+    """
     from index.build import build_index
 
     class Embedder:
         model_id = settings.embedding_model
         dim = 384
 
+        def __init__(self, encoder: OptionEncoder) -> None:
+            self.encoder = encoder
+
         def embed_batches(self, texts):
-            yield list(range(len(texts))), encoder.encode([settings.passage_prefix + t for t in texts])
+            yield list(range(len(texts))), self.encoder.encode([settings.passage_prefix + t for t in texts])
 
     shutil.rmtree(work, ignore_errors=True)
     built = settings.replace(index_dir=work / "index", cache_dir=work / "cache")
-    build_index(built, embedder=Embedder(), progress=lambda *_: None)
+    embedder = Embedder(make())
+    build_index(built, embedder=embedder, progress=lambda *_: None)
+    del embedder
+    gc.collect()
     env = {**os.environ, "POLICYQA_CACHE_DIR": str(work / "cache"), "PYTHONPATH": str(REPO)}
     scores = {}
     for name in QUESTION_SETS:
@@ -437,7 +479,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--kill-at", type=float, default=0.5)
     p = commands.add_parser("options", help="throughput (and --quality) of the ways of embedding")
     p.add_argument("--rounds", type=int, default=3)
-    p.add_argument("--quality", action="store_true")
+    p.add_argument(
+        "--quality",
+        nargs="*",
+        metavar="NAME",
+        help="score each option's index on every question set (or only the options named)",
+    )
     p = commands.add_parser("convert", help="model conversion and export into an empty model cache")
     p.add_argument("--runs", type=int, default=1)
     p.add_argument("--baseline", type=Path, help="another checkout to convert in turn with this one")
