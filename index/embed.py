@@ -12,7 +12,9 @@ import hashlib
 import logging
 import os
 import sqlite3
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -35,6 +37,9 @@ log = logging.getLogger(__name__)
 # 16 texts of 512 tokens need ≈ 200 MB) whatever the corpus. Batches of 8 to 32 texts ran at
 # the same speed (issue 15; README, "Indexing").
 MAX_BATCH_TOKENS = 4096
+# Passage batches waiting for the consumer, per worker, besides the ones running: the next
+# batch starts while the last one is written to disk and the cache.
+QUEUED_PER_WORKER = 1
 
 
 class Embedder(Protocol):
@@ -181,6 +186,7 @@ class SentenceTransformerEmbedder:
         self.query_backend = settings.query_backend
         self._model: SentenceTransformer | None = None
         self._query_encoder: OnnxEncoder | None = None
+        self._passages: OnnxEncoder | None = None
         if self.query_backend != "torch":
             self._query_encoder = _onnx_encoder(
                 Path(self.path), settings.model_cache_dir, settings.threads, self.query_backend == "onnx-int8"
@@ -235,21 +241,65 @@ class SentenceTransformerEmbedder:
         """Normalized passage vectors batch by batch, shortest texts first: (positions, vectors).
 
         With the fp32 ONNX backend the batches run there (the conversion checked that padded
-        batches match PyTorch to cosine ≥ 0.99999), grouped by token count; otherwise
-        through the PyTorch model, grouped by character count.
+        batches match PyTorch to cosine ≥ 0.99999), grouped by token count, ``threads``
+        batches at once on one thread each (``_passage_encoder``); otherwise through the
+        PyTorch model, grouped by character count.
         """
         prefixed = [self.passage_prefix + t for t in texts]
         encoder = self._query_encoder
         if encoder is not None and encoder.passages:
             token_ids = encoder.tokenize(prefixed)
-            for batch in length_batches([len(ids) for ids in token_ids], self.batch_size, MAX_BATCH_TOKENS):
-                yield batch, encoder.encode_ids([token_ids[i] for i in batch])
+            batches = length_batches([len(ids) for ids in token_ids], self.batch_size, MAX_BATCH_TOKENS)
+            passages = self._passage_encoder(encoder)
+            yield from run_in_workers(
+                batches, lambda batch: passages.encode_ids([token_ids[i] for i in batch]), self.settings.threads
+            )
             return
         for batch in length_batches([len(t) for t in prefixed], self.batch_size, MAX_BATCH_TOKENS):
             vectors = self.model.encode(
                 [prefixed[i] for i in batch], batch_size=len(batch), normalize_embeddings=True, convert_to_numpy=True
             )
             yield batch, np.asarray(vectors, dtype=np.float32)
+
+    def _passage_encoder(self, encoder: OnnxEncoder) -> OnnxEncoder:
+        """The fp32 session passages run on: with ``threads`` > 1, one of a single intra-op
+        thread, given ``threads`` batches at once (``run_in_workers``). On the corpus' texts,
+        2 batches × 1 thread took 0.56 of the time of 1 batch × 2 threads, with the same vectors
+        (``python -m bench.ingest options``; README, "Indexing"): the small matrix products of
+        one run keep its two threads waiting for each other. Made on the first passage batch, so a process that only
+        answers questions holds one session."""
+        if self.settings.threads <= 1:
+            return encoder
+        if self._passages is None:
+            from index.onnx_model import OnnxEncoder
+
+            self._passages = OnnxEncoder(encoder.directory, threads=1)
+        return self._passages
+
+
+def run_in_workers(
+    batches: Sequence[list[int]], run: Callable[[list[int]], np.ndarray], workers: int
+) -> Iterator[Batch]:
+    """``run`` each batch on ``workers`` threads, yielding (batch, result) in the batches' order.
+
+    At most ``workers`` batches run and ``QUEUED_PER_WORKER`` × ``workers`` more wait for the
+    consumer, so memory holds a few batches whatever their number. ONNX Runtime releases the
+    GIL while a session runs, and one session may run from several threads at once.
+    """
+    if workers <= 1:
+        for batch in batches:
+            yield batch, run(batch)
+        return
+    with ThreadPoolExecutor(workers, thread_name_prefix="embed") as pool:
+        pending: deque[tuple[list[int], Future[np.ndarray]]] = deque()
+        for batch in batches:
+            pending.append((batch, pool.submit(run, batch)))
+            if len(pending) > workers * (1 + QUEUED_PER_WORKER):
+                done, future = pending.popleft()
+                yield done, future.result()
+        while pending:
+            done, future = pending.popleft()
+            yield done, future.result()
 
 
 class EmbeddingCache:

@@ -413,6 +413,8 @@ class OnnxEncoder:
         import onnxruntime as ort
         from tokenizers import Tokenizer
 
+        self.directory = directory
+        self.int8 = int8
         info_path = directory / INFO_FILE
         info = json.loads(info_path.read_text(encoding="utf-8")) if info_path.is_file() else {}
         self.tokenizer = Tokenizer.from_file(str(directory / "tokenizer.json"))
