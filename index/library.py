@@ -220,11 +220,7 @@ class Library:
             target = self._free_path(safe)
             doc_id = target.relative_to(self.settings.corpus_dir).as_posix()
             try:
-                scanned = pages_needing_ocr(target.suffix, data, doc_id)
-                if scanned and self.settings.ocr:
-                    # Checked here, read in the build: OCR takes seconds a page (index.ocr).
-                    OcrReader(None, max_pages=self.settings.ocr_max_pages).check_pages(scanned, doc_id)
-                else:
+                if not self._check_scanned_pages(target.suffix, data, doc_id):
                     load_document(target, doc_id, data)
             except DocumentError as exc:
                 raise DocumentError(f"无法读取“{safe}”：{exc}") from exc
@@ -302,7 +298,8 @@ class Library:
         """Corpus files an upload would have refused, by document id, with the reason (Chinese).
 
         The checks are an upload's: size up to ``max_upload_mb``, content of the type the
-        extension says, and content not already in another file. Of identical files, the one
+        extension says, at most ``ocr_max_pages`` pages to OCR, and content not already in
+        another file. Of identical files, the one
         already in the index stays; among new ones, the first by name.
         """
         manifest = live_manifest(self.settings)
@@ -339,7 +336,8 @@ class Library:
         return self._counts[1]
 
     def _check_file(self, doc_id: str, path: Path) -> str | None:
-        """Why an upload of this file would be refused (size, type by content), or None; cached by size and time."""
+        """Why an upload of this file would be refused (size, type by content, pages to OCR), or None;
+        cached by size and time."""
         stat = path.stat()
         key = (str(path), stat.st_size, stat.st_mtime_ns)
         if key not in self._checked:
@@ -348,11 +346,27 @@ class Library:
                     raise DocumentError(
                         f"“{doc_id}”有 {stat.st_size / 2**20:.1f} MB，超过上传上限 {self.settings.max_upload_mb} MB。"
                     )
-                check_content(doc_id, path.read_bytes(), self.settings.max_upload_mb * 2**20)
+                data = path.read_bytes()
+                check_content(doc_id, data, self.settings.max_upload_mb * 2**20)
+                self._check_scanned_pages(path.suffix, data, doc_id)
                 self._checked[key] = None
             except DocumentError as exc:
                 self._checked[key] = f"{exc}未编入索引。"
         return self._checked[key]
+
+    def _check_scanned_pages(self, suffix: str, data: bytes, doc_id: str) -> bool:
+        """Refuse a PDF or picture with more pages to OCR than ``ocr_max_pages`` (an upload's
+        check, and a dropped file's): counted here, read in the build, as OCR takes seconds a
+        page (index.ocr). Returns True if the file has pages to OCR and OCR is on.
+
+        Raises:
+            DocumentError: too many pages to OCR, or a PDF or picture that cannot be read.
+        """
+        scanned = pages_needing_ocr(suffix, data, doc_id)
+        if scanned and self.settings.ocr:
+            OcrReader(None, max_pages=self.settings.ocr_max_pages).check_pages(scanned, doc_id)
+            return True
+        return False
 
     def _file_hash(self, path: Path) -> str:
         stat = path.stat()

@@ -209,6 +209,21 @@ def test_files_dropped_into_the_folder_get_the_upload_checks(library):
     assert all(reason.endswith("未编入索引。") for reason in refused.values())
 
 
+def test_a_dropped_scan_with_more_pages_to_ocr_than_allowed_is_refused_as_an_upload_is(corpus_copy, tmp_path):
+    from bench.scans import image_pdf, report_pages
+
+    library = _scan_library(corpus_copy, tmp_path, ocr_max_pages=2, watch=True)
+    (corpus_copy / "long.pdf").write_bytes(image_pdf(report_pages()))  # 3 scanned pages
+    (corpus_copy / "short.pdf").write_bytes(image_pdf(report_pages()[:2]))
+    refused = library.refused_files()
+    assert list(refused) == ["long.pdf"]
+    assert refused["long.pdf"] == "long.pdf: 需要文字识别的页数（3）超过上限 2 页（设置 ocr_max_pages）" + (
+        "（3 pages need OCR, more than the limit of 2: setting ocr_max_pages）未编入索引。"
+    )
+    with pytest.raises(DocumentError, match="超过上限 2 页（设置 ocr_max_pages）"):
+        library.add_file("long-upload.pdf", image_pdf(report_pages()[::-1]))  # the same 3 pages, reordered
+
+
 def test_of_two_identical_new_files_the_first_by_name_is_kept(library):
     corpus = Path(library.settings.corpus_dir)
     (corpus / "b.md").write_text(FACT, encoding="utf-8")
