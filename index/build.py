@@ -414,7 +414,7 @@ class _LazyEmbedder:
     @property
     def embedder(self) -> Embedder:
         if self._embedder is None:
-            self._embedder = SentenceTransformerEmbedder(self.settings)
+            self._embedder = SentenceTransformerEmbedder(self.settings, passages_only=True)
         return self._embedder
 
     @property

@@ -31,6 +31,7 @@ tokens a text uses are ever read into memory (issue 15; README, "Indexing").
 
 from __future__ import annotations
 
+import copy
 import gc
 import hashlib
 import importlib.metadata
@@ -51,6 +52,7 @@ from index.errors import ConfigError
 if TYPE_CHECKING:  # torch, transformers and onnx load only where a conversion needs them
     import torch
     from onnx import ModelProto, TensorProto
+    from onnxruntime import InferenceSession
     from transformers import PreTrainedModel
 
 _CONVERTER_VERSION = 4  # part of the directory name: bump it when the written files change
@@ -410,32 +412,25 @@ class OnnxEncoder:
     """Texts through the ONNX model: tokenize, run, return unit vectors."""
 
     def __init__(self, directory: Path, threads: int, int8: bool = False, max_length: int | None = None) -> None:
-        import onnxruntime as ort
         from tokenizers import Tokenizer
 
         self.directory = directory
-        self.int8 = int8
+        self.threads = max(1, threads)
+        self.model_file = directory / (INT8_FILE if int8 else MODEL_FILE)
         info_path = directory / INFO_FILE
         info = json.loads(info_path.read_text(encoding="utf-8")) if info_path.is_file() else {}
         self.tokenizer = Tokenizer.from_file(str(directory / "tokenizer.json"))
         self.tokenizer.no_padding()
         self.tokenizer.enable_truncation(max_length or int(info.get("max_length", 512)))
         self.passages = bool(info.get("passages")) and not int8
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = max(1, threads)
-        options.inter_op_num_threads = 1
-        # Worker threads spin between the operators of one run (ONNX Runtime's default). On the
-        # idle 2-core machine: query p50 9.3 ms spinning vs 15.3 ms sleeping; the load test with
-        # 4 clients lost 7 % throughput to spinning, and on a machine busy with other processes
-        # sleeping threads did better (int8 p50 17 vs 23 ms). Stopping the spin after each run
-        # ("session.force_spinning_stop") was slowest of all (17.4 ms). bench/README.md.
-        options.add_session_config_entry("session.intra_op.allow_spinning", "1")
-        # Every batch has another shape: a memory plan made for one shape does not fit the next.
-        options.enable_mem_pattern = False
-        options.log_severity_level = 3
-        self.session = ort.InferenceSession(
-            str(directory / (INT8_FILE if int8 else MODEL_FILE)), options, providers=["CPUExecutionProvider"]
-        )
+        self.session = _session(self.model_file, self.threads)
+
+    def with_threads(self, threads: int) -> OnnxEncoder:
+        """The same model and tokenizer (the tokenizer held once) on a session of its own with ``threads`` threads."""
+        other = copy.copy(self)
+        other.threads = max(1, threads)
+        other.session = _session(self.model_file, other.threads)
+        return other
 
     def encode(self, text: str) -> np.ndarray:
         """The unit-length vector of one text (already prefixed), float32, shape (dim,)."""
@@ -463,3 +458,22 @@ class OnnxEncoder:
         vectors = self.session.run(None, {"input_ids": ids, "attention_mask": mask})[0]
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
         return (vectors / np.maximum(norms, 1e-12)).astype(np.float32)
+
+
+def _session(model_file: Path, threads: int) -> InferenceSession:
+    """An ONNX Runtime session of a model file on ``threads`` intra-op threads."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    # Worker threads spin between the operators of one run (ONNX Runtime's default). On the
+    # idle 2-core machine: query p50 9.3 ms spinning vs 15.3 ms sleeping; the load test with
+    # 4 clients lost 7 % throughput to spinning, and on a machine busy with other processes
+    # sleeping threads did better (int8 p50 17 vs 23 ms). Stopping the spin after each run
+    # ("session.force_spinning_stop") was slowest of all (17.4 ms). bench/README.md.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "1")
+    # Every batch has another shape: a memory plan made for one shape does not fit the next.
+    options.enable_mem_pattern = False
+    options.log_severity_level = 3
+    return ort.InferenceSession(str(model_file), options, providers=["CPUExecutionProvider"])

@@ -61,11 +61,17 @@ def test_passages_on_two_workers_are_the_vectors_of_one_batch_at_a_time(base_set
         workers[positions] = vectors
         seen.extend(positions)
     assert sorted(seen) == list(range(len(TEXTS)))
-    assert embedder._passages is not None and embedder._passages is not embedder._query_encoder
+    # A second session of one thread, sharing the query session's tokenizer.
+    assert embedder._passages is not None and embedder._passages.threads == 1
+    assert embedder._passages.tokenizer is embedder._query_encoder.tokenizer
     single = SentenceTransformerEmbedder(base_settings.replace(threads=1))
     one = single.embed_documents(TEXTS)
     assert single._passages is None  # one thread: the query session runs passages too
     assert np.abs(workers - one).max() < 1e-5
+    # A build's embedder has a single session, of one thread, that runs two batches at once.
+    build = SentenceTransformerEmbedder(base_settings, passages_only=True)
+    assert np.abs(build.embed_documents(TEXTS) - one).max() < 1e-5
+    assert build._query_encoder.threads == 1 and build._passages is None
 
 
 @pytest.mark.parametrize("workers", [1, 2, 3])
