@@ -234,7 +234,9 @@ def build_index(
                 shutil.rmtree(build, ignore_errors=True)
                 return _unchanged(previous, staged.skipped, started)
             changes = _changes(previous.documents if previous else {}, staged.hashes)
-            embedded = _complete_build(settings, writer, build, staged, previous, embedder, report, metadata, force)
+            embedded = _complete_build(
+                settings, writer, build, staged, previous, embedder, report, metadata, None if force else changes
+            )
         finally:
             # The local store made the directory live; another store only read its files.
             if current_build(settings.index_dir) != build:
@@ -368,9 +370,13 @@ def _complete_build(
     embedder: Embedder | None,
     report: StageProgress,
     metadata: str = "",
-    force: bool = False,
+    changes: DocumentChanges | None = None,
 ) -> int:
-    """Vectors and manifest for a staged build, then the store's writer makes it live; returns texts embedded."""
+    """Vectors and manifest for a staged build, then the store's writer makes it live; returns texts embedded.
+
+    ``changes`` (None with ``--force``) reach the writer only if the live index was built with
+    the same settings, so that a store may add and delete just those documents.
+    """
     documents = DocumentTable(build / "documents.jsonl")
     chunk_path, sentence_path = build / "chunk_vectors.npy", build / "sentence_vectors.npy"
     cache = EmbeddingCache(settings.cache_dir / "embeddings.sqlite", settings.embedding_model, settings.passage_prefix)
@@ -397,9 +403,8 @@ def _complete_build(
         np.load(sentence_path, mmap_mode="r", allow_pickle=False),
         directory=build,
     )
-    same_settings = not force and previous is not None and same_build_settings(previous, manifest)
-    changes = _changes(previous.documents, staged.hashes) if previous is not None and same_settings else None
-    writer.write(contents, changes, report)
+    same_settings = previous is not None and same_build_settings(previous, manifest)
+    writer.write(contents, changes if same_settings else None, report)
     return embedded.texts
 
 
