@@ -15,9 +15,8 @@ real e5 vectors (their clusters and typical cosines), which random vectors would
 while costing one matrix product. Search and fusion latency, recall against exact
 search, and memory are what the scale benchmark measures on them.
 
-The BM25 index is built from the real tokenizer's tokens with numpy (bm25s' own
-builder keeps every token as a Python object: > 20 GB at 10^6 chunks) and saved in
-bm25s' format; ``tests/bench`` checks it scores exactly as bm25s does.
+The BM25 index is the product's own (``LexicalIndex.build``, which reads texts one at a
+time and keeps postings as numpy arrays), saved in bm25s' format.
 """
 
 from __future__ import annotations
@@ -25,18 +24,16 @@ from __future__ import annotations
 import hashlib
 import math
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import bm25s
 import numpy as np
 
 from index.chunk import chunk_document, make_splitter
 from index.lexical import LexicalIndex
 from index.manifest import Manifest
 from index.store import IndexData, SpanTable, chunks_of_sentences, write_index
-from index.tokens import tokenize
 from index.types import Chunk, Document, Sentence
 from index.vectors import FLAT, SENTENCE_ANN, build_vector_index, index_kind
 
@@ -233,51 +230,6 @@ def _normalized(vectors: np.ndarray) -> np.ndarray:
     return (vectors / np.maximum(norms, 1e-12)).astype(np.float32)
 
 
-# ----------------------------------------------------------------------------- BM25
-
-
-def bm25_from_texts(texts: Iterable[str], method: str, count: int) -> LexicalIndex:
-    """A bm25s "lucene" index of ``count`` texts, built with numpy in one pass over them.
-
-    Gives the same scores as ``LexicalIndex.build`` (bm25s' builder), without holding
-    every token as a Python string.
-    """
-    vocab: dict[str, int] = {}
-    term_parts, doc_parts, tf_parts = [], [], []
-    lengths = np.zeros(count, dtype=np.float32)
-    for doc, text in enumerate(texts):
-        tokens = tokenize(text, method) or [""]
-        ids = np.fromiter((vocab.setdefault(t, len(vocab)) for t in tokens), dtype=np.int32, count=len(tokens))
-        terms, tfs = np.unique(ids, return_counts=True)
-        term_parts.append(terms)
-        tf_parts.append(tfs.astype(np.float32))
-        doc_parts.append(np.full(len(terms), doc, dtype=np.int32))
-        lengths[doc] = len(tokens)
-    terms = np.concatenate(term_parts)
-    docs = np.concatenate(doc_parts)
-    tfs = np.concatenate(tf_parts)
-    del term_parts, doc_parts, tf_parts
-    retriever = bm25s.BM25()  # method "lucene", k1 1.5, b 0.75: what LexicalIndex.build uses
-    df = np.bincount(terms, minlength=len(vocab)).astype(np.float64)
-    idf = np.log(1 + (count - df + 0.5) / (df + 0.5)).astype(np.float32)
-    average = lengths.mean() if count else 1.0
-    k1, b = np.float32(retriever.k1), np.float32(retriever.b)
-    scores = idf[terms] * (tfs / (k1 * ((1 - b) + b * lengths[docs] / np.float32(average)) + tfs))
-    order = np.argsort(terms, kind="stable")  # postings of a term stay in document order
-    indptr = np.zeros(len(vocab) + 1, dtype=np.int64)
-    np.cumsum(df.astype(np.int64), out=indptr[1:])
-    retriever.scores = {
-        "data": scores[order].astype(np.float32),
-        "indices": docs[order],
-        "indptr": indptr,
-        "num_docs": count,
-    }
-    retriever.vocab_dict = vocab
-    retriever.unique_token_ids_set = set(vocab.values())
-    retriever.nonoccurrence_array = None  # "lucene" needs none
-    return LexicalIndex(retriever, method)
-
-
 # ----------------------------------------------------------------------------- the index
 
 
@@ -306,7 +258,7 @@ def write_synthetic_index(
     sentence_vectors(source, corpus.sentence_sources, seed, sentence_vecs)
     sentence_vecs.flush()
     progress("bm25")
-    lexical = bm25_from_texts(
+    lexical = LexicalIndex.build(
         _chunk_texts(documents, corpus.chunk_rows), manifest_base.lexical_tokenizer, len(corpus.chunk_rows)
     )
     dense_kind = index_kind(len(chunk_vecs), flat_max_vectors, ann_index)

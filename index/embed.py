@@ -12,7 +12,9 @@ import hashlib
 import logging
 import os
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -27,7 +29,17 @@ if TYPE_CHECKING:  # both load heavy libraries: imported where first used
     from index.onnx_model import OnnxEncoder
 
 ProgressCallback = Callable[[int, int], None]
+# (positions in the texts given, their vectors): one batch of ``embed_batches``.
+Batch = tuple[list[int], np.ndarray]
 log = logging.getLogger(__name__)
+# A batch holds at most this many tokens, padding included (and at most embed_batch_size
+# texts): it bounds ONNX Runtime's working memory (attention scores grow with texts × tokens²;
+# 16 texts of 512 tokens need ≈ 200 MB) whatever the corpus. Batches of 8 to 32 texts ran at
+# the same speed (issue 15; README, "Indexing").
+MAX_BATCH_TOKENS = 4096
+# Passage batches waiting for the consumer, per worker, besides the ones running: the next
+# batch starts while the last one is written to disk and the cache.
+QUEUED_PER_WORKER = 1
 
 
 class Embedder(Protocol):
@@ -48,24 +60,53 @@ class Embedder(Protocol):
         """Normalized passage vectors, shape (len(texts), dim), float32."""
         ...
 
+    def embed_batches(self, texts: Sequence[str]) -> Iterator[Batch]:
+        """The same vectors batch by batch, in the embedder's order: (positions in texts, vectors)."""
+        ...
+
+
+def length_batches(lengths: Sequence[int], max_texts: int, max_tokens: int) -> list[list[int]]:
+    """Positions grouped into batches of similar length, shortest first.
+
+    Each batch holds at most ``max_texts`` positions and ``max_tokens`` padded tokens
+    (texts × its longest length); a text longer than ``max_tokens`` is a batch alone.
+    Sorting by tokens keeps padding small: on the default corpus 16-text batches padded
+    to 1.04× the real tokens for chunks and 1.01× for sentences, against 1.12× and 1.18×
+    when sorted by characters (issue 15).
+    """
+    if max_texts < 1 or max_tokens < 1:
+        raise ValueError(f"max_texts and max_tokens must be at least 1, not {max_texts} and {max_tokens}")
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    batches: list[list[int]] = []
+    batch: list[int] = []
+    for i in order:
+        # Sorted ascending: this text is the longest of the batch if it joins.
+        if batch and (len(batch) >= max_texts or (len(batch) + 1) * lengths[i] > max_tokens):
+            batches.append(batch)
+            batch = []
+        batch.append(i)
+    if batch:
+        batches.append(batch)
+    return batches
+
 
 def pin_threads(threads: int) -> None:
-    """Use at most ``threads`` cores in torch and tokenizers (no oversubscription).
+    """Use at most ``threads`` cores in the model's libraries (no oversubscription).
 
     FAISS and numpy's BLAS work on one query at a time, on one thread: with two threads a
     flat FAISS search over 10^4 vectors took 1.6–3.3 ms instead of 0.45 ms, and a numpy
     product of 2,260 sentence vectors with the query 7 ms instead of 0.1 ms, on the
     2-core machine (the second thread spins while others need the core). Index builds
     ask for ``threads`` themselves (``index.vectors.build_vector_index``). ONNX Runtime
-    sessions take their thread count from ``Settings.threads`` directly.
+    sessions take their thread count from ``Settings.threads`` directly, and PyTorch's is
+    set when its model loads: a process embedding through ONNX Runtime never imports it
+    (≈ 0.3 GB less resident memory in an index build).
     """
     os.environ.setdefault("OMP_NUM_THREADS", str(threads))
     os.environ.setdefault("MKL_NUM_THREADS", str(threads))
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     import faiss
-    import torch
 
-    torch.set_num_threads(threads)
     faiss.omp_set_num_threads(1)
     single_threaded_blas()
 
@@ -79,10 +120,14 @@ def single_threaded_blas() -> None:
     threadpool_limits(limits=1, user_api="blas")
 
 
-def quiet_offline_transformers() -> None:
-    """Never reach for the network, and keep model loading from drawing progress bars."""
+def offline() -> None:
+    """Never reach for the network (set before any Hugging Face library is imported)."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+
+def quiet_transformers() -> None:
+    """Keep model loading from drawing progress bars."""
     from transformers.utils import logging as transformers_logging
 
     transformers_logging.disable_progress_bar()
@@ -93,7 +138,7 @@ def resolve_model_path(settings: Settings) -> str:
     if settings.embedding_model == DEFAULT_MODEL:
         from index.e5_model import ensure_e5_model
 
-        return str(ensure_e5_model(settings.cache_dir / "models"))
+        return str(ensure_e5_model(settings.model_cache_dir))
     return settings.embedding_model
 
 
@@ -127,11 +172,19 @@ class SentenceTransformerEmbedder:
     answers questions with an ONNX backend never loads it).
     """
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, passages_only: bool = False) -> None:
+        """Load the configured model (its ONNX export made first if needed).
+
+        Args:
+            settings: model, prefixes, backend, threads.
+            passages_only: the process embeds passages and no questions (``policyqa index``):
+                its one session runs on one thread, ``threads`` batches at once, instead of a
+                second session beside the query one (≈ 0.5 GB less at the peak of a build).
+        """
         if settings.query_backend not in QUERY_BACKENDS:
             raise ConfigError(f"query_backend must be one of {QUERY_BACKENDS}, not {settings.query_backend!r}")
         pin_threads(settings.threads)
-        quiet_offline_transformers()
+        offline()
         self.settings = settings
         self.path = resolve_model_path(settings)
         self.model_id = settings.embedding_model
@@ -141,9 +194,13 @@ class SentenceTransformerEmbedder:
         self.query_backend = settings.query_backend
         self._model: SentenceTransformer | None = None
         self._query_encoder: OnnxEncoder | None = None
+        self._passages: OnnxEncoder | None = None
         if self.query_backend != "torch":
             self._query_encoder = _onnx_encoder(
-                Path(self.path), settings.cache_dir / "models", settings.threads, self.query_backend == "onnx-int8"
+                Path(self.path),
+                settings.model_cache_dir,
+                1 if passages_only else settings.threads,
+                self.query_backend == "onnx-int8",
             )
         if self._query_encoder is None:
             self.query_backend = "torch"
@@ -158,6 +215,10 @@ class SentenceTransformerEmbedder:
     def model(self) -> SentenceTransformer:
         """The fp32 sentence-transformers model, loaded once on first use."""
         if self._model is None:
+            import torch
+
+            torch.set_num_threads(self.settings.threads)
+            quiet_transformers()
             from sentence_transformers import SentenceTransformer
 
             try:
@@ -177,38 +238,95 @@ class SentenceTransformerEmbedder:
         return vectors[0].astype(np.float32)
 
     def embed_documents(self, texts: Sequence[str], progress: ProgressCallback | None = None) -> np.ndarray:
-        """Normalized passage vectors in batches, reporting (done, total) after each batch.
+        """Normalized passage vectors, reporting (done, total) after each batch (see ``embed_batches``)."""
+        out = np.empty((len(texts), self.dim), dtype=np.float32)
+        done = 0
+        for positions, vectors in self.embed_batches(texts):
+            out[positions] = vectors
+            done += len(positions)
+            if progress:
+                progress(done, len(texts))
+        return out
+
+    def embed_batches(self, texts: Sequence[str]) -> Iterator[Batch]:
+        """Normalized passage vectors batch by batch, shortest texts first: (positions, vectors).
 
         With the fp32 ONNX backend the batches run there (the conversion checked that padded
-        batches match PyTorch to cosine ≥ 0.99999); otherwise through the PyTorch model.
+        batches match PyTorch to cosine ≥ 0.99999), grouped by token count, ``threads``
+        batches at once on one thread each (``_passage_encoder``); otherwise through the
+        PyTorch model, grouped by character count.
         """
-        out = np.empty((len(texts), self.dim), dtype=np.float32)
-        # Sorting by length keeps padding small inside a batch (≈ 1.5× faster on this corpus).
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        for begin in range(0, len(order), self.batch_size):
-            batch = order[begin : begin + self.batch_size]
-            prefixed = [self.passage_prefix + texts[i] for i in batch]
-            if self._query_encoder is not None and self._query_encoder.passages:
-                vectors = self._query_encoder.encode_batch(prefixed)
-            else:
-                vectors = self.model.encode(
-                    prefixed, batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True
-                )
-            out[batch] = vectors
-            if progress:
-                progress(min(begin + len(batch), len(texts)), len(texts))
-        return out
+        prefixed = [self.passage_prefix + t for t in texts]
+        encoder = self._query_encoder
+        if encoder is not None and encoder.passages:
+            token_ids = encoder.tokenize(prefixed)
+            batches = length_batches([len(ids) for ids in token_ids], self.batch_size, MAX_BATCH_TOKENS)
+            passages = self._passage_encoder(encoder)
+            yield from run_in_workers(
+                batches, lambda batch: passages.encode_ids([token_ids[i] for i in batch]), self.settings.threads
+            )
+            return
+        for batch in length_batches([len(t) for t in prefixed], self.batch_size, MAX_BATCH_TOKENS):
+            vectors = self.model.encode(
+                [prefixed[i] for i in batch], batch_size=len(batch), normalize_embeddings=True, convert_to_numpy=True
+            )
+            yield batch, np.asarray(vectors, dtype=np.float32)
+
+    def _passage_encoder(self, encoder: OnnxEncoder) -> OnnxEncoder:
+        """The fp32 session passages run on: with ``threads`` > 1, one of a single intra-op
+        thread (the query session itself when it has one thread, else a second one sharing
+        its tokenizer), given ``threads`` batches at once (``run_in_workers``). On the corpus' texts,
+        2 batches × 1 thread took 0.56 of the time of 1 batch × 2 threads, with the same vectors
+        (``python -m bench.ingest options``; README, "Indexing"): the small matrix products of
+        one run keep its two threads waiting for each other. Made on the first passage batch, so a process that only
+        answers questions holds one session."""
+        if encoder.threads <= 1:
+            return encoder
+        if self._passages is None:
+            self._passages = encoder.with_threads(1)
+        return self._passages
+
+
+def run_in_workers(
+    batches: Sequence[list[int]], run: Callable[[list[int]], np.ndarray], workers: int
+) -> Iterator[Batch]:
+    """``run`` each batch on ``workers`` threads, yielding (batch, result) in the batches' order.
+
+    At most ``workers`` batches run and ``QUEUED_PER_WORKER`` × ``workers`` more wait for the
+    consumer, so memory holds a few batches whatever their number. ONNX Runtime releases the
+    GIL while a session runs, and one session may run from several threads at once.
+    """
+    if workers <= 1:
+        for batch in batches:
+            yield batch, run(batch)
+        return
+    with ThreadPoolExecutor(workers, thread_name_prefix="embed") as pool:
+        pending: deque[tuple[list[int], Future[np.ndarray]]] = deque()
+        for batch in batches:
+            pending.append((batch, pool.submit(run, batch)))
+            if len(pending) > workers * (1 + QUEUED_PER_WORKER):
+                done, future = pending.popleft()
+                yield done, future.result()
+        while pending:
+            done, future = pending.popleft()
+            yield done, future.result()
 
 
 class EmbeddingCache:
     """Passage vectors keyed by (model id, hash of the prefixed text), in SQLite.
 
-    SQLite commits are atomic, so a killed build never leaves a torn cache.
+    Builds store each batch as it is computed, so a build that is killed resumes where it
+    stopped. SQLite commits are atomic, so a killed build never leaves a torn cache; the
+    write-ahead log makes a commit one append (a batch of 16 vectors costs ≈ 1 ms to store).
     """
 
     def __init__(self, path: Path, model_id: str, passage_prefix: str) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.connection = sqlite3.connect(str(path))
+        self.connection.execute("PRAGMA journal_mode=WAL")
+        # Committed batches survive the process being killed; only a power cut may lose the
+        # last few, which are then computed again (a cache, not a record).
+        self.connection.execute("PRAGMA synchronous=NORMAL")
         self.connection.execute("CREATE TABLE IF NOT EXISTS vectors (key TEXT PRIMARY KEY, vector BLOB)")
         self.model_id = model_id
         self.passage_prefix = passage_prefix
@@ -246,29 +364,3 @@ class EmbeddingCache:
     def close(self) -> None:
         """Close the database."""
         self.connection.close()
-
-
-def embed_with_cache(
-    embedder: Embedder, cache: EmbeddingCache, texts: Sequence[str], progress: ProgressCallback | None = None
-) -> tuple[np.ndarray, int]:
-    """Vectors for texts, computing only those not in the cache.
-
-    Returns:
-        (vectors of shape (len(texts), dim), number of texts that needed the model).
-    """
-    cached = cache.get_many(texts)
-    # A text repeated in the corpus (duplicated documents, boilerplate) is embedded once.
-    missing_texts = list(dict.fromkeys(texts[i] for i in range(len(texts)) if i not in cached))
-    fresh = embedder.embed_documents(missing_texts, progress=progress) if missing_texts else None
-    # Asking the embedder for its dimension would load the model: take it from a vector.
-    dim = fresh.shape[1] if fresh is not None else (len(next(iter(cached.values()))) if cached else 0)
-    out = np.empty((len(texts), dim), dtype=np.float32)
-    for i, vector in cached.items():
-        out[i] = vector
-    if fresh is not None:
-        row_of = {text: row for row, text in enumerate(missing_texts)}
-        for i in range(len(texts)):
-            if i not in cached:
-                out[i] = fresh[row_of[texts[i]]]
-        cache.put_many(missing_texts, fresh)
-    return out, len(missing_texts)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import bm25s
@@ -30,11 +30,56 @@ class LexicalIndex:
         self.max_df_share: float | None = None
 
     @classmethod
-    def build(cls, texts: Sequence[str], method: str) -> LexicalIndex:
-        """Index texts (their position is the row id)."""
-        retriever = bm25s.BM25()
-        # An empty token list would make bm25s fail; "" is its own placeholder token.
-        retriever.index([tokenize(t, method) or [""] for t in texts], show_progress=False)
+    def build(cls, texts: Iterable[str], method: str, count: int | None = None) -> LexicalIndex:
+        """Index texts (their position is the row id), reading them once, one at a time.
+
+        Scores exactly as bm25s' own builder (``tests/index/test_lexical.py``), which keeps
+        every token of every text as a Python string (> 20 GB at 10^6 chunks); here a text's
+        tokens become vocabulary ids at once, and postings are numpy arrays (12 bytes per
+        distinct token of a text).
+
+        Args:
+            texts: the texts, in row order (an iterator is fine with ``count``).
+            method: the tokenizer (``tokenize``).
+            count: the number of texts; ``len(texts)`` when omitted.
+        """
+        if count is None:
+            texts = list(texts)
+            count = len(texts)
+        vocab: dict[str, int] = {}
+        term_parts, doc_parts, tf_parts = [], [], []
+        lengths = np.zeros(count, dtype=np.float32)
+        for doc, text in enumerate(texts):
+            # An empty token list would make bm25s fail; "" is its own placeholder token, as there.
+            tokens = tokenize(text, method) or [""]
+            ids = np.fromiter((vocab.setdefault(t, len(vocab)) for t in tokens), dtype=np.int32, count=len(tokens))
+            terms, tfs = np.unique(ids, return_counts=True)
+            term_parts.append(terms)
+            tf_parts.append(tfs.astype(np.float32))
+            doc_parts.append(np.full(len(terms), doc, dtype=np.int32))
+            lengths[doc] = len(tokens)
+        terms = np.concatenate(term_parts) if term_parts else np.empty(0, dtype=np.int32)
+        docs = np.concatenate(doc_parts) if doc_parts else np.empty(0, dtype=np.int32)
+        tfs = np.concatenate(tf_parts) if tf_parts else np.empty(0, dtype=np.float32)
+        del term_parts, doc_parts, tf_parts
+        retriever = bm25s.BM25()  # method "lucene", k1 1.5, b 0.75
+        df = np.bincount(terms, minlength=len(vocab)).astype(np.float64)
+        idf = np.log(1 + (count - df + 0.5) / (df + 0.5)).astype(np.float32)
+        average = lengths.mean() if count else 1.0
+        k1, b = np.float32(retriever.k1), np.float32(retriever.b)
+        scores = idf[terms] * (tfs / (k1 * ((1 - b) + b * lengths[docs] / np.float32(average)) + tfs))
+        order = np.argsort(terms, kind="stable")  # postings of a term stay in document order
+        indptr = np.zeros(len(vocab) + 1, dtype=np.int64)
+        np.cumsum(df.astype(np.int64), out=indptr[1:])
+        retriever.scores = {
+            "data": scores[order].astype(np.float32),
+            "indices": docs[order],
+            "indptr": indptr,
+            "num_docs": count,
+        }
+        retriever.vocab_dict = vocab
+        retriever.unique_token_ids_set = set(vocab.values())
+        retriever.nonoccurrence_array = None  # "lucene" needs none
         return cls(retriever, method)
 
     def save(self, directory: Path) -> None:

@@ -5,6 +5,11 @@ it, index.stores); nothing knows about the web UI. Uploaded files are checked at
 content, safe file name, duplicate content) and written atomically, so a build
 running at the same moment never reads half a file. Adding or deleting only
 changes the corpus folder; ``Library.rebuild`` brings the index up to date.
+
+With ``Settings.watch`` (``policyqa serve --watch``) people also drop files into the folder
+itself. Those get the same checks (``refused_files``): every rebuild then leaves out the
+files an upload would have refused, with the reason. Their names are kept: the files are
+theirs, in their folder.
 """
 
 from __future__ import annotations
@@ -154,7 +159,11 @@ class Library:
         self._loaded: Store | None = None
         self._counts: tuple[int, dict[str, int]] | None = None
         self._hashes: dict[tuple[str, int, int], str] = {}
+        self._checked: dict[tuple[str, int, int], str | None] = {}
         self._write_lock = threading.Lock()
+        # Rebuilds from the web app and from the folder watch wait for each other instead of
+        # one of them meeting the build lock and leaving a change unindexed.
+        self._rebuild_lock = threading.Lock()
 
     # -- reading -----------------------------------------------------------------
 
@@ -211,11 +220,7 @@ class Library:
             target = self._free_path(safe)
             doc_id = target.relative_to(self.settings.corpus_dir).as_posix()
             try:
-                scanned = pages_needing_ocr(target.suffix, data, doc_id)
-                if scanned and self.settings.ocr:
-                    # Checked here, read in the build: OCR takes seconds a page (index.ocr).
-                    OcrReader(None, max_pages=self.settings.ocr_max_pages).check_pages(scanned, doc_id)
-                else:
+                if not self._check_scanned_pages(target.suffix, data, doc_id):
                     load_document(target, doc_id, data)
             except DocumentError as exc:
                 raise DocumentError(f"无法读取“{safe}”：{exc}") from exc
@@ -279,10 +284,44 @@ class Library:
     def rebuild(self, progress: StageProgress | None = None) -> BuildReport:
         """Bring the index up to date with the corpus folder (incremental).
 
+        With ``Settings.watch``, files that fail the upload checks are left out (``refused_files``).
         Raises:
-            IndexLockedError: another build is running.
+            IndexLockedError: another process is building the index.
         """
-        return build_index(self.settings, embedder=self.embedder, progress=progress or (lambda *_: None))
+        with self._rebuild_lock:
+            refused = self.refused_files() if self.settings.watch else None
+            return build_index(
+                self.settings, embedder=self.embedder, progress=progress or (lambda *_: None), refused=refused
+            )
+
+    def refused_files(self) -> dict[str, str]:
+        """Corpus files an upload would have refused, by document id, with the reason (Chinese).
+
+        The checks are an upload's: size up to ``max_upload_mb``, content of the type the
+        extension says, at most ``ocr_max_pages`` pages to OCR, and content not already in
+        another file. Of identical files, the one
+        already in the index stays; among new ones, the first by name.
+        """
+        manifest = live_manifest(self.settings)
+        indexed = manifest.documents if manifest else {}
+        refused: dict[str, str] = {}
+        candidates = []
+        for doc_id, path in corpus_files(self.settings.corpus_dir):
+            try:
+                problem, digest = self._check_file(doc_id, path), self._file_hash(path)
+            except OSError:
+                continue  # gone or unreadable: the build reports it
+            if problem:
+                refused[doc_id] = problem
+            else:
+                candidates.append((indexed.get(doc_id) != digest, doc_id, digest))
+        holder: dict[str, str] = {}
+        for _, doc_id, digest in sorted(candidates):  # files already indexed first, then by name
+            if digest in holder:
+                refused[doc_id] = f"“{doc_id}”与已有文档“{holder[digest]}”内容完全相同，未编入索引。"
+            else:
+                holder[digest] = doc_id
+        return refused
 
     # -- helpers -----------------------------------------------------------------
 
@@ -295,6 +334,39 @@ class Library:
         if self._counts is None or self._counts[0] != id(store):
             self._counts = (id(store), store.chunk_counts())
         return self._counts[1]
+
+    def _check_file(self, doc_id: str, path: Path) -> str | None:
+        """Why an upload of this file would be refused (size, type by content, pages to OCR), or None;
+        cached by size and time."""
+        stat = path.stat()
+        key = (str(path), stat.st_size, stat.st_mtime_ns)
+        if key not in self._checked:
+            try:
+                if stat.st_size > self.settings.max_upload_mb * 2**20:  # without reading a huge file
+                    raise DocumentError(
+                        f"“{doc_id}”有 {stat.st_size / 2**20:.1f} MB，超过上传上限 {self.settings.max_upload_mb} MB。"
+                    )
+                data = path.read_bytes()
+                check_content(doc_id, data, self.settings.max_upload_mb * 2**20)
+                self._check_scanned_pages(path.suffix, data, doc_id)
+                self._checked[key] = None
+            except DocumentError as exc:
+                self._checked[key] = f"{exc}未编入索引。"
+        return self._checked[key]
+
+    def _check_scanned_pages(self, suffix: str, data: bytes, doc_id: str) -> bool:
+        """Refuse a PDF or picture with more pages to OCR than ``ocr_max_pages`` (an upload's
+        check, and a dropped file's): counted here, read in the build, as OCR takes seconds a
+        page (index.ocr). Returns True if the file has pages to OCR and OCR is on.
+
+        Raises:
+            DocumentError: too many pages to OCR, or a PDF or picture that cannot be read.
+        """
+        scanned = pages_needing_ocr(suffix, data, doc_id)
+        if scanned and self.settings.ocr:
+            OcrReader(None, max_pages=self.settings.ocr_max_pages).check_pages(scanned, doc_id)
+            return True
+        return False
 
     def _file_hash(self, path: Path) -> str:
         stat = path.stat()

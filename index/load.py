@@ -303,6 +303,20 @@ def corpus_files(corpus_dir: Path) -> Iterator[tuple[str, Path]]:
             yield rel.as_posix(), path
 
 
+def check_size(doc_id: str, size: int, max_bytes: int) -> None:
+    """Refuse a corpus file larger than ``max_bytes`` (``Settings.max_document_mb``).
+
+    Raises:
+        DocumentError: the file is too large, with its size and the limit.
+    """
+    if size > max_bytes:
+        raise DocumentError(
+            f"{doc_id}: 文件 {size / 2**20:.0f} MB，超过允许的 {max_bytes / 2**20:.0f} MB"
+            "（设置 max_document_mb）"
+            f"（{size / 2**20:.0f} MB is more than the {max_bytes / 2**20:.0f} MB allowed）"
+        )
+
+
 def load_corpus(
     corpus_dir: Path, max_bytes: int | None = None, ocr: OcrReader | None = None
 ) -> tuple[list[Document], list[SkippedFile]]:
@@ -317,13 +331,8 @@ def load_corpus(
     skipped: list[SkippedFile] = []
     for doc_id, path in corpus_files(corpus_dir):
         try:
-            size = path.stat().st_size
-            if max_bytes is not None and size > max_bytes:
-                raise DocumentError(
-                    f"{doc_id}: 文件 {size / 2**20:.0f} MB，超过允许的 {max_bytes / 2**20:.0f} MB"
-                    "（设置 max_document_mb）"
-                    f"（{size / 2**20:.0f} MB is more than the {max_bytes / 2**20:.0f} MB allowed）"
-                )
+            if max_bytes is not None:
+                check_size(doc_id, path.stat().st_size, max_bytes)
             documents.append(load_document(path, doc_id, ocr=ocr))
         except (DocumentError, OSError) as exc:
             log.warning("skipped %s", exc)

@@ -3,9 +3,10 @@
 ``LocalStore`` answers the store interface (index.stores) from a loaded ``IndexData``; every
 method is the call the retriever and the evidence view made on it before the interface
 existed, so answers and speed are those of the files themselves. ``LocalWriter`` builds the
-FAISS and BM25 indexes of a build and writes it beside the live one, then swaps ``CURRENT``
-(index.store.write_index): this store rewrites the whole build on every change, which for a
-folder of documents takes seconds once the vectors come from the embedding cache.
+FAISS and BM25 indexes of a build and writes it beside the live one (completing the directory
+a streaming build filled, index.build), then swaps ``CURRENT`` (index.store.write_index): this
+store rewrites the whole build on every change, which for a folder of documents takes seconds
+once the vectors come from the embedding cache.
 """
 
 from __future__ import annotations
@@ -129,7 +130,9 @@ class LocalWriter:
     def write(self, contents: IndexContents, changes: DocumentChanges | None, progress: StageProgress) -> None:
         """Build the FAISS and BM25 indexes of ``contents`` and write them as the new live build.
 
-        Every build is written whole: ``changes`` is not needed.
+        Every build is written whole: ``changes`` is not needed. When ``contents.directory``
+        holds the build's files already (a streaming build), that directory is completed and
+        becomes the live one; texts are read from it one chunk at a time for BM25.
         """
         manifest = contents.manifest
         threads = self.settings.threads
@@ -141,7 +144,9 @@ class LocalWriter:
             sentences=contents.sentences,
             sentence_vectors=contents.sentence_vectors,
             dense=build_vector_index(chunk_vectors, manifest.dense_index, threads=threads),
-            lexical=LexicalIndex.build([c.text for c in contents.chunks], manifest.lexical_tokenizer),
+            lexical=LexicalIndex.build(
+                (c.text for c in contents.chunks), manifest.lexical_tokenizer, len(contents.chunks)
+            ),
             chunk_vectors=chunk_vectors if manifest.dense_index != FLAT else None,
             sentence_ann=(
                 build_vector_index(contents.sentence_vectors, manifest.sentence_index, threads=threads)
@@ -150,5 +155,5 @@ class LocalWriter:
             ),
         )
         progress("write", 0, 1)
-        write_index(self.settings.index_dir, data)
+        write_index(self.settings.index_dir, data, contents.directory)
         progress("write", 1, 1)

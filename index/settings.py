@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import tomllib
-from dataclasses import dataclass, fields
+from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -21,13 +21,26 @@ DEFAULT_MODEL = "intfloat/multilingual-e5-small"
 ENV_PREFIX = "POLICYQA_"
 
 
+def default_model_cache() -> Path:
+    """Where converted models are kept for every checkout on this machine.
+
+    ``$XDG_CACHE_HOME/policyqa/models``, or ``~/.cache/policyqa/models`` when that is unset:
+    the conversion and ONNX export run once per machine, not once per clone (issue 15).
+    """
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "policyqa" / "models"
+
+
 @dataclass(frozen=True)
 class Settings:
     """Every tunable of the product, with its default."""
 
     corpus_dir: Path = Path("corpus")
     index_dir: Path = Path(".index")
-    cache_dir: Path = Path(".cache")  # converted models and the embedding cache
+    cache_dir: Path = Path(".cache")  # the embedding cache of this checkout
+    # Converted models (index.e5_model, index.onnx_model), shared by the checkouts of a machine;
+    # their directory names carry the model source and the converter and runtime versions.
+    model_cache_dir: Path = field(default_factory=default_model_cache)
     embedding_model: str = DEFAULT_MODEL
     query_prefix: str = "query: "
     passage_prefix: str = "passage: "
@@ -115,6 +128,12 @@ class Settings:
     # Larger request bodies are refused with 413 before they are read (uploads excepted:
     # max_upload_mb limits those).
     max_request_kb: int = 1024
+    # `serve --watch`: the corpus folder is checked every watch_interval_s seconds; a change
+    # is indexed once no file has changed for watch_debounce_s seconds (a file still being
+    # copied keeps changing), with the checks uploads get (index.watch, index.library).
+    watch: bool = False
+    watch_interval_s: float = 2.0
+    watch_debounce_s: float = 3.0
     # Scanned documents (index/ocr.py): PDF pages without a text layer and pictures are read
     # by OCR when this is on; off, pictures are refused and such pages stay empty.
     ocr: bool = True
@@ -128,7 +147,14 @@ class Settings:
 
 
 def _field_types() -> dict[str, Any]:
-    return {f.name: f.default for f in fields(Settings)}
+    return {f.name: _default(f) for f in fields(Settings)}
+
+
+def _default(f: dataclasses.Field[Any]) -> Any:
+    if f.default is MISSING:
+        assert f.default_factory is not MISSING  # every field has a default or a factory
+        return f.default_factory()
+    return f.default
 
 
 def _coerce(name: str, value: Any) -> Any:
@@ -191,4 +217,4 @@ def describe_settings() -> list[tuple[str, str, str]]:
     def shown(value: Any) -> str:
         return ",".join(value) if isinstance(value, tuple) else str(value)
 
-    return [(ENV_PREFIX + f.name.upper(), shown(f.default), f.name) for f in fields(Settings)]
+    return [(ENV_PREFIX + f.name.upper(), shown(_default(f)), f.name) for f in fields(Settings)]

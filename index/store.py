@@ -18,6 +18,9 @@ Layout of ``<index_dir>``::
 
 A new build is written beside the live one and ``CURRENT`` is replaced by
 rename, so a build killed at any point leaves the previous index loadable.
+``policyqa index`` fills its build directory as it goes (``start_build``; documents and
+vectors are streamed into it, ``VectorFile``) and ``write_index`` completes it; a directory
+left without a manifest by a killed build is removed by the next one that completes.
 No pickle anywhere. Indexes written before ``sentence_chunks.npy`` and the
 approximate kinds existed load unchanged (the map is computed on load).
 
@@ -274,20 +277,44 @@ def _parse_manifest(path: Path) -> Manifest:
     return manifest_from(json.loads(path.read_text(encoding="utf-8")))
 
 
-def write_index(index_dir: Path, data: IndexData) -> Path:
-    """Write a complete build beside the live one, then make it live. Returns the build dir."""
+def start_build(index_dir: Path) -> Path:
+    """A new, empty build directory beside the live one (live once ``write_index`` completes it)."""
     index_dir.mkdir(parents=True, exist_ok=True)
     build = index_dir / f"build-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}-{time.monotonic_ns() % 10**6}"
     build.mkdir()
-    with open(build / "documents.jsonl", "w", encoding="utf-8") as out:
-        for doc in data.documents:
-            out.write(json.dumps(asdict(doc), ensure_ascii=False) + "\n")
+    return build
+
+
+def document_line(doc: Document) -> str:
+    """One line of ``documents.jsonl``."""
+    return json.dumps(asdict(doc), ensure_ascii=False) + "\n"
+
+
+def write_index(index_dir: Path, data: IndexData, build: Path | None = None) -> Path:
+    """Write a complete build beside the live one, then make it live. Returns the build dir.
+
+    Args:
+        index_dir: the index directory.
+        data: what the build holds.
+        build: a directory from ``start_build`` that a streaming build has begun to fill:
+            ``documents.jsonl``, ``sentence_vectors.npy`` and ``chunk_vectors.npy`` already
+            in it are kept as they are (they are what ``data`` reads); by default a new one.
+    """
+    build = build or start_build(index_dir)
+    if not (build / "documents.jsonl").is_file():
+        with open(build / "documents.jsonl", "w", encoding="utf-8") as out:
+            for doc in data.documents:
+                out.write(document_line(doc))
     np.save(build / "chunks.npy", data._chunk_rows, allow_pickle=False)
     np.save(build / "sentences.npy", data._sentence_rows, allow_pickle=False)
     np.save(build / "sentence_chunks.npy", np.asarray(data.sentence_chunks, dtype=np.int64), allow_pickle=False)
-    _save_vectors(build / "sentence_vectors.npy", data.sentence_vectors)
+    if not (build / "sentence_vectors.npy").is_file():
+        _save_vectors(build / "sentence_vectors.npy", data.sentence_vectors)
     faiss.write_index(data.dense, str(build / "dense.faiss"))
-    if data.chunk_vectors is not None:
+    if data.chunk_vectors is None:
+        # A flat index holds its vectors; a streaming build's copy is not part of the layout.
+        (build / "chunk_vectors.npy").unlink(missing_ok=True)
+    elif not (build / "chunk_vectors.npy").is_file():
         _save_vectors(build / "chunk_vectors.npy", data.chunk_vectors)
     if data.sentence_ann is not None:
         faiss.write_index(data.sentence_ann, str(build / "sentences.faiss"))
@@ -312,6 +339,46 @@ def _save_vectors(path: Path, vectors: np.ndarray) -> None:
         out[begin : begin + (1 << 18)] = vectors[begin : begin + (1 << 18)]
     out.flush()
     del out
+
+
+class VectorFile:
+    """A float32 ``.npy`` array of shape (rows, dim), written row by row as vectors come.
+
+    Rows are written with ``pwrite``, not through a memory map: pages written through a
+    map count in the process's resident memory until the kernel writes them back, so a
+    large build would grow with the corpus. The file is complete once every row is written.
+    """
+
+    def __init__(self, path: Path, rows: int, dim: int) -> None:
+        self.path = path
+        self.rows = rows
+        self.dim = dim
+        self._row_bytes = dim * 4
+        with open(path, "wb") as out:
+            np.lib.format.write_array_header_1_0(
+                out,
+                {"descr": np.lib.format.dtype_to_descr(np.dtype("<f4")), "fortran_order": False, "shape": (rows, dim)},
+            )
+            self._offset = out.tell()
+            out.truncate(self._offset + rows * self._row_bytes)
+        self._fd = os.open(path, os.O_WRONLY)
+
+    def write(self, rows: Sequence[int], vectors: np.ndarray) -> None:
+        """Write ``vectors[i]`` as row ``rows[i]``; runs of consecutive rows in one call."""
+        vectors = np.ascontiguousarray(vectors, dtype="<f4").reshape(len(rows), self.dim)
+        i = 0
+        while i < len(rows):
+            j = i + 1
+            while j < len(rows) and rows[j] == rows[j - 1] + 1:
+                j += 1
+            os.pwrite(self._fd, vectors[i:j].tobytes(), self._offset + int(rows[i]) * self._row_bytes)
+            i = j
+
+    def close(self) -> None:
+        """Flush and close the file (``np.load`` reads it afterwards)."""
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
 
 
 def remove_stale_builds(index_dir: Path) -> None:

@@ -19,7 +19,7 @@ What both promise, so that the answer model's features mean the same on either:
 * documents are the cleaned documents of ``index.types.Document``, with their full text.
 
 Writing goes through a ``StoreWriter``: ``index.build`` computes the whole new state (documents,
-chunks, sentences, vectors from the embedding cache) and the writer makes it live, either by
+chunks, sentences, vectors from the embedding cache, streamed to files) and the writer makes it live, either by
 adding and deleting documents in place or by writing a new generation and switching to it
 atomically; a build killed at any point leaves the previous index serving.
 
@@ -30,6 +30,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
@@ -68,6 +69,9 @@ class IndexContents:
 
     Chunk and sentence ids are positions in these lists (documents in order, each
     document's spans in text order); vectors are float32, normalized, one row per span.
+    ``index.build`` passes sequences that read their items from files as they are asked for
+    (documents from ``documents.jsonl``, vectors memory-mapped), so a writer that goes through
+    them once, document by document, holds little of them at a time.
     """
 
     manifest: Manifest
@@ -76,6 +80,9 @@ class IndexContents:
     sentences: Sequence[Sentence]
     chunk_vectors: np.ndarray
     sentence_vectors: np.ndarray
+    # The build directory (index.store.start_build) whose documents.jsonl and vector files
+    # these sequences read, when a streaming build wrote them there; None when all is in memory.
+    directory: Path | None = None
 
 
 @dataclass(frozen=True)

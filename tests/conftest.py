@@ -25,6 +25,10 @@ DEV_SET = REPO / "bench" / "questions" / "dev.jsonl"
 # Converted model and embedding cache are shared between test runs (both are
 # content-addressed, so sharing cannot change results, only skip repeated work).
 CACHE = REPO / ".cache"
+# Converted models too stay inside the repository (the product's default is the machine-wide
+# ~/.cache/policyqa/models); servers and builds started by tests inherit this.
+MODELS = CACHE / "models"
+os.environ["POLICYQA_MODEL_CACHE_DIR"] = str(MODELS)
 # Loading the 135M model takes about 3 s on 2 idle cores; a busy machine takes longer.
 LLAMA_START_TIMEOUT_S = 120
 
@@ -47,7 +51,9 @@ def empty_config(folder: Path) -> str:
 @pytest.fixture(scope="session")
 def base_settings(tmp_path_factory) -> Settings:
     """Settings for the real corpus with a private index folder."""
-    return Settings(corpus_dir=CORPUS, index_dir=tmp_path_factory.mktemp("index"), cache_dir=CACHE)
+    return Settings(
+        corpus_dir=CORPUS, index_dir=tmp_path_factory.mktemp("index"), cache_dir=CACHE, model_cache_dir=MODELS
+    )
 
 
 @pytest.fixture(scope="session")

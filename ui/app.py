@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import json
+import time
 from pathlib import Path
 from typing import TypedDict
 from urllib.parse import quote
@@ -352,11 +353,18 @@ def build_app(
 
 
 def _progress(progress: gr.Progress) -> handlers.Progress:
-    """index.build's (stage, done, total) callback drawn on a Gradio progress bar."""
+    """index.build's (stage, done, total) callback drawn on a Gradio progress bar, with the time left."""
+    started: dict[str, float] = {}
 
     def report(stage: str, done: int, total: int) -> None:
-        unit = "页" if stage == "ocr" else "条"  # OCR counts pages, the other stages texts
-        progress((done, max(total, 1)), desc=handlers.STAGE_NAMES.get(stage, stage), unit=unit)
+        if done == 0:  # a stage may start over (OCR counts the pages of each file anew)
+            started[stage] = time.monotonic()
+        elapsed = time.monotonic() - started.setdefault(stage, time.monotonic())
+        progress(
+            (done, max(total, 1)),
+            desc=handlers.progress_text(stage, done, total, elapsed),
+            unit=handlers.STAGE_UNITS.get(stage, "条"),
+        )
 
     return report
 

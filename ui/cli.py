@@ -30,11 +30,14 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 def cmd_index(args: argparse.Namespace) -> int:
     from index.build import build_index
+    from index.library import Library
 
     settings = _settings(args)
     if not settings.corpus_dir.is_dir():
         raise PolicyQAError(f"corpus folder {settings.corpus_dir} does not exist")
-    report = build_index(settings, force=args.force)
+    # A watched folder (POLICYQA_WATCH) leaves out what the watching server leaves out.
+    refused = Library(settings).refused_files() if settings.watch else None
+    report = build_index(settings, force=args.force, refused=refused)
     for skipped in report.skipped:
         print(f"skipped: {skipped.reason}", file=sys.stderr)
     if report.up_to_date:
@@ -203,6 +206,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings = _settings(args)
     if args.allow_remote:
         settings = settings.replace(allow_unauthenticated=True)
+    if args.watch:
+        settings = settings.replace(watch=True)
     serve(settings)
     return 0
 
@@ -279,6 +284,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="serve a non-loopback --host without login (POLICYQA_ALLOW_UNAUTHENTICATED=1); "
         "otherwise set POLICYQA_AUTH to a users file",
+    )
+    p.add_argument(
+        "--watch",
+        action="store_true",
+        help="index files added to, changed in or removed from the corpus folder while serving "
+        "(POLICYQA_WATCH=1; checked like uploads)",
     )
     p.set_defaults(run=cmd_serve)
 

@@ -38,13 +38,36 @@ log = logging.getLogger(__name__)
 # short enough that a four-sentence answer is complete in a fifth of a second.
 # (Within a sentence, an LLM's tokens are shown as fast as they come.)
 STREAM_PAUSE_S = 0.05
-# Build stages as the progress bar names them.
-STAGE_NAMES = {"ocr": "识别扫描页（OCR）", "chunks": "计算段落向量", "sentences": "计算句子向量", "write": "写入索引"}
+# Build stages as the progress bar names them (index.build.StageProgress), and their units.
+STAGE_NAMES = {"read": "读取文件", "ocr": "识别扫描页（OCR）", "embed": "计算向量", "write": "写入索引"}
+STAGE_UNITS = {"read": "个文件", "ocr": "页", "embed": "条"}
 # (stage, done, total), as index.build reports progress.
 Progress = Callable[[str, int, int], None]
 GENERIC_ERROR = "抱歉，处理时出错了。请换个说法再试；如果一直出错，请联系管理员查看服务日志。"
 NOT_ADMIN = "只有管理员可以上传、删除文件或更新索引；请用管理员账号登录。"
 REFUSED = "没有执行：" + NOT_ADMIN
+
+
+def progress_text(stage: str, done: int, total: int, elapsed_s: float) -> str:
+    """The progress bar's label: the stage, and the time left once the rate is known.
+
+    The time left is the stage's average rate so far applied to what remains (embedding
+    runs at an even pace: the build mixes long chunks and short sentences throughout).
+    """
+    name = STAGE_NAMES.get(stage, stage)
+    if done <= 0 or done >= total or elapsed_s <= 0:
+        return name
+    return f"{name}，{time_left(elapsed_s / done * (total - done))}"
+
+
+def time_left(seconds: float) -> str:
+    """「约还需 1 分 05 秒」, rounded to what a person can use."""
+    seconds = max(1, round(seconds))
+    if seconds < 60:
+        return f"约还需 {seconds} 秒"
+    if seconds < 3600:
+        return f"约还需 {seconds // 60} 分 {seconds % 60:02d} 秒"
+    return f"约还需 {seconds // 3600} 小时 {seconds % 3600 // 60:02d} 分"
 
 
 def user_message(exc: Exception) -> str:
@@ -310,5 +333,5 @@ def build_summary(report: BuildReport) -> str:
             "问答已使用新索引。"
         )
     for skipped in report.skipped:
-        text += f"\n\n跳过无法读取的文件：{skipped.reason}"
+        text += f"\n\n跳过的文件：{skipped.reason}"
     return text

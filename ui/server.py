@@ -2,6 +2,7 @@
 
     settings → Guards (users, limits) → index exists? → build_index (no-op when up to date) → QAPipeline
              → FastAPI (/api, /docs, /embed) → Gradio app mounted at "/" → uvicorn on host:port
+             → with --watch: index.watch.FolderWatch rebuilds when the corpus folder changes
 
 A non-loopback host without a users file is refused unless explicitly allowed
 (``ui.security.check_exposure``). A missing index is an error that says how to build one
@@ -49,7 +50,9 @@ def create_server_app(settings: Settings):
     _say("loading the embedding model…")
     embedder = SentenceTransformerEmbedder(settings)
     _say(f"checking the index of {settings.corpus_dir}…")
-    report = build_index(settings, embedder=embedder)
+    # A watched folder's files get the upload checks from the start (index.library).
+    refused = Library(settings).refused_files() if settings.watch else None
+    report = build_index(settings, embedder=embedder, refused=refused)
     for skipped in report.skipped:
         _say(f"skipped: {skipped.reason}")
     if not report.up_to_date:
@@ -61,6 +64,8 @@ def create_server_app(settings: Settings):
         return pipeline.store
 
     library = Library(settings, index=live_index, embedder=embedder)
+    if settings.watch:
+        _watch(settings, library)
     started = time.perf_counter()
     documents = [library.document(d.doc_id) for d in library.documents() if d.indexed]
     # Checked by the extractive answer: with an LLM, one model call per candidate would hold up start-up.
@@ -69,6 +74,23 @@ def create_server_app(settings: Settings):
     api = create_api(settings, pipeline, library, guards)
     app = build_app(pipeline, library, examples, settings.max_upload_mb, guards)
     return mount(api, app, settings.max_upload_mb, guards, settings.corpus_dir)
+
+
+def _watch(settings: Settings, library) -> None:
+    """Index what is added to, changed in or removed from the corpus folder while serving."""
+    from index.watch import FolderWatch
+    from ui.handlers import build_summary
+
+    def on_change() -> None:
+        report = library.rebuild()
+        if not report.up_to_date or report.skipped:
+            _say("corpus folder changed: " + build_summary(report).replace("\n\n", " "))
+
+    FolderWatch(settings.corpus_dir, on_change, settings.watch_interval_s, settings.watch_debounce_s).start()
+    _say(
+        f"watching {settings.corpus_dir} for added, changed and removed files "
+        f"(every {settings.watch_interval_s:g} s, indexed after {settings.watch_debounce_s:g} s without changes)"
+    )
 
 
 def serve(settings: Settings) -> None:

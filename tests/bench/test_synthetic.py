@@ -1,23 +1,17 @@
-"""The synthetic corpus generator and its numpy BM25 builder, on tiny hand-made material."""
+"""The synthetic corpus generator, on tiny hand-made material."""
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
-import pytest
 
 from bench.synthetic import (
     NUMBER,
     DistinctNumbers,
     Source,
-    bm25_from_texts,
     chunk_vectors,
     generate,
     sentence_vectors,
 )
-from index.lexical import LexicalIndex
-from index.tokens import tokenize
 
 SENTENCES = [
     "2015年全国农村贫困人口减少1442万人。",
@@ -93,31 +87,3 @@ def test_composed_vectors_are_unit_length_and_near_their_sources():
     chunks = chunk_vectors(source, corpus, seed=3)
     assert chunks.shape == (10, 8)
     assert np.allclose(np.linalg.norm(chunks, axis=1), 1.0, atol=1e-5)
-
-
-TEXTS = [*SENTENCES, "", "扶贫扶贫扶贫资金", "10月17日 扶贫日 2014年起"]
-QUERIES = ["扶贫资金", "贫困发生率下降", "10月17日", "驻村工作队", "产业扶贫增收", "没有的词语"]
-
-
-@pytest.mark.parametrize("method", ["bigram", "jieba"])
-def test_numpy_bm25_scores_exactly_as_bm25s(method):
-    ours = bm25_from_texts(TEXTS, method, len(TEXTS))
-    reference = LexicalIndex.build(TEXTS, method)
-    for query in QUERIES:
-        tokens = [t for t in tokenize(query, method) if t in reference.retriever.vocab_dict]
-        assert [t for t in tokenize(query, method) if t in ours.retriever.vocab_dict] == tokens
-        if tokens:
-            expected = reference.retriever.get_scores(tokens)
-            assert np.allclose(ours.scores(tokens), expected, atol=1e-5), query
-            assert np.allclose(reference.scores(tokens), expected, atol=1e-5), query
-
-
-def test_numpy_bm25_survives_a_save_and_memory_mapped_load(tmp_path):
-    ours = bm25_from_texts(TEXTS, "bigram", len(TEXTS))
-    ours.save(tmp_path / "bm25")
-    loaded = LexicalIndex.load(tmp_path / "bm25", "bigram", mmap=True)
-    ids, scores = loaded.search("中央财政扶贫资金", 3)
-    expected_ids, expected_scores = ours.search("中央财政扶贫资金", 3)
-    assert ids.tolist() == expected_ids.tolist()
-    assert np.allclose(scores, expected_scores)
-    assert re.search("资金", TEXTS[int(ids[0])])

@@ -124,6 +124,16 @@ def auth_server(built_index, tmp_path_factory) -> AppServer:
 
 
 @pytest.fixture(scope="session")
+def watch_server(built_index, tmp_path_factory) -> AppServer:
+    """A server watching its corpus folder (``serve --watch``), polling fast for the tests."""
+    yield from _serve(
+        built_index,
+        tmp_path_factory.mktemp("watch-app"),
+        {"POLICYQA_WATCH": "1", "POLICYQA_WATCH_INTERVAL_S": "0.3", "POLICYQA_WATCH_DEBOUNCE_S": "1.0"},
+    )
+
+
+@pytest.fixture(scope="session")
 def llm_endpoint():
     """The fake chat-completions endpoint the LLM server talks to (scripted per test)."""
     from tests.fake_llm import FakeChat

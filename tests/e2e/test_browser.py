@@ -193,6 +193,32 @@ def test_upload_ask_view_safely_and_delete(open_tab, app_server, tmp_path):
     assert tab.foreign_requests() == []
 
 
+def test_a_rebuild_shows_its_stage_and_the_time_left(open_tab, app_server, tmp_path):
+    tab = open_tab()
+    page = tab.page
+    wait_for_app(page)
+    page.get_by_role("tab", name="知识库").click()
+    # Sentences no cache holds (a fresh number in each run): the build embeds for several seconds.
+    run = time.time_ns()
+    upload = tmp_path / "进度测试.txt"
+    lines = (f"第{n}项：试点村{run}完成第{n}批帮扶项目验收，惠及{n * 7}户。" for n in range(160))
+    upload.write_text("进度测试通报\n" + "\n".join(lines), encoding="utf-8")
+    with page.expect_file_chooser() as chooser:
+        page.click("#pqa-upload")
+    chooser.value.set_files(str(upload))
+    page.wait_for_function(
+        "() => /计算向量，约还需 \\d+/.test(document.body.innerText)", timeout=BUILD_TIMEOUT_MS, polling=100
+    )
+    status = page.locator("#pqa-status")
+    status.filter(has_text="索引已更新").wait_for(timeout=BUILD_TIMEOUT_MS)
+    assert "进度测试.txt" in page.locator("#pqa-documents").inner_text()
+    page.locator("#pqa-documents li[data-doc='进度测试.txt']").get_by_role("button", name="删除").click()
+    status.filter(has_text="已删除").wait_for(timeout=BUILD_TIMEOUT_MS)
+    status.filter(has_text="索引已更新").wait_for(timeout=BUILD_TIMEOUT_MS)
+    assert tab.dialogs and tab.dialogs[0][0] == "confirm"
+    assert not (app_server.corpus_dir / "进度测试.txt").exists()
+
+
 def test_a_wrong_upload_is_refused_with_a_message(open_tab, app_server, tmp_path):
     page = open_tab().page
     wait_for_app(page)

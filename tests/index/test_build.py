@@ -17,7 +17,7 @@ import pytest
 from index.build import build_index, build_lock
 from index.errors import IndexLockedError, IndexMismatchError, IndexMissingError
 from index.store import current_build, load_index
-from tests.conftest import CACHE, REPO
+from tests.conftest import REPO
 
 pytestmark = pytest.mark.slow
 
@@ -118,7 +118,6 @@ def test_killed_build_leaves_the_previous_index_intact(built_index, embedder, tm
     # A fresh embedding cache makes the forced rebuild slow enough to kill mid-way.
     cache = tmp_path / "cache"
     cache.mkdir()
-    (cache / "models").symlink_to(CACHE / "models")
     env = dict(
         os.environ,
         POLICYQA_INDEX_DIR=str(index_dir),

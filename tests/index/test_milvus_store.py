@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ast
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -13,6 +14,7 @@ import time
 import numpy as np
 import pytest
 
+from bench.scans import image_pdf, report_pages
 from index.build import build_index
 from index.errors import ConfigError, IndexMismatchError, StoreUnavailableError
 from index.milvus_client import WRITE_TIMEOUT_S, Connection
@@ -21,7 +23,8 @@ from index.milvus_store import MilvusStore, bm25_magnitudes
 from index.settings import Settings
 from index.stores import open_store
 from index.tokens import tokenize
-from tests.conftest import CACHE, REPO, empty_config, milvus_settings, store_env
+from qa.pipeline import QAPipeline
+from tests.conftest import CACHE, CORPUS, REPO, empty_config, milvus_settings, store_env
 
 pytestmark = pytest.mark.slow
 
@@ -54,6 +57,41 @@ def test_both_stores_hold_the_same_documents_spans_and_vectors(stores):
     assert all(milvus.sentences_after(s, 200) == local.sentences_after(s, 200) for s in sentences[::25])
     with pytest.raises(KeyError):
         milvus.document("no-such.txt")
+
+
+def test_pages_and_ocr_marks_are_stored_and_returned_as_the_local_store_does(
+    base_settings, embedder, milvus_uri, tmp_path
+):
+    """A scanned three-page PDF (drawn by bench.scans, read by the real OCR) beside a text file:
+    the Milvus store returns its page offsets, OCR pages and every span's page, and an answer
+    from it cites the page, as the local store's does."""
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    shutil.copy(CORPUS / "000_ac731e8362aff455.txt", corpus)
+    scan = "青松县工作报告.pdf"
+    (corpus / scan).write_bytes(image_pdf(report_pages()))
+    local_settings = base_settings.replace(corpus_dir=corpus, index_dir=tmp_path / "local")
+    settings = milvus_settings(local_settings.replace(index_dir=tmp_path / "milvus"), milvus_uri, "pages")
+    for each in (local_settings, settings):
+        assert not build_index(each, embedder=embedder, progress=lambda *_: None).skipped
+    local, milvus = open_store(local_settings), open_store(settings)
+    document = milvus.document(scan)
+    assert document == local.document(scan)
+    assert len(document.page_starts) == 3 and document.ocr_pages == (1, 2, 3)
+    chunk_ids = list(range(local.manifest.chunk_count))
+    chunks = milvus.chunks(chunk_ids)
+    assert chunks == local.chunks(chunk_ids)  # pages included
+    assert all(c.page == document.page_at(c.start) for c in chunks if c.doc_id == scan)
+    assert {c.page for c in chunks if c.doc_id != scan} == {None}
+    scan_pages = set()
+    for chunk in chunks:
+        sentences = milvus.sentences_in(chunk)
+        assert sentences == local.sentences_in(chunk)
+        scan_pages |= {s.page for s in sentences if s.doc_id == scan}
+    assert scan_pages == {1, 2, 3}
+    answer = QAPipeline(settings, embedder=embedder).ask("青松县易地扶贫搬迁集中安置点共安置了多少户搬迁群众？")
+    holding = [c for c in answer.citations if "2315户" in c.text]
+    assert holding and all((c.doc_id, c.page, c.ocr) == (scan, 3, True) for c in holding), answer
 
 
 def test_term_weights_are_the_local_stores_for_every_token(stores):
@@ -213,7 +251,7 @@ def test_a_scanned_documents_pages_come_back_as_the_local_store_has_them(milvus_
     rng = np.random.default_rng(0)
     vectors = [rng.normal(size=(n, 4)).astype(np.float32) for n in (len(chunks), len(sentences))]
     vectors = [v / np.linalg.norm(v, axis=1, keepdims=True) for v in vectors]
-    manifest = manifest_for(settings, 4, [doc], len(chunks), len(sentences))
+    manifest = manifest_for(settings, 4, {doc.doc_id: doc.content_hash}, len(chunks), len(sentences))
     contents = IndexContents(manifest, [doc], chunks, sentences, vectors[0], vectors[1])
     MilvusWriter(settings).write(contents, None, lambda *_: None)
 
@@ -232,8 +270,6 @@ def test_the_embedded_engine_needs_no_server(embedder, tmp_path):
     settings = Settings(corpus_dir=REPO / "corpus", index_dir=tmp_path / "index", cache_dir=CACHE, store="milvus")
     report = build_index(settings, embedder=embedder, progress=lambda *_: None)
     assert report.chunks > 0 and (tmp_path / "index" / "milvus.db").exists()
-    from qa.pipeline import QAPipeline
-
     answer = QAPipeline(settings, embedder=embedder).ask("扶贫日是每年的哪一天？")
     assert answer.answered and "10月17日" in answer.text
 

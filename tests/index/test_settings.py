@@ -70,3 +70,20 @@ def test_environment_values_are_coerced_to_the_settings_types(clean_env):
     settings = load_settings()
     assert settings.allow_unauthenticated is True and settings.llm_timeout_s == 2.5
     assert settings.allowed_origins == ("https://a.example", "https://b.example")
+
+
+def test_converted_models_are_kept_per_machine_outside_the_checkout(clean_env, tmp_path):
+    clean_env.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert load_settings().model_cache_dir == tmp_path / "xdg" / "policyqa" / "models"
+    clean_env.delenv("XDG_CACHE_HOME")
+    clean_env.setenv("HOME", str(tmp_path / "home"))
+    assert load_settings().model_cache_dir == tmp_path / "home" / ".cache" / "policyqa" / "models"
+    clean_env.setenv("POLICYQA_MODEL_CACHE_DIR", str(tmp_path / "shared"))
+    assert load_settings().model_cache_dir == tmp_path / "shared"
+
+
+def test_watch_settings_come_from_the_environment(clean_env):
+    clean_env.setenv("POLICYQA_WATCH", "1")
+    clean_env.setenv("POLICYQA_WATCH_DEBOUNCE_S", "0.5")
+    settings = load_settings()
+    assert settings.watch is True and settings.watch_debounce_s == 0.5 and settings.watch_interval_s == 2.0

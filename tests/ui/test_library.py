@@ -16,7 +16,7 @@ from index.milvus_client import Connection
 from index.settings import Settings
 from index.store import read_manifest
 from qa.pipeline import QAPipeline
-from tests.conftest import CACHE, milvus_settings
+from tests.conftest import CACHE, MODELS, milvus_settings
 from tests.sample_files import pdf_with_text
 
 FACT = "青松县2024年在12个行政村新建村级光伏电站37座，带动1460户脱贫户稳定增收。"
@@ -35,7 +35,15 @@ def tiny_docx(*paragraphs: str) -> bytes:
 
 @pytest.fixture
 def library(corpus_copy, tmp_path) -> Library:
-    return Library(Settings(corpus_dir=corpus_copy, index_dir=tmp_path / "index", cache_dir=CACHE, max_upload_mb=1))
+    return Library(
+        Settings(
+            corpus_dir=corpus_copy,
+            index_dir=tmp_path / "index",
+            cache_dir=CACHE,
+            model_cache_dir=MODELS,
+            max_upload_mb=1,
+        )
+    )
 
 
 @pytest.mark.parametrize(
@@ -152,9 +160,9 @@ def test_add_rebuild_delete_rebuild(store, built_index, embedder, corpus_copy, t
     index_dir = tmp_path / "index"
     if store == "faiss":
         shutil.copytree(built_index.index_dir, index_dir, ignore=shutil.ignore_patterns(".lock"))
-        settings = Settings(corpus_dir=corpus_copy, index_dir=index_dir, cache_dir=CACHE)
+        settings = Settings(corpus_dir=corpus_copy, index_dir=index_dir, cache_dir=CACHE, model_cache_dir=MODELS)
     else:  # a fresh index of the copied corpus in the test server, then documents added and deleted in place
-        base = Settings(corpus_dir=corpus_copy, index_dir=index_dir, cache_dir=CACHE)
+        base = Settings(corpus_dir=corpus_copy, index_dir=index_dir, cache_dir=CACHE, model_cache_dir=MODELS)
         settings = milvus_settings(base, request.getfixturevalue("milvus_uri"), "library")
         build_index(settings, embedder=embedder, progress=lambda *_: None, force=True)
         generation = Connection(settings).read_live()["generation"]
@@ -185,6 +193,59 @@ def test_add_rebuild_delete_rebuild(store, built_index, embedder, corpus_copy, t
 def test_uploaded_file_is_readable_by_other_users(library):
     doc_id = library.add_file("a.txt", ("标题\n" + FACT).encode())
     assert (Path(library.settings.corpus_dir) / doc_id).stat().st_mode & 0o444 == 0o444
+
+
+def test_files_dropped_into_the_folder_get_the_upload_checks(library):
+    corpus = Path(library.settings.corpus_dir)
+    original = "001_8f2e60f4829d27b2.txt"
+    shutil.copy(corpus / original, corpus / "a-copy.txt")
+    (corpus / "report.txt").write_bytes(pdf_with_text("扶贫"))  # a PDF named .txt
+    (corpus / "huge.md").write_text("扶贫" * 400_000, encoding="utf-8")  # 2.4 MB, over the 1 MB limit
+    (corpus / "fine.md").write_text("# 新文件\n\n" + FACT, encoding="utf-8")
+    refused = library.refused_files()
+    assert sorted(refused) == ["a-copy.txt", "huge.md", "report.txt"]
+    assert re.search(f"与已有文档“{original}”内容完全相同", refused["a-copy.txt"])
+    assert "PDF" in refused["report.txt"] and "超过上传上限 1 MB" in refused["huge.md"]
+    assert all(reason.endswith("未编入索引。") for reason in refused.values())
+
+
+def test_a_dropped_scan_with_more_pages_to_ocr_than_allowed_is_refused_as_an_upload_is(corpus_copy, tmp_path):
+    from bench.scans import image_pdf, report_pages
+
+    library = _scan_library(corpus_copy, tmp_path, ocr_max_pages=2, watch=True)
+    (corpus_copy / "long.pdf").write_bytes(image_pdf(report_pages()))  # 3 scanned pages
+    (corpus_copy / "short.pdf").write_bytes(image_pdf(report_pages()[:2]))
+    refused = library.refused_files()
+    assert list(refused) == ["long.pdf"]
+    assert refused["long.pdf"] == "long.pdf: 需要文字识别的页数（3）超过上限 2 页（设置 ocr_max_pages）" + (
+        "（3 pages need OCR, more than the limit of 2: setting ocr_max_pages）未编入索引。"
+    )
+    with pytest.raises(DocumentError, match="超过上限 2 页（设置 ocr_max_pages）"):
+        library.add_file("long-upload.pdf", image_pdf(report_pages()[::-1]))  # the same 3 pages, reordered
+
+
+def test_of_two_identical_new_files_the_first_by_name_is_kept(library):
+    corpus = Path(library.settings.corpus_dir)
+    (corpus / "b.md").write_text(FACT, encoding="utf-8")
+    (corpus / "a.md").write_text(FACT, encoding="utf-8")
+    assert list(library.refused_files()) == ["b.md"]
+
+
+@pytest.mark.slow
+def test_a_watched_folder_leaves_refused_files_out_of_the_index(built_index, embedder, corpus_copy, tmp_path):
+    index_dir = tmp_path / "index"
+    shutil.copytree(built_index.index_dir, index_dir, ignore=shutil.ignore_patterns(".lock"))
+    settings = Settings(
+        corpus_dir=corpus_copy, index_dir=index_dir, cache_dir=CACHE, model_cache_dir=MODELS, watch=True
+    )
+    library = Library(settings, embedder=embedder)
+    shutil.copy(corpus_copy / "002_88d20b9e249d40e3.txt", corpus_copy / "dup.txt")
+    (corpus_copy / "fine.md").write_text("# 青松县通报\n\n" + FACT, encoding="utf-8")
+    report = library.rebuild()
+    assert report.added == ("fine.md",)
+    assert [s.path for s in report.skipped] == ["dup.txt"] and "内容完全相同" in report.skipped[0].reason
+    assert "dup.txt" not in read_manifest(index_dir).documents
+    assert library.rebuild().up_to_date  # the refusal holds: nothing to do
 
 
 # --- pictures and scans -------------------------------------------------------------------------------
