@@ -217,17 +217,19 @@ def choose_thresholds(model: AnswerModel, questions: list[Prepared], answerer: R
 @dataclass(frozen=True)
 class DecisionTable:
     """Each question's decision features, whether the answer it would get is right, whether it is
-    answerable."""
+    answerable, and whether it had any evidence to rank (a question without is always declined)."""
 
     rows: np.ndarray
     right: np.ndarray
     answerable: np.ndarray
+    ranked: np.ndarray
 
     def __add__(self, other: DecisionTable) -> DecisionTable:
         return DecisionTable(
             np.concatenate([self.rows, other.rows]),
             np.concatenate([self.right, other.right]),
             np.concatenate([self.answerable, other.answerable]),
+            np.concatenate([self.ranked, other.ranked]),
         )
 
 
@@ -236,26 +238,28 @@ def decision_table(model: AnswerModel, questions: list[Prepared], answerer: Rank
     questions), each labelled by the answer it gets when every question is answered."""
     always = Regression(np.zeros(len(DECISION_NAMES)), np.ones(len(DECISION_NAMES)), np.zeros(len(DECISION_NAMES)), 0.0)
     answerer.model = replace(model, decision=always, decision_threshold=0.0)
-    rows, right = [], []
+    rows, right, any_ranked = [], [], []
     for item in questions:
         parts = zip(item.info.parts[:MAX_PARTS], item.part_vectors)
         ranked = [r for part, vector in parts if (r := answerer._rank(part, item.evidence, vector)) is not None]
         rows.append(decision_features(ranked) if ranked else np.zeros(len(DECISION_NAMES)))
+        any_ranked.append(bool(ranked))
         draft = answerer.answer(item.info, item.evidence, item.part_vectors)
         reply = {"answered": draft.answered, "answer": draft.text}
         right.append(bool(ranked) and item.question.answerable and answer_hit(reply, item.question))
     answerable = np.array([item.question.answerable for item in questions], dtype=bool)
-    return DecisionTable(np.array(rows), np.array(right, dtype=bool), answerable)
+    return DecisionTable(np.array(rows), np.array(right, dtype=bool), answerable, np.array(any_ranked, dtype=bool))
 
 
 def fit_decision(train: DecisionTable, dev: DecisionTable) -> tuple[Regression, float, dict[str, float]]:
     """The answer-or-decline regression fitted on the training questions, and its threshold: the
     one that keeps answered-correctly and declined-correctly nearest their targets on the training
     questions (scored by regressions fitted without them) and the development questions."""
-    regression = _regression(train.rows, train.right.astype(int), DECISION_REGULARIZATION)
+    fitted = train.ranked  # a question without evidence is declined before the decision
+    regression = _regression(train.rows[fitted], train.right[fitted].astype(int), DECISION_REGULARIZATION)
     out_of_fold = np.zeros(len(train.right))
     for block in np.array_split(np.arange(len(train.right)), FOLDS):
-        rest = np.setdiff1d(np.arange(len(train.right)), block)
+        rest = np.setdiff1d(np.flatnonzero(fitted), block)
         held_out = _regression(train.rows[rest], train.right[rest].astype(int), DECISION_REGULARIZATION)
         out_of_fold[block] = held_out.probabilities(train.rows[block])
     probability = np.concatenate([out_of_fold, regression.probabilities(dev.rows)])
@@ -269,7 +273,7 @@ def fit_decision(train: DecisionTable, dev: DecisionTable) -> tuple[Regression, 
 
 def decided(probability: np.ndarray, table: DecisionTable, threshold: float) -> dict[str, float]:
     """answered-correctly and declined-correctly when questions are answered from ``threshold``."""
-    answered = probability >= threshold
+    answered = (probability >= threshold) & table.ranked
     return {
         "answered_correctly": float((answered & table.right)[table.answerable].mean()),
         "declined_correctly": float((~answered)[~table.answerable].mean()),

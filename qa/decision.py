@@ -70,7 +70,8 @@ def decision_features(ranked: Sequence[Ranked]) -> np.ndarray:
         _log(strongest.strength),
         _log(min(r.strength for r in ranked)),
         strongest.best_probability - runner_up,
-        float((probability >= 0.5 * strongest.best_probability).sum()),
+        # none, when every sentence had the wrong scope (all at probability 0)
+        float((probability >= 0.5 * strongest.best_probability).sum()) if strongest.best_probability > 0 else 0.0,
         float(len(ranked) > 1),
         float(bool(strongest.part.wants)),
         float(strongest.blocked is not None),

@@ -41,7 +41,7 @@ TRIM_POLICY_ABOVE_CHARS = 140
 RUNNER_UP_SHARE = 0.6
 RUNNER_UPS = 2
 # Once a question is answered, each other part is answered whose strength (best probability /
-# its threshold) is at least this share of the strongest part's (or of 1, if that is higher):
+# its threshold) is at least this share of the strongest part's (or of 1, if that is lower):
 # the question is about the documents, each part quotes its likeliest sentence.
 LATER_PART_SHARE = 0.5
 SCOPE_WORDS = {
@@ -93,23 +93,16 @@ class ExtractiveAnswerer:
         answers, confidence = self.model.decide(
             decision_features(ranked), strongest.strength, strongest.best_probability
         )
-        if not answers:
-            # Each scope block that would have answered, by how far it clears its part's threshold.
-            blocked = [
-                (r.blocked[0] / r.threshold, r.blocked)
-                for r in ranked
-                if r.blocked is not None and r.blocked[0] >= r.threshold
-            ]
-            if blocked:
-                _, (_, item, check) = max(blocked, key=lambda b: b[0])
-                return self._decline_for_scope(item, check, info, evidence, confidence)
-            return Draft(self.refusal_text, (), {}, False, confidence=confidence)
+        # Only sentences of the right scope are quoted: a part whose every sentence had another
+        # scope (all at probability 0) has nothing to quote.
+        if not answers or strongest.best_probability <= 0:
+            return self._decline(ranked, info, evidence, confidence)
         # The question is answered: every other part that has a likely answer gets it too.
         picks: list[Pick] = []
         runner_ups: list[Pick] = []
         bar_share = LATER_PART_SHARE * min(1.0, strongest.strength)
         for index, r in enumerate(ranked):
-            if r.strength < bar_share:
+            if r.strength < bar_share or r.best_probability <= 0:
                 continue
             bar = r.threshold * bar_share
             pick = Pick(evidence.sentences[r.order[0]], r.best_probability, index)
@@ -126,6 +119,19 @@ class ExtractiveAnswerer:
                             runner_ups.extend(self._list_items(runner_up, evidence))
         text, citations = compose(info, [*picks, *runner_ups], evidence)
         return Draft(text, citations, {c.marker: c.text for c in citations}, True, confidence=confidence)
+
+    def _decline(self, ranked: Sequence[Ranked], info: QuestionInfo, evidence: Evidence, confidence: float) -> Draft:
+        """The refusal, or, when a sentence of another scope would have answered, what it states."""
+        # Each scope block that would have answered, by how far it clears its part's threshold.
+        blocked = [
+            (r.blocked[0] / r.threshold, r.blocked)
+            for r in ranked
+            if r.blocked is not None and r.blocked[0] >= r.threshold
+        ]
+        if blocked:
+            _, (_, item, check) = max(blocked, key=lambda b: b[0])
+            return self._decline_for_scope(item, check, info, evidence, confidence)
+        return Draft(self.refusal_text, (), {}, False, confidence=confidence)
 
     def _rank(self, part: SubQuestion, evidence: Evidence, vector: np.ndarray) -> Ranked | None:
         """The evidence sentences ranked for one part, those of the wrong scope set aside."""

@@ -430,7 +430,12 @@ def _row(
         other_years = bool(clause_years) and all(y and not y & pt.years for y in clause_years)
         f[INDEX["other_year_in_clause"]] = float(other_years)
     number_clauses = "".join(clause_with_previous(text, q.start, q.end, FOCUS_WINDOW) for q in answering)
-    stated_per = {name for name, pattern in PER_UNIT_STATED.items() if pattern.search(number_clauses or text)}
+    # An asked per-unit measure may be stated in other words (「人均年增收」), the others as asked.
+    stated_per = {
+        name
+        for name in PER_UNIT
+        if (PER_UNIT_STATED if name in pt.per_unit else PER_UNIT)[name].search(number_clauses or text)
+    }
     f[INDEX["per_unit_mismatch"]] = float(stated_per != set(pt.per_unit))
     # places
     sentence_places = sure_places(text)

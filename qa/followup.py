@@ -22,6 +22,11 @@ TAIL = re.compile(r"(?:的|的话)?(?:呢|怎么样|咋样|如何|情况)?[？?�
 POINTS_BACK = re.compile(
     r"他们|她们|它们|(?<!其)[他她]|这些|那些|该|此|上述|这个|那个|这项|这一|这种|那种|这里|那里|那边|当地|同期|其中|又|还|那年|那一年|当年"
 )
+# Within one question, the words that point back to the part before (「又」「还」 do not: 「西藏又派了
+# 多少人」 names its own subject).
+PRONOUNS = re.compile(
+    r"他们|她们|它们|(?<!其)[他她]|这些|那些|该|此|上述|这个|那个|这项|这一|这种|那种|这里|那里|当地|同期|其中|那年|那一年|当年"
+)
 # A follow-up asks little of its own: fewer topic characters than this (「花了多少钱？」).
 MAX_BARE_CHARS = 6
 MAX_UNSCOPED_CHARS = 10
@@ -72,19 +77,22 @@ def resolve(question: str, history: Sequence[str]) -> Resolved:
 def resolve_part(part: str, previous_part: str) -> str:
     """A later part of one question resolved against the part before it.
 
-    A short one (「…多少人？其中中央财政出了多少？」, 「…？那那曲呢？」) is a follow-up. One that
-    names its own subject keeps it and takes only the earlier part's place and time where it
-    names none: 「2015年西藏建档立卡贫困人口有多少？到2019年底累计脱贫多少？」 asks about 西藏,
-    and 「全国派了多少个驻村工作队？西藏又派了多少人次干部驻村？」 about 西藏 alone.
+    A part that points back (「其中…」「他们…」「这些…」), opens as a follow-up (「那…」「…呢」)
+    or asks little beside its place (「…？西藏有多少？」) is a follow-up. One naming a subject of
+    its own keeps it and takes only the earlier part's place and time where it names none:
+    「2015年西藏建档立卡贫困人口有多少？到2019年底累计脱贫多少？」 asks about 西藏, and
+    「全国派了多少个驻村工作队？西藏又派了多少人次干部驻村？」 about 西藏 alone.
     """
     text = part.strip()
-    own_place = bool(place_names(text, loose=True)) or names_nation(text)
-    short = len(_bare(text)) <= MAX_BARE_CHARS and not own_place  # 「昌都和那曲各…」: 「那曲脱贫了多少人」
-    if short or OPENERS.search(text) or re.search(r"呢[？?]*$", text):
+    places = place_names(text, loose=True)
+    topic = _bare(text)
+    for place in places:
+        topic = topic.replace(place, "")
+    if len(topic) <= MAX_BARE_CHARS or PRONOUNS.search(text) or OPENERS.search(text) or re.search(r"呢[？?]*$", text):
         return _resolve_one(part, previous_part)
-    places = () if own_place else place_names(previous_part, loose=True)
+    carried = () if places or names_nation(text) else place_names(previous_part, loose=True)
     times = () if TIME_EXPRESSION.search(text) else TIME_EXPRESSION.findall(previous_part)
-    scope = "".join(dict.fromkeys([*times, *places]))
+    scope = "".join(dict.fromkeys([*times, *carried]))
     return scope + part if scope else part
 
 

@@ -49,15 +49,19 @@ INVISIBLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b-\u200f\u2028-\u20
 FOCUS_AFTER = re.compile(
     r"(?:多少|几)(?:名|个|户|家|位|项|条|种|次|所|元|亿元|万元|万|亿|公里|人次|人)?([\u4e00-\u9fff“”\"]{2,14})"
 )
-# Before 多少, the phrase after the last 的/里/中 (「衔接资金项目的完工率是多少」 measures 完工率).
+# Before 多少, the phrase after the last 的 (「衔接资金项目的完工率是多少」 measures 完工率) and
+# after a localizer 中/里 (「贫困家庭中女性有多少」 counts 女性; 中央 is no localizer).
 FOCUS_BEFORE = re.compile(
     r"([^，,的之、“”\"\s\d]{2,12}?)(?:是|有|为|达到|达|约|共|一共|总共|累计|占)?(?:多少|几|多大|多高|多长|多远)"
 )
 FOCUS_STOP = re.compile(
-    r"^(?:了|的|是|有|在|到|从|由|为|将|把|被|一共|总共|累计|具体|分别|大约)+|(?:了|的|是|呢|吗|又|还|也|都|中|里)+$"
+    r"^(?:了|的|是|有|在|到|从|由|为|将|把|被|一共|总共|累计|具体|分别|大约)+|(?:了|的|是|呢|吗|又|还|也|都)+$"
 )
 FOCUS_SPLIT = re.compile(r"[和与及、，,“”\"]+")
-MARKUP = re.compile(r"<(script|style)\b[^>]*>.*?</\1\s*>|</?[a-zA-Z][^<>]*>", re.IGNORECASE | re.DOTALL)
+LOCALIZERS = frozenset(("中", "里", "里面", "里头", "当中", "之中"))
+MARKUP = re.compile(
+    r"<(script|style)\b[^>]*>.*?</\1\s*>|</?[a-zA-Z][a-zA-Z0-9-]*(?:\s[^<>]*)?/?>", re.IGNORECASE | re.DOTALL
+)
 # 「这里面」「其中」 say that a part is asked, not what is counted.
 PART_OF = re.compile(r"(?:这|那)?(?:里面|里头|当中|之中|其中)")
 GENERIC_FOCUS = frozenset(
@@ -204,6 +208,9 @@ def _phrases_before(text: str) -> list[str]:
     found = []
     for match in FOCUS_BEFORE.finditer(text):
         words = [(w, t) for w, t in posseg.lcut(FOCUS_STOP.sub("", QUESTION_WORDS.sub("", match.group(1))))]
+        localizers = [i for i, (w, t) in enumerate(words) if t == "f" and w in LOCALIZERS]
+        if localizers:
+            words = words[localizers[-1] + 1 :]
         while words and len(words[-1][0]) > 1 and words[-1][1].startswith(("v", "u", "d")) and words[-1][1] != "vn":
             words.pop()  # 「森林覆盖率达到了」: the verb is not what is measured
         kept = "".join(
@@ -277,10 +284,19 @@ def split_question(question: str) -> tuple[SubQuestion, ...]:
                 groups[-1] = f"{groups[-1]}，{pending}"
             else:
                 groups.append(pending)
-    groups = [item for group in groups or [question] for item in each_respectively(group)]
-    # A later part that leans on an earlier one (「其中…」「又…」) carries its subject, but
-    # what it asks for is its own.
-    resolved = [resolve_part(g, groups[i - 1]) if i else g for i, g in enumerate(groups)]
+    # A later question that leans on an earlier one (「其中…」「西藏呢？」) carries its subject
+    # (resolved in turn, so a third leans on the second as the reader understood it), but what it
+    # asks for is its own. The items of one 「A和B分别…」 are whole questions already.
+    resolved: list[str] = []
+    items: list[str] = []
+    previous = ""
+    for group in groups or [question]:
+        text = resolve_part(group, previous) if previous else group
+        expanded, own = each_respectively(text), each_respectively(group)
+        items.extend(own if len(own) == len(expanded) else [group] * len(expanded))
+        resolved.extend(expanded)
+        previous = text
+    groups = items
     return tuple(
         SubQuestion(
             text=text,

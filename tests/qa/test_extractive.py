@@ -10,7 +10,7 @@ import pytest
 
 from index.errors import ConfigError
 from index.types import Sentence
-from qa.decision import DECISION_NAMES
+from qa.decision import DECISION_NAMES, decision_features
 from qa.evidence import Evidence, EvidenceSentence
 from qa.extractive import ExtractiveAnswerer
 from qa.features import INDEX, NAMES, part_features
@@ -171,6 +171,16 @@ def test_a_place_answers_a_where_question_and_is_another_scope_otherwise():
     assert local == {"打好精准脱贫攻坚战座谈会是在哪儿开的？": 0.0, "打好精准脱贫攻坚战座谈会是哪天开的？": 2.0}
 
 
+def _query() -> np.ndarray:
+    query = np.zeros(DIM, dtype=np.float32)
+    query[0] = 1.0
+    return query
+
+
+def _part(question: str):
+    return analyze(question)[0].parts[0]
+
+
 def _features(question: str, evidence: Evidence) -> np.ndarray:
     info, _ = analyze(question)
     query = np.zeros(DIM, dtype=np.float32)
@@ -185,3 +195,14 @@ def test_who_and_where_questions_look_for_offices_and_places():
     assert who[:, INDEX["who_asked"]].all() and list(who[:, INDEX["names_role"]]) == [1.0, 0.0]
     where = _features("中央扶贫开发工作会议在哪里开的？", _evidence([("会议在北京召开。", 0.9), ("会议很重要。", 0.9)]))
     assert list(where[:, INDEX["where_names_place"]]) == [1.0, 0.0] and not where[:, INDEX["who_asked"]].any()
+
+
+def test_a_question_whose_every_sentence_has_the_wrong_scope_is_never_answered_from_them():
+    evidence = _evidence([(f"日喀则市第{n}批安置了{n}00户。", 0.97) for n in range(1, 9)])
+    # a decision that would answer nearly anything
+    lenient = _decision(_model(), 3.0, close_candidates=1.0)
+    draft = _answer("那曲安置了多少户？", evidence, lenient)
+    # declined, saying what the documents state for 日喀则, not answered with it
+    assert not draft.answered and draft.text.startswith("文档中没有所问范围的这一数字，只有日喀则")
+    ranked = ExtractiveAnswerer(lenient, REFUSAL)._rank(_part("那曲安置了多少户？"), evidence, _query())
+    assert decision_features([ranked])[DECISION_NAMES.index("close_candidates")] == 0.0

@@ -185,9 +185,10 @@ def test_figure_focus_names_what_is_counted():
     assert figure_focus("万企帮万村帮扶的那些村里，深度贫困村有多少个") == ("深度贫困村",)
     # 「这里面」 says a part is asked, not what is counted.
     assert figure_focus("农牧民工联队带动了劳动力转移就业，这里面建档立卡贫困户有多少人") == ("建档立卡贫困户",)
-    # 中 and 里 begin names (中央) as well as end phrases (「贫困户中有多少」)
+    # 中 and 里 as localizers end the whole a part is asked of; 中央 is a name
     assert figure_focus("中央财政专项扶贫资金多少") == ("中央财政专项扶贫资金",)
-    assert figure_focus("建档立卡贫困户中有多少是因病致贫") == ("建档立卡贫困户",)
+    assert figure_focus("贫困家庭中女性有多少") == ("女性",)
+    assert figure_focus("脱贫人口里女性占多少") == ("女性",)
     # Verbs, times and places around the question word are not what is counted.
     assert figure_focus("那曲市累计减贫了多少户") == ()
 

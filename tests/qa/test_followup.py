@@ -52,6 +52,22 @@ def test_a_pronoun_or_inside_word_points_back():
     assert "产业园" in resolve("里面进了多少家企业？", ["沪滇协作产业园建在云南哪个地方？"]).text
 
 
+def test_a_later_part_of_one_question_keeps_or_borrows_its_subject():
+    from qa.query import split_question
+
+    def parts(question: str) -> list[str]:
+        return [part.text for part in split_question(question)]
+
+    # its own subject, the earlier part's place
+    assert parts("2015年西藏建档立卡贫困人口有多少？到2019年底累计脱贫多少？")[1] == "西藏到2019年底累计脱贫多少"
+    assert parts("全国一共派了多少个驻村工作队？西藏又派了多少人次干部驻村？")[1] == "西藏又派了多少人次干部驻村"
+    # little beside a place, or a pronoun: the earlier part's subject
+    assert "贫困人口" in parts("全国有多少贫困人口？西藏有多少？")[1]
+    assert "脱贫" in parts("2019年西藏脱贫了多少人？他们人均纯收入提高了多少？")[1]
+    # the items of 「各」/「分别」 are whole questions
+    assert parts("昌都和那曲各脱贫了多少人？") == ["昌都脱贫了多少人", "那曲脱贫了多少人"]
+
+
 def test_a_chain_of_follow_ups_keeps_its_subject():
     history = ["民主党派搞脱贫攻坚民主监督是哪年开始的？", "一共搞了几年？"]
     assert "民主监督" in resolve("他们对口盯了几个省？", history).text

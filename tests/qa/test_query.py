@@ -68,3 +68,4 @@ def test_markup_pasted_into_a_question_is_not_what_is_asked():
     # a lone angle bracket is text, and a question of markup only stays as typed
     assert without_markup("收入<1000元的有多少户？") == "收入<1000元的有多少户？"
     assert without_markup("<b>") == "<b>"
+    assert without_markup("GDP<A级>的县有几个？") == "GDP<A级>的县有几个？"
