@@ -3,6 +3,11 @@
 One document, then the same document rewritten four times with fresh numbers: both built cold
 (empty embedding cache) by ``policyqa index`` in a child process, peak resident memory from
 ``wait4`` (what ``/usr/bin/time -f %M`` prints). README, "Indexing", has the full-corpus figures.
+
+Both builds embed one batch at a time (``threads = 1``): with two at once the peak also depends
+on which two batches happen to run together, which four documents offer more chances of than
+one (one document's peak varied 766–799 MB, four's 869–930 MB over runs); what grows with the
+corpus, if anything, shows one batch at a time as well.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ def cold_build_peak_mb(corpus, work) -> float:
         os.environ,
         POLICYQA_CONFIG=empty_config(work),
         POLICYQA_CACHE_DIR=str(work / "cache"),  # empty: every text is embedded
+        POLICYQA_THREADS="1",
     )
     command = [sys.executable, "-m", "ui.cli", "index", "--corpus", str(corpus), "--index", str(work / "index")]
     done = run_measured(command, REPO, env)
