@@ -103,7 +103,7 @@ def run_measured(command: Sequence[str], cwd: Path, env: dict[str, str]) -> Meas
         out.seek(0)
         text = out.read().decode("utf-8", "replace")
     if process.returncode != 0:
-        # Its error output is not kept (keeping it raised the measured peak by ≈ 100 MB).
+        # Its error output (progress bars, warnings) is not kept.
         raise RuntimeError(
             f"{' '.join(command)} exited with {process.returncode} (run it by hand to see why): {text[-2000:]}"
         )
