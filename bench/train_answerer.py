@@ -207,9 +207,7 @@ def choose_thresholds(model: AnswerModel, questions: list[Prepared], answerer: R
     for _ in range(2):
         for field in ("figure_threshold", "other_threshold"):
             tried = [score(replace(model, **{field: float(t)}), questions, answerer) for t in THRESHOLDS]
-            balance = np.array([_balance(m) for m in tried])
-            smoothed = np.convolve(np.pad(balance, 1, mode="edge"), np.ones(3) / 3, mode="valid")
-            best = int(np.argmax(smoothed))
+            best = _best_smoothed(tried)
             model, found = replace(model, **{field: float(THRESHOLDS[best])}), tried[best]
     return model, found
 
@@ -265,9 +263,7 @@ def fit_decision(train: DecisionTable, dev: DecisionTable) -> tuple[Regression, 
     probability = np.concatenate([out_of_fold, regression.probabilities(dev.rows)])
     both = train + dev
     tried = [decided(probability, both, float(t)) for t in THRESHOLDS]
-    balance = np.array([_balance(m) for m in tried])
-    smoothed = np.convolve(np.pad(balance, 1, mode="edge"), np.ones(3) / 3, mode="valid")
-    best = int(np.argmax(smoothed))
+    best = _best_smoothed(tried)
     return regression, float(THRESHOLDS[best]), tried[best]
 
 
@@ -278,6 +274,14 @@ def decided(probability: np.ndarray, table: DecisionTable, threshold: float) -> 
         "answered_correctly": float((answered & table.right)[table.answerable].mean()),
         "declined_correctly": float((~answered)[~table.answerable].mean()),
     }
+
+
+def _best_smoothed(tried: list[dict[str, float]]) -> int:
+    """The index of the best balance among ``THRESHOLDS``' results, each averaged with its two
+    neighbours (a flat top otherwise moves with one question)."""
+    balance = np.array([_balance(m) for m in tried])
+    smoothed = np.convolve(np.pad(balance, 1, mode="edge"), np.ones(3) / 3, mode="valid")
+    return int(np.argmax(smoothed))
 
 
 def _balance(metrics: dict[str, float]) -> float:

@@ -1,10 +1,11 @@
 """Answer or decline: a decision about the whole question, from how its parts' rankings look.
 
 The sentence model (qa.model) says how likely each sentence answers a part, and ranks them.
-Whether to answer at all is a different question, better told by the ranking's shape than by
-one probability against a bar: how sure the best sentence is and how far ahead of the next,
-whether its words are words the documents use, whether a sentence of the wrong scope was
-likelier, how many parts there are and of what kind. A second logistic regression over these
+Whether to answer at all is a different question, told by the ranking's shape as well as by
+one probability against a bar (a little better so, measured: README "Answers"): how sure the
+best sentence is and how far ahead of the next, whether its words are words the documents use,
+whether a sentence of the wrong scope was likelier, how many parts there are and of what kind.
+A second logistic regression over these
 named numbers (``DECISION_NAMES``) gives the probability that the answer the question would
 get is right; it is fitted on the training questions' out-of-fold rankings by
 ``python -m bench.train_answerer`` and stored beside the sentence model.

@@ -19,14 +19,13 @@ from qa.text import names_nation, place_names, years_in
 # Words a follow-up opens with, or ends with, and pronouns that point back.
 OPENERS = re.compile(r"^(?:那么说|那么|那末|那(?!曲)|还有|另外|此外|以及|再问一下|再问|而|同时|其中|这里面|里面|里头)")
 TAIL = re.compile(r"(?:的|的话)?(?:呢|怎么样|咋样|如何|情况)?[？?。！!\s]*$")
-POINTS_BACK = re.compile(
-    r"他们|她们|它们|(?<!其)[他她]|这些|那些|该|此|上述|这个|那个|这项|这一|这种|那种|这里|那里|那边|当地|同期|其中|又|还|那年|那一年|当年"
-)
-# Within one question, the words that point back to the part before (「又」「还」 do not: 「西藏又派了
-# 多少人」 names its own subject).
+# Words that point back to the part before within one question (「又」「还」 do not: 「西藏又派了
+# 多少人」 names its own subject) …
 PRONOUNS = re.compile(
     r"他们|她们|它们|(?<!其)[他她]|这些|那些|该|此|上述|这个|那个|这项|这一|这种|那种|这里|那里|当地|同期|其中|那年|那一年|当年"
 )
+# … and to the question before, across turns.
+POINTS_BACK = re.compile(PRONOUNS.pattern + "|那边|又|还")
 # A follow-up asks little of its own: fewer topic characters than this (「花了多少钱？」).
 MAX_BARE_CHARS = 6
 MAX_UNSCOPED_CHARS = 10
