@@ -18,7 +18,7 @@ import numpy as np
 from index.tokens import tokenize
 from index.types import Sentence
 from qa.evidence import Evidence, EvidenceSentence
-from qa.numbers import Quantity, find_quantities, parse_quantity
+from qa.numbers import Quantity, find_quantities, parse_quantity, stated_range
 from qa.query import SubQuestion, topic_words
 from qa.scope import PER_UNIT, PER_UNIT_STATED, Scope, ScopeCheck, check_figure, check_place, is_sure_place, scope_of
 from qa.text import (
@@ -91,6 +91,7 @@ NAMES = (
     "focus_missing",  # the heaviest word of the counted thing that the figure's clause lacks (「女」干部)
     "restricted",  # 「单独」「光」「仅」「其中」: a part of something is asked
     "restricted_unfocused",
+    "figure_given",  # the answering figure is one the question itself states (「那20多万名学生里，…」)
     "wants_figure_no_number",
     "year_asked",
     "year_in_clause",
@@ -161,6 +162,7 @@ class PartTerms:
     scope: Scope
     unknown_focus: float
     unknown_terms: float
+    given: tuple[tuple[str, float, float], ...]  # the figures the part itself states: kind, values
 
 
 WHY_QUESTION = re.compile(r"为什么|为啥|为何|原因|靠的是|靠什么|靠啥|凭什么|意义|作用|有啥用|有什么用|目的")
@@ -205,6 +207,7 @@ def part_terms(part: SubQuestion, term_weight: Callable[[str], float], tokenizer
         how=bool(HOW_QUESTION.search(text)),
         who=bool(WHO_QUESTION.search(text)),
         where=bool(WHERE_QUESTION.search(text)),
+        given=tuple((q.kind, *stated_range(q)) for q in find_quantities(text) if q.kind != "date"),
     )
 
 
@@ -244,6 +247,11 @@ def missing_weight(text: str, terms: dict[str, float]) -> float:
         return 0.0
     norm = normalize(text)
     return max((w for t, w in terms.items() if t not in norm), default=0.0) / total
+
+
+def is_given(quantity: Quantity, given: Sequence[tuple[str, float, float]]) -> bool:
+    """True if a figure is one of the question's own (「那4万多人里」 states 44 435)."""
+    return any(kind == quantity.kind and low <= quantity.value <= high for kind, low, high in given)
 
 
 def wanted_quantities(text: str, wants: str, units: Sequence[str] = ()) -> list[Quantity]:
@@ -420,6 +428,8 @@ def _row(
         f[INDEX["restricted_unfocused"]] = f[INDEX["restricted"]] * (1 - f[INDEX["focus"]])
         # The figures that name the counted thing best are the ones that would answer.
         answering = [q for q, focus in zip(quantities, focus_of) if focus >= max(focus_of) - 1e-9]
+        # A figure the question states is what it asks about, not its answer (a part of it is asked).
+        f[INDEX["figure_given"]] = float(all(is_given(q, pt.given) for q in answering))
     f[INDEX["unknown_focus"]] = pt.unknown_focus
     f[INDEX["unknown_terms"]] = pt.unknown_terms
     clause_years = [years_in(clause_with_previous(text, q.start, q.end, FOCUS_WINDOW)) for q in answering]

@@ -418,3 +418,29 @@ def same_quantity(a: Quantity, b: Quantity, rel_tol: float = 1e-9) -> bool:
     if a.high is not None and b.high is not None and not math.isclose(a.high, b.high, rel_tol=rel_tol):
         return False
     return math.isclose(a.value, b.value, rel_tol=rel_tol)
+
+
+_MORE_THAN = re.compile(r"多|余|超过|以上|逾")
+_NEARLY = re.compile(r"近|将近|接近|不到")
+_ROUGHLY_SHARE = 0.1  # 「约3000人」: within a tenth either way
+
+
+def stated_range(q: Quantity) -> tuple[float, float]:
+    """The values a figure as written may stand for: 「4万多」 40 000–50 000 (up to the next unit
+    of its last digit), 「1800多」 1 800–1 900, 「近2000万」 a little below 2 000万, 「约」 about."""
+    if q.high is not None:
+        return q.value, q.high
+    if not q.approx:
+        return q.value, q.value
+    if _MORE_THAN.search(q.text):
+        digits = re.search(r"\d+(?:\.\d+)?", normalize_digits(q.text))
+        if not digits or not float(digits.group()):
+            return q.value, 2 * q.value
+        written = digits.group()
+        whole, _, fraction = written.partition(".")
+        # The place of the last nonzero digit: 「20」 → 10, 「1800」 → 100, 「1.5」 → 0.1.
+        place = 10.0 ** -len(fraction) if fraction else 10.0 ** (len(whole) - len(whole.rstrip("0")))
+        return q.value, q.value + place * q.value / float(written)
+    if _NEARLY.search(q.text):
+        return q.value * (1 - _ROUGHLY_SHARE), q.value
+    return q.value * (1 - _ROUGHLY_SHARE), q.value * (1 + _ROUGHLY_SHARE)

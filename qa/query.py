@@ -216,12 +216,19 @@ def _phrases_before(text: str) -> list[str]:
         kept = "".join(
             w
             for w, t in words
-            if (t not in SCOPE_TAGS or w in NOT_PLACES) and t not in ("m", "t") and w not in GENERIC_FOCUS
+            if (t not in SCOPE_TAGS or w in NOT_PLACES or _names_students(w, t))
+            and t not in ("m", "t")
+            and w not in GENERIC_FOCUS
         )
         kept = FOCUS_STOP.sub("", kept)
         if len(kept) >= 2:
             found.append(kept)
     return found
+
+
+def _names_students(word: str, tag: str) -> bool:
+    """jieba takes 初中生, 高中生 for people's names: a group counted, not a scope."""
+    return tag.startswith("nr") and len(word) >= 3 and word.endswith("生")
 
 
 def _head_nouns(pattern: re.Pattern[str], text: str, first: bool) -> list[str]:

@@ -206,3 +206,15 @@ def test_a_question_whose_every_sentence_has_the_wrong_scope_is_never_answered_f
     assert not draft.answered and draft.text.startswith("文档中没有所问范围的这一数字，只有日喀则")
     ranked = ExtractiveAnswerer(lenient, REFUSAL)._rank(_part("那曲安置了多少户？"), evidence, _query())
     assert decision_features([ranked])[DECISION_NAMES.index("close_candidates")] == 0.0
+
+
+def test_a_figure_the_question_states_is_not_its_answer():
+    evidence = _evidence([("20多万名辍学学生返校。", 0.95), ("其中初中生15万人，高中生5万人。", 0.9)])
+    given = _features("返校的那20多万名辍学学生里，初中生有多少？", evidence)
+    assert list(given[:, INDEX["figure_given"]]) == [1.0, 0.0]
+    # 「4万多」 as the question writes it stands for the 44 435 of the text.
+    about = _features("拉萨那4万多脱贫人口里，女性有多少？", _evidence([("拉萨44435名建档立卡人口全部脱贫。", 0.95)]))
+    assert about[0, INDEX["figure_given"]] == 1.0
+    # A figure the question does not state is an answer, even beside one it does.
+    falling = _features("贫困发生率从10.2%降到了多少？", _evidence([("贫困发生率由10.2%下降至4.5%。", 0.95)]))
+    assert falling[0, INDEX["figure_given"]] == 0.0

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from qa.numbers import KINDS, Quantity, find_quantities, normalize_digits, parse_quantity, same_quantity
+from qa.numbers import KINDS, Quantity, find_quantities, normalize_digits, parse_quantity, same_quantity, stated_range
 
 FULLWIDTH = str.maketrans("0123456789%.,", "０１２３４５６７８９％．，")
 
@@ -520,3 +520,19 @@ def test_fullwidth_does_not_change_findings(text):
 def test_normalize_digits_preserves_length(text):
     assert len(normalize_digits(text)) == len(text)
     find_quantities(text)  # never raises, whatever the input
+
+
+@pytest.mark.parametrize(
+    "text,low,high",
+    [
+        ("4万多", 40000, 50000),
+        ("1800多名", 1800, 1900),
+        ("20多万名", 200000, 300000),
+        ("1.5万多", 15000, 16000),
+        ("近2000万", 18000000, 20000000),
+        ("44435名", 44435, 44435),
+    ],
+)
+def test_stated_range_is_what_a_figure_as_written_may_stand_for(text, low, high):
+    (quantity,) = find_quantities(text)
+    assert stated_range(quantity) == pytest.approx((low, high))
