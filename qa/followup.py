@@ -10,9 +10,12 @@ keeps its subject.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+
+import jieba
 
 from qa.text import names_nation, place_names, years_in
 
@@ -29,6 +32,8 @@ POINTS_BACK = re.compile(PRONOUNS.pattern + "|那边|又|还")
 # A follow-up asks little of its own: fewer topic characters than this (「花了多少钱？」).
 MAX_BARE_CHARS = 6
 MAX_UNSCOPED_CHARS = 10
+# 「那日喀则市区呢？」 still only moves the place; more beside the place names a new subject.
+MAX_PLACE_REST_CHARS = 2
 ASKING = re.compile(
     r"多少|几|哪|什么|啥|谁|吗|是否|是不是|怎么|怎样|如何|咋|为何|为什么|为啥|有没有|能不能|会不会|呢|是多少"
 )
@@ -96,11 +101,14 @@ def resolve_part(part: str, previous_part: str) -> str:
 
 
 def is_follow_up(question: str) -> bool:
-    """True if the question leans on the one before it for what it is about."""
+    """True if the question leans on the one before it for what it is about.
+
+    A time is not a subject: 「到2020年提高到多少了？」 asks about the earlier question's.
+    """
     text = question.strip()
     if OPENERS.search(text) or re.search(r"呢[？?]*$", text) or POINTS_BACK.search(text):
         return True
-    return len(_bare(text)) <= MAX_BARE_CHARS
+    return len(_bare(TIME_EXPRESSION.sub("", text))) <= MAX_BARE_CHARS
 
 
 def is_unscoped(question: str) -> bool:
@@ -120,11 +128,13 @@ def _resolve_one(question: str, previous: str) -> str:
     if not is_follow_up(question):
         return _with_scope_of(previous, question) if is_unscoped(question) else question
     constraint = TAIL.sub("", OPENERS.sub("", question.strip())).strip(" ，,")
-    if constraint and not ASKING.search(constraint) and len(constraint) <= 16:
+    asks_nothing = bool(constraint) and not ASKING.search(constraint)
+    if asks_nothing and len(constraint) <= 16:
         replaced = _replace_slot(constraint, previous)
         if replaced:
             return replaced
-    return f"{_statement(previous, question)}，{question.strip()}"
+    # 「那十九届四中全会呢？」 asks the earlier question (「…是哪天开的？」) again: its asking words stay.
+    return f"{_statement(previous, question, keep_asking=asks_nothing)}，{question.strip()}"
 
 
 def _with_scope_of(previous: str, question: str) -> str:
@@ -133,10 +143,11 @@ def _with_scope_of(previous: str, question: str) -> str:
     return "".join(dict.fromkeys(scope)) + question if scope else question
 
 
-def _statement(previous: str, question: str) -> str:
-    """An earlier question as the context of a new one: its question words and closing punctuation
-    removed, and its times and places too when the new question names its own."""
-    statement = QUESTION_WORDS.sub("", previous)
+def _statement(previous: str, question: str, keep_asking: bool = False) -> str:
+    """An earlier question as the context of a new one: its question words (unless the new one
+    asks nothing of its own) and closing punctuation removed, and its times and places too when
+    the new question names its own."""
+    statement = previous if keep_asking else QUESTION_WORDS.sub("", previous)
     if TIME_EXPRESSION.search(question):
         statement = TIME_EXPRESSION.sub("", statement)
     new_places = place_names(question, loose=True)
@@ -152,7 +163,9 @@ def _replace_slot(constraint: str, previous: str) -> str | None:
     round or the counted thing), or None when there is nothing of its kind to replace."""
     ask = previous.rstrip("？?。 ")
     places = place_names(constraint, loose=True)
-    if places:
+    # 「那嘉黎县娘亚牦牛养殖基地呢？」 names a new subject, not only a new place for the old one.
+    beyond_places = re.sub("|".join(map(re.escape, places)) or "^$", "", constraint).strip("的")
+    if places and len(beyond_places) <= MAX_PLACE_REST_CHARS:
         old = [p for p in place_names(ask, loose=True) if p not in places]
         if old:
             return _ask(_replace_first(ask, old, places[0]))
@@ -172,7 +185,7 @@ def _replace_slot(constraint: str, previous: str) -> str | None:
             new = named.group()
             return _ask(_replace_first(ask, [m.group() for m in pattern.finditer(ask)], new))
     counted = _counted(ask)
-    if counted and constraint not in ask:
+    if counted and constraint not in ask and not places:
         return _ask(ask.replace(counted, constraint, 1))
     return None
 
@@ -210,7 +223,10 @@ def _counted(question: str) -> str | None:
     for pattern in (COUNTED, COUNTED_BEFORE):
         match = pattern.search(question)
         if match:
-            return re.sub(r"^(?:了|的|是|有)+|(?:了|的|是|有|呢|吗)+$", "", match.group(1)) or None
+            # from a word's start: 「昌都义务教育…」 is not counting 「都义务教育…」
+            starts = set(itertools.accumulate((len(w) for w in jieba.lcut(question)), initial=0))
+            start = next(i for i in range(match.start(1), match.end(1) + 1) if i in starts or i == match.end(1))
+            return re.sub(r"^(?:了|的|是|有)+|(?:了|的|是|有|呢|吗)+$", "", question[start : match.end(1)]) or None
     return None
 
 

@@ -91,3 +91,23 @@ def test_a_short_question_without_a_place_or_time_keeps_only_those_of_the_one_be
     assert resolve("帮着引进的各类资金有多少？", history).text == "2013到2020年帮着引进的各类资金有多少？"
     # a question with its own subject and nothing to carry over is left as it is
     assert not resolve("脱贫攻坚取得了哪些成就？", ["中央层面共安排多少个单位定点帮扶贫困县？"]).rewritten
+
+
+def test_a_time_is_not_a_subject():
+    # 「到2020年提高到多少了？」 names a time and a change, not what changed: the earlier question's.
+    resolved = resolve("到2020年提高到多少了？", ["林芝建档立卡贫困人口人均纯收入2015年是多少？"])
+    assert resolved.rewritten and "人均纯收入" in resolved.text and "2015" not in resolved.text
+    assert "通车总里程" in resolve("比2015年多了多少？", ["阿里现在农村公路通车总里程有多少？"]).text
+
+
+def test_a_follow_up_naming_only_a_new_subject_asks_the_earlier_question_of_it():
+    resolved = resolve("那十九届四中全会呢？", ["党的十九大是哪天开的？"])
+    assert "哪天" in resolved.text and "十九届四中全会" in resolved.text
+    assert analyze("那十九届四中全会呢？", [{"role": "user", "content": "党的十九大是哪天开的？"}])[0].parts[0].wants
+    # a place with a new subject after it is not just a new place for the old subject
+    resolved = resolve("那嘉黎县娘亚牦牛养殖基地呢？", ["那曲嘎尔德扶贫畜牧产业示范基地的产品卖了多少钱？"])
+    assert "娘亚牦牛养殖基地" in resolved.text and "多少钱" in resolved.text
+
+
+def test_the_thing_counted_is_replaced_from_a_word_start():
+    assert resolve("那初中呢？", ["昌都义务教育阶段小学入学率是多少？"]).text.startswith("昌都")
