@@ -72,8 +72,10 @@ NUMERAL_START = re.compile(r"^[一二三四五六七八九十两几多各全本�
 NATIONAL = re.compile(r"全国|我国|全党|中国(?!共产党|特色|式|人民|精神|力量|价值|智慧|方案|样本)")
 
 
+@functools.lru_cache(maxsize=16384)
 def normalize(text: str) -> str:
-    """The form text is matched in: NFKC (full-width → half-width), lower case, no spaces."""
+    """The form text is matched in: NFKC (full-width → half-width), lower case, no spaces
+    (cached: the evidence sentences are matched by every part of every question)."""
     return unicodedata.normalize("NFKC", text).lower().replace(" ", "")
 
 
