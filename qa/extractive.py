@@ -54,7 +54,6 @@ SCOPE_WORDS = {
     "per_unit": "总数而非人均或户均",
     "limit": "累计数而非上限",
     "round": "{stated}",
-    "form": "标题",
 }
 DECLINE_FOR_SCOPE = "文档中没有所问范围的这一数字，只有{what}的：{quote}"
 
@@ -125,10 +124,11 @@ class ExtractiveAnswerer:
     def _decline(self, ranked: Sequence[Ranked], info: QuestionInfo, evidence: Evidence, confidence: float) -> Draft:
         """The refusal, or, when a sentence of another scope would have answered, what it states."""
         # Each scope block that would have answered, by how far it clears its part's threshold.
+        # A heading or a byline is no other scope: it states nothing to offer instead.
         blocked = [
             (r.blocked[0] / r.threshold, r.blocked)
             for r in ranked
-            if r.blocked is not None and r.blocked[0] >= r.threshold
+            if r.blocked is not None and r.blocked[0] >= r.threshold and r.blocked[2].conflict != "form"
         ]
         if blocked:
             _, (_, item, check) = max(blocked, key=lambda b: b[0])

@@ -218,3 +218,9 @@ def test_a_figure_the_question_states_is_not_its_answer():
     # A figure the question does not state is an answer, even beside one it does.
     falling = _features("贫困发生率从10.2%降到了多少？", _evidence([("贫困发生率由10.2%下降至4.5%。", 0.95)]))
     assert falling[0, INDEX["figure_given"]] == 0.0
+
+
+def test_a_heading_is_never_offered_as_what_the_documents_state():
+    evidence = _evidence([("●解决“两不愁三保障”突出问题座谈会", 0.99)])
+    draft = _answer("两不愁三保障具体包括哪几样？", evidence, _decision(_model(), 3.0, close_candidates=1.0))
+    assert not draft.answered and draft.text == REFUSAL and draft.citations == ()
