@@ -68,7 +68,7 @@ def load(work: Path, uri: str, prefix: str, token: str = "") -> dict:
 
 def measure(work: Path, uri: str, prefix: str, server_pid: int | None = None, token: str = "") -> dict:
     """Open the Milvus store in this (fresh) process and measure it against exact search."""
-    from bench.scale import RECALL_DEPTH, _exact_top, _flat_vectors, _ms, _recall, rss_bytes
+    from bench.scale import RECALL_DEPTH, _exact_top, _flat_vectors, _recall, latency_figures, rss_bytes
     from index.embed import single_threaded_blas
     from index.milvus_store import MilvusStore
     from index.store import load_index
@@ -126,13 +126,7 @@ def measure(work: Path, uri: str, prefix: str, server_pid: int | None = None, to
         "documents": len(store.heads()),
         "index_type": "AUTOINDEX",
         "vectors": "composed (real sentence vectors + noise; no model call)",
-        "retrieve_p50_ms": _ms(np.percentile(total, 50)),
-        "retrieve_p95_ms": _ms(np.percentile(total, 95)),
-        "retrieve_cold_p50_ms": _ms(np.percentile(cold, 50)),
-        "retrieve_cold_p95_ms": _ms(np.percentile(cold, 95)),
-        "dense_p50_ms": _ms(np.percentile(dense, 50)),
-        "sentence_p50_ms": _ms(np.percentile(sentence, 50)),
-        "lexical_p50_ms": _ms(np.percentile(lexical, 50)),
+        **latency_figures(total, cold, dense, sentence, lexical),
         "recall@10_vs_exact": round(_recall(approximate_chunks, exact_chunks), 4),
         "sentence_recall@10_vs_exact": round(_recall(approximate_sentences, exact_sentences), 4),
         # Milvus' BM25 against the local store's exact BM25 over the same tokens.
