@@ -10,14 +10,11 @@ keeps its subject.
 
 from __future__ import annotations
 
-import itertools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import jieba
-
-from qa.text import names_nation, place_names, years_in
+from qa.text import from_word_start, names_nation, place_names, years_in
 
 # Words a follow-up opens with, or ends with, and pronouns that point back.
 OPENERS = re.compile(r"^(?:那么说|那么|那末|那(?!曲)|还有|另外|此外|以及|再问一下|再问|而|同时|其中|这里面|里面|里头)")
@@ -224,8 +221,7 @@ def _counted(question: str) -> str | None:
         match = pattern.search(question)
         if match:
             # from a word's start: 「昌都义务教育…」 is not counting 「都义务教育…」
-            starts = set(itertools.accumulate((len(w) for w in jieba.lcut(question)), initial=0))
-            start = next(i for i in range(match.start(1), match.end(1) + 1) if i in starts or i == match.end(1))
+            start = from_word_start(question, match.start(1), match.end(1))
             return re.sub(r"^(?:了|的|是|有)+|(?:了|的|是|有|呢|吗)+$", "", question[start : match.end(1)]) or None
     return None
 

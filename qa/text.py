@@ -14,6 +14,7 @@ import re
 import unicodedata
 from collections.abc import Iterable
 
+import jieba
 from jieba import posseg
 
 # A clause ends at these. 「、」 does not end one: in 「在岗第一书记19.5万名、驻村干部77.5万名」
@@ -140,6 +141,19 @@ def years_in(text: str, short_years: bool = False) -> frozenset[int]:
 def says_now(text: str) -> bool:
     """True if the text speaks of the present or the latest state (最新/目前/现在/最近…)."""
     return bool(NOW_WORDS.search(text))
+
+
+@functools.lru_cache(maxsize=4096)
+def word_starts(text: str) -> frozenset[int]:
+    """The offsets where jieba's words of a text begin (and its end)."""
+    return frozenset(itertools.accumulate((len(word) for word in jieba.lcut(text)), initial=0))
+
+
+def from_word_start(text: str, start: int, end: int) -> int:
+    """The first word start in ``text[start:end]`` (``end`` if none): a phrase a pattern found
+    may begin inside a word (「昌都义务教育…」 matched from 「都」)."""
+    starts = word_starts(text)
+    return next((i for i in range(start, end) if i in starts), end)
 
 
 @functools.lru_cache(maxsize=8192)
