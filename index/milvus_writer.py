@@ -239,8 +239,7 @@ class MilvusWriter:
             return
         db.write_live({**live, "updating": True})
         maker = RowMaker(contents, live["analyzer"])
-        rows = maker.rows(fresh, live["next_chunk_id"], live["next_sentence_id"], live["next_position"], revision + 1)
-        total = len(rows) + len(stale) + 1
+        total = len(fresh) + len(stale) + 1
         done = 0
         progress("write", 0, total)
         method = contents.manifest.lexical_tokenizer
@@ -251,8 +250,27 @@ class MilvusWriter:
         for row in fresh:
             first, stop, _, _ = maker.spans(row)
             delta.update(document_frequencies(contents.chunks[first:stop], method))
-        done += self._insert(generation, rows)
-        progress("write", done, total)
+        # Document by document, as a new generation is written: the rows of every changed
+        # document at once would hold all their texts and vectors as Python objects.
+        added_chunks = added_sentences = 0
+        pending = Rows()
+        for position, row in enumerate(fresh):
+            pending.extend(
+                maker.rows(
+                    [row],
+                    live["next_chunk_id"] + added_chunks,
+                    live["next_sentence_id"] + added_sentences,
+                    live["next_position"] + position,
+                    revision + 1,
+                )
+            )
+            c0, c1, s0, s1 = maker.spans(row)
+            added_chunks, added_sentences = added_chunks + c1 - c0, added_sentences + s1 - s0
+            if len(pending) >= PENDING_ROWS or position == len(fresh) - 1:
+                self._insert(generation, pending)
+                pending = Rows()
+            done += 1
+            progress("write", done, total)
         for batch in batches(stale, 64):
             names = "[" + ", ".join(literal(d) for d in batch) + "]"
             for kind in ("chunks", "sentences", "documents"):  # spans first: a listed document keeps its text
@@ -272,8 +290,8 @@ class MilvusWriter:
                 "updating": False,
                 "revision": live["revision"] + 1,
                 "manifest": _manifest_fields(contents.manifest),
-                "next_chunk_id": live["next_chunk_id"] + len(rows.chunks),
-                "next_sentence_id": live["next_sentence_id"] + len(rows.sentences),
+                "next_chunk_id": live["next_chunk_id"] + added_chunks,
+                "next_sentence_id": live["next_sentence_id"] + added_sentences,
                 "next_position": live["next_position"] + len(fresh),
             }
         )
