@@ -210,13 +210,15 @@ class QAPipeline:
         parts = info.parts[: ExtractiveAnswerer.max_parts]
         if len(parts) <= 1:
             expansions = tuple(term for part in parts for term in part.expansions)
-            queries = [(info.text, " ".join((info.text, *expansions)))]
+            queries = [(info.text, " ".join((info.text, *expansions)), any(part.wants for part in parts))]
         else:
-            queries = [(part.text, part.search_text) for part in parts]
-        vectors = [self.embedder.embed_query(text) for text, _ in queries]
+            queries = [(part.text, part.search_text, bool(part.wants)) for part in parts]
+        vectors = [self.embedder.embed_query(text) for text, _, _ in queries]
         results = []
-        for (text, search_text), vector in zip(queries, vectors):
-            if asks_for_latest(text):
+        for (text, search_text, wants_figure), vector in zip(queries, vectors):
+            # The latest figure is the most recent document's (cumulative figures grow); what a
+            # policy says 「现在」 is not — a 2018 speech says what to guard against now.
+            if wants_figure and asks_for_latest(text):
                 found = prefer_recent(retriever.search(search_text, wanted * LATEST_POOL, vector))[:wanted]
             else:
                 found = retriever.search(search_text, wanted, vector)

@@ -142,6 +142,13 @@ def test_the_cited_passage_comes_first(pipeline):
     assert first.doc_id == citation.doc_id and first.start <= citation.start < first.end
 
 
+def test_now_in_a_policy_question_does_not_hide_older_documents(pipeline):
+    # 「现在」 prefers the latest document only for figures: what the 2018 speech says to guard
+    # against in relocation is still found.
+    answer = pipeline.ask("易地扶贫搬迁现在重点要防止什么问题？")
+    assert any("为整体搬迁而搬迁" in norm(p.text) for p in answer.passages[:5])
+
+
 def test_top_k_and_passage_order(pipeline):
     answer = pipeline.ask("东西部扶贫协作结对帮扶了多少个西部贫困县？", top_k=3)
     assert len(answer.passages) == 3
