@@ -4,7 +4,7 @@ Each part of the question (「…多少人？其中…多少？」 has two) gets
 (qa.model) finds most likely to answer it, among the sentences whose figure has the asked scope
 (qa.scope). Whether the question is answered is the fitted decision's (qa.decision), from how
 the parts' rankings look; a declined question whose best sentence had the wrong scope gets a
-reply saying what the documents do state (「文档中只有日喀则的数字：…[1]」). Policy questions
+reply saying what the documents do state (「文档中没有所问范围的这一数字，只有日喀则的：…[1]」). Policy questions
 also quote close runner-ups, list questions the numbered items that follow. Sentences are
 quoted, never rewritten, so every figure of an answer is a figure of its source.
 """
