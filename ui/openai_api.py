@@ -20,6 +20,7 @@ from collections.abc import AsyncGenerator, Generator, Iterator, Mapping
 from contextlib import AbstractContextManager
 from typing import Any
 
+import anyio
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
@@ -234,5 +235,10 @@ async def _released(
                 return
             yield event
     finally:
-        await run_in_threadpool(events.close)  # closes the pipeline's generator (and an LLM connection)
-        slot.__exit__(None, None, None)
+        try:
+            # Shielded: a client that leaves while an event is being computed cancels this body,
+            # and any await in a cancelled scope raises at once, which skipped freeing the slot.
+            with anyio.CancelScope(shield=True):
+                await run_in_threadpool(events.close)  # closes the pipeline's generator (and an LLM connection)
+        finally:
+            slot.__exit__(None, None, None)
