@@ -20,7 +20,17 @@ from index.types import Sentence
 from qa.evidence import Evidence, EvidenceSentence
 from qa.numbers import Quantity, find_quantities, parse_quantity, stated_range
 from qa.query import SubQuestion, topic_words
-from qa.scope import PER_UNIT, PER_UNIT_STATED, Scope, ScopeCheck, check_figure, check_place, is_sure_place, scope_of
+from qa.scope import (
+    PER_UNIT,
+    PER_UNIT_STATED,
+    Scope,
+    ScopeCheck,
+    asked_years,
+    check_figure,
+    check_place,
+    is_sure_place,
+    scope_of,
+)
 from qa.text import (
     FUNCTION_CHARS,
     char_bigrams,
@@ -198,7 +208,7 @@ def part_terms(part: SubQuestion, term_weight: Callable[[str], float], tokenizer
         focus=focus,
         bigrams=char_bigrams(text, frozenset()),
         quoted=tuple(QUOTED.findall(text)),
-        years=years_in(text, short_years=True),
+        years=asked_years(text),
         places=tuple(place_keys(p) for p in part.places),
         nation=names_nation(text),
         per_unit=tuple(name for name, pattern in PER_UNIT.items() if pattern.search(text)),

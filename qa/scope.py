@@ -22,8 +22,8 @@ from qa.numbers import Quantity
 from qa.text import (
     PROVINCES,
     TIBET_PREFECTURES,
-    clause_bounds,
     clause_with_previous,
+    clauses,
     names_nation,
     names_place,
     place_keys,
@@ -54,6 +54,8 @@ UNIT_CHARS = {"户": "户", "人": "人口民众员生", "名": "人口民众员
 BARE_UNIT_WINDOW = 20
 # 「较2020年提升5个百分点」: 2020 is what the figure is compared with, not its year.
 COMPARED_YEAR = re.compile(r"(?:较|比|同比|相比|与)(?:19|20)\d{2}\s*年?(?:底|末|初)?")
+# Asked, 「比16年高了多少」 too: the year compared with is not the year asked about.
+COMPARED_YEAR_ASKED = re.compile(r"(?:较|比|同比|相比|与)(?:(?:19|20)\d{2}\s*年?|[0-2]\d\s*年)(?:底|末|初)?")
 
 
 @dataclass(frozen=True)
@@ -84,11 +86,16 @@ def scope_of(text: str, places: Sequence[str] = ()) -> Scope:
     return Scope(
         places=tuple(places),
         nation=names_nation(text) and not places,
-        years=years_in(text, short_years=True),
+        years=asked_years(text),
         per_unit=frozenset(name for name, pattern in PER_UNIT.items() if pattern.search(text)),
         limit=bool(LIMIT_ASKED.search(text)),
         rounds=tuple(ROUND.findall(text)),
     )
+
+
+def asked_years(text: str) -> frozenset[int]:
+    """The years a question asks about: not one it compares with (「那2021年占多少？比2016年高了多少」)."""
+    return years_in(COMPARED_YEAR_ASKED.sub("", text), short_years=True)
 
 
 def article_place(article: str) -> str | None:
@@ -164,11 +171,13 @@ def check_figure(
     if units and not any(_has_unit(q, units, text) for q in quantities):
         return ScopeCheck("unit", quantities[0].text)
     if scope.years:
-        # A figure's year is the one named in its clause; failing that, in its sentence; failing
-        # that, in the paragraph before (「2013—2017年，…增加到861亿元。」 then 「年均增长22.7%。」).
-        first_clause = text[: clause_bounds(text, 0, 0)[1]]
-        fallback = stated_years(first_clause) or stated_years(context)
-        figure_years = [stated_years(clause) or fallback for clause in clauses]
+        # A figure's year is the one named in its clause; failing that, in the nearest clause
+        # before it that names one (「数据显示,2020-2021年,全国…,累计销售…800亿元」); failing that,
+        # in the paragraph before (「2013—2017年，…增加到861亿元。」 then 「年均增长22.7%。」).
+        figure_years = [
+            stated_years(clause) or _years_before(text, q.start) or stated_years(context)
+            for q, clause in zip(quantities, clauses)
+        ]
         if all(years and not years & scope.years for years in figure_years):
             return ScopeCheck("year", "、".join(f"{y}年" for y in sorted(figure_years[0])))
     # Per-unit measures and limits may qualify any figure of the sentence (「年均增长11.6%」).
@@ -182,6 +191,14 @@ def check_figure(
         if stated and not set(stated) & set(scope.rounds):
             return ScopeCheck("round", stated[0])
     return ScopeCheck()
+
+
+def _years_before(text: str, start: int) -> frozenset[int]:
+    """The years of the nearest clause before ``start`` that states any."""
+    for lo, hi in reversed(clauses(text[:start])):
+        if years := stated_years(text[lo:hi]):
+            return years
+    return frozenset()
 
 
 def stated_years(text: str) -> frozenset[int]:

@@ -35,7 +35,12 @@ NOW_WORDS = re.compile(
 
 YEAR = re.compile(r"(?<![0-9])((?:19|20)[0-9]{2})(?![0-9])")
 # 「13年」「17年底」 in a question: two-digit years of this century.
-SHORT_YEAR = re.compile(r"(?<![0-9])([0-2][0-9])(?=\s*年(?!代|级|龄|均|初中))")
+NOT_A_YEAR_AFTER = "(?!代|级|龄|均|初中)"  # 「80年代」「3年级」「年龄」「年均」
+SHORT_YEAR = re.compile(r"(?<![0-9])([0-2][0-9])(?=\s*年" + NOT_A_YEAR_AFTER + ")")
+# 「20、21年」「19到20年」: the first two-digit year of a list or range shares the second's 年.
+SHORT_YEAR_FIRST = re.compile(
+    r"(?<![0-9])([0-2][0-9])\s*(?:、|到|至|-|—|~|和)\s*(?=[0-2][0-9]\s*年" + NOT_A_YEAR_AFTER + ")"
+)
 FIVE_YEAR_PLANS = {"十一五": (2006, 2010), "十二五": (2011, 2015), "十三五": (2016, 2020), "十四五": (2021, 2025)}
 
 # Places: jieba tags most ns; Tibetan names it often takes for people (拉萨 nrt, 那曲 nr), so a
@@ -131,7 +136,7 @@ def years_in(text: str, short_years: bool = False) -> frozenset[int]:
     norm = normalize(text)
     found = {int(y) for y in YEAR.findall(norm)}
     if short_years:
-        found.update(2000 + int(y) for y in SHORT_YEAR.findall(norm))
+        found.update(2000 + int(y) for y in SHORT_YEAR.findall(norm) + SHORT_YEAR_FIRST.findall(norm))
     for plan, (first, last) in FIVE_YEAR_PLANS.items():
         if plan in norm:
             found.update(range(first, last + 1))

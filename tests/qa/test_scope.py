@@ -75,6 +75,17 @@ def test_a_figure_for_another_year_has_the_wrong_scope():
     # a year compared with is not the figure's year
     compared = "易地搬迁后续扶持资金投入达600亿元,搬迁群众就业率达94%,较2020年提升5个百分点。"
     assert not _figure("2021年易地搬迁后续扶持资金投入了多少？", (), compared)
+    # nor a year the question compares with: 「比2016年高了多少」 asks about 2021 too
+    shares = "2021年贫困地区产业带动脱贫人数占比达75%,较2016年提升40个百分点。"
+    assert not _figure("2021年靠产业脱贫的占多少？比2016年高了多少", (), shares)
+    assert _scope("那比16年多了多少？").years == frozenset()
+
+
+def test_a_figure_takes_the_year_of_the_nearest_clause_before_it_that_names_one():
+    text = "数据显示,2020-2021年,全国有1.2万名县处级以上干部参与直播带货,累计销售贫困地区农产品超过800亿元。"
+    assert not _figure("20、21年干部直播一共卖了多少钱？", (), text)
+    assert not _figure("2021年干部直播一共卖了多少钱？", (), text)
+    assert _figure("2019年干部直播一共卖了多少钱？", (), text).conflict == "year"
 
 
 def test_a_figure_in_another_unit_has_the_wrong_scope():

@@ -29,6 +29,8 @@ def test_bigrams_stay_inside_words_and_skip_glue_characters():
 def test_years_as_written_and_as_users_type_them():
     assert years_in("从2013年到2017年") == {2013, 2017}
     assert years_in("13年到17年", short_years=True) == {2013, 2017}
+    assert years_in("20、21年那会儿", short_years=True) == {2020, 2021}
+    assert years_in("19到20年", short_years=True) == {2019, 2020}
     assert years_in("“十三五”期间") == {2016, 2017, 2018, 2019, 2020}
     assert years_in("13年到17年") == frozenset()  # in documents a bare 13年 is a duration
 
