@@ -14,7 +14,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from qa.text import from_word_start, names_nation, place_names, years_in
+from qa.text import NATIONAL, from_word_start, names_nation, place_names, years_in
 
 # Words a follow-up opens with, or ends with, and pronouns that point back.
 OPENERS = re.compile(r"^(?:那么说|那么|那末|那(?!曲)|还有|另外|此外|以及|再问一下|再问|而|同时|其中|这里面|里面|里头)")
@@ -47,6 +47,10 @@ TIME_EXPRESSION = re.compile(
     r"|[“\"]?十[一二三四]五[”\"]?(?:期间|时期)?"
 )
 RELATIVE_YEAR = {"前一年": -1, "上一年": -1, "去年": -1, "头一年": -1, "后一年": 1, "下一年": 1, "第二年": 1, "次年": 1}
+# 「那２１年呢？」: full-width digits as typed on a Chinese keyboard read as their half-width twins.
+HALF_WIDTH_DIGITS = str.maketrans("０１２３４５６７８９", "0123456789")
+# 「同一时间」「同期」 in a follow-up keep the earlier question's time.
+SAME_TIME = re.compile(r"(?:在)?(?:同一时间|同一时期|同一年|同期|同年|那时候?|当时)")
 # Levels of government and numbered rounds replace their like (中央 → 省级, 一期 → 二期).
 LEVEL = re.compile(r"中央|国家|省级|省里|自治区|市级|市里|地级|县级|县里|乡级|乡镇|村级")
 ROUND = re.compile(r"[一二三四五六七八九十\d]+期|第[一二三四五六七八九十\d]+批")
@@ -69,6 +73,7 @@ class Resolved:
 
 def resolve(question: str, history: Sequence[str]) -> Resolved:
     """The self-contained form of ``question`` given the user's earlier questions (oldest first)."""
+    question, history = question.translate(HALF_WIDTH_DIGITS), [h.translate(HALF_WIDTH_DIGITS) for h in history]
     previous = ""
     for earlier in history:
         previous = _resolve_one(earlier, previous) if previous else earlier
@@ -163,13 +168,20 @@ def _replace_slot(constraint: str, previous: str) -> str | None:
     round or the counted thing), or None when there is nothing of its kind to replace."""
     ask = previous.rstrip("？?。 ")
     places = place_names(constraint, loose=True)
+    constraint_scope = SAME_TIME.sub("", constraint)  # 「那全国同一时间呢？」 moves only the place
     # 「那嘉黎县娘亚牦牛养殖基地呢？」 names a new subject, not only a new place for the old one.
-    beyond_places = re.sub("|".join(map(re.escape, places)) or "^$", "", constraint).strip("的")
+    beyond_places = re.sub("|".join(map(re.escape, places)) or "^$", "", constraint_scope).strip("的")
     if places and len(beyond_places) <= MAX_PLACE_REST_CHARS:
         old = [p for p in place_names(ask, loose=True) if p not in places]
+        # the whole country is a place too: 「全国…」 then 「那西藏呢？」 asks about 西藏 alone
+        old += [m.group() for m in NATIONAL.finditer(ask)]
         if old:
             return _ask(_replace_first(ask, old, places[0]))
         return _ask(f"{constraint}{ask}")
+    nation = NATIONAL.search(constraint_scope)
+    old_places = place_names(ask, loose=True)
+    if nation and old_places and len(NATIONAL.sub("", constraint_scope).strip("的")) <= MAX_PLACE_REST_CHARS:
+        return _ask(_replace_first(ask, old_places, nation.group(), everywhere=True))
     sibling = _sibling_asked(constraint, ask)
     if sibling:
         return sibling
