@@ -51,6 +51,9 @@ RELATIVE_YEAR = {"前一年": -1, "上一年": -1, "去年": -1, "头一年": -1
 HALF_WIDTH_DIGITS = str.maketrans("０１２３４５６７８９", "0123456789")
 # 「同一时间」「同期」 in a follow-up keep the earlier question's time.
 SAME_TIME = re.compile(r"(?:在)?(?:同一时间|同一时期|同一年|同期|同年|那时候?|当时)")
+# A quoted term of a question asking what something means or includes.
+QUOTED_TERM = re.compile(r"[「“\"]([^」”\"]{2,20})[」”\"]")
+ASKS_MEANING = re.compile(r"什么意思|啥意思|指的?是|指什么|指啥|是什么|是啥|包括|含义|内涵")
 # Levels of government and numbered rounds replace their like (中央 → 省级, 一期 → 二期).
 LEVEL = re.compile(r"中央|国家|省级|省里|自治区|市级|市里|地级|县级|县里|乡级|乡镇|村级")
 ROUND = re.compile(r"[一二三四五六七八九十\d]+期|第[一二三四五六七八九十\d]+批")
@@ -185,6 +188,10 @@ def _replace_slot(constraint: str, previous: str) -> str | None:
     sibling = _sibling_asked(constraint, ask)
     if sibling:
         return sibling
+    # 「“省负总责”是什么意思？」 then 「那市县抓落实呢？」: the quoted term was the subject asked about.
+    quoted = QUOTED_TERM.search(ask)
+    if quoted and ASKS_MEANING.search(ask) and not places and not _time_of(constraint, ask):
+        return _ask(ask[: quoted.start(1)] + constraint.strip('「」“”"') + ask[quoted.end(1) :])
     new_time = _time_of(constraint, ask)
     if new_time:
         old_times = TIME_EXPRESSION.findall(ask)
