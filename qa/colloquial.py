@@ -58,3 +58,11 @@ def official_terms(text: str) -> tuple[str, ...]:
         if pattern.search(text):
             found.extend(term for term in terms if term not in text)
     return tuple(dict.fromkeys(found))
+
+
+def without_everyday_words(text: str) -> str:
+    """The text with its everyday words cut out: they are not words the documents lack, since the
+    documents say the same in official terms (「穷人家的孩子」 asks about 贫困家庭学生)."""
+    for pattern, _ in _PATTERNS:
+        text = pattern.sub("，", text)
+    return text

@@ -17,6 +17,7 @@ import numpy as np
 
 from index.tokens import tokenize
 from index.types import Sentence
+from qa.colloquial import without_everyday_words
 from qa.evidence import Evidence, EvidenceSentence
 from qa.numbers import Quantity, find_quantities, parse_quantity, stated_range
 from qa.query import SubQuestion, topic_words
@@ -202,8 +203,10 @@ def part_terms(part: SubQuestion, term_weight: Callable[[str], float], tokenizer
     focus = tuple(t for t in (weighted_terms(p, term_weight, tokenizer) for p in phrases) if t)
     return PartTerms(
         scope=scope_of(text, part.places),
-        unknown_focus=max((unknown_share(p, term_weight, tokenizer) for p in part.focus), default=0.0),
-        unknown_terms=unknown_share(topic_words(text), term_weight, tokenizer),
+        unknown_focus=max(
+            (unknown_share(without_everyday_words(p), term_weight, tokenizer) for p in part.focus), default=0.0
+        ),
+        unknown_terms=unknown_share(without_everyday_words(topic_words(text)), term_weight, tokenizer),
         terms=weighted_terms(part.search_text, term_weight, tokenizer),
         focus=focus,
         bigrams=char_bigrams(text, frozenset()),

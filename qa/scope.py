@@ -50,7 +50,8 @@ LIMIT_ASKED = re.compile(r"最多|最高|上限|额度|封顶|最少|最低")
 LIMIT_STATED = re.compile(r"最高|最多|不超过|以内|以下|上限|额度|封顶|最低|最少|不低于|以上")
 ROUND = re.compile(r"(?:第)?[一二三四五六七八九十\d]+(?:期|批)")
 # Which units a bare number may count: 「960多万…贫困人口」 counts people, not households.
-UNIT_CHARS = {"户": "户", "人": "人口民众员生", "名": "人口民众员生", "人次": "人", "元": "元钱资金"}
+PEOPLE_CHARS = "人口民众员生者士儿童女"  # 「2000多万贫困患者」「孤儿」「妇女」 count people too
+UNIT_CHARS = {"户": "户", "人": PEOPLE_CHARS, "名": PEOPLE_CHARS, "人次": "人", "元": "元钱资金"}
 BARE_UNIT_WINDOW = 20
 # 「较2020年提升5个百分点」: 2020 is what the figure is compared with, not its year.
 COMPARED_YEAR = re.compile(r"(?:较|比|同比|相比|与)(?:19|20)\d{2}\s*年?(?:底|末|初)?")

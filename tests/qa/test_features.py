@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from index.types import Sentence
+from qa.colloquial import without_everyday_words
 from qa.evidence import paragraph_before
 from qa.features import (
     coverage_of,
@@ -37,6 +38,8 @@ def test_weighted_terms_leave_out_words_no_document_uses():
     assert weighted_terms("念书的学生", term_weight=weight, tokenizer="bigram") == {"学生": 2.0}
     # ... but the share of them is a feature: 「女性劳动力」 asks about something no document covers.
     assert unknown_share("念书的学生", weight, "bigram") == pytest.approx(0.5)
+    # an everyday word the documents say in official terms (念书: 就读, 入学) is not unknown to them
+    assert unknown_share(without_everyday_words("念书的学生"), weight, "bigram") == 0.0
 
 
 def test_coverage_is_idf_weighted():

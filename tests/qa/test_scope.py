@@ -92,6 +92,7 @@ def test_a_figure_in_another_unit_has_the_wrong_scope():
     assert _figure("折算下来带动了多少户？", ("户",), "直接带动建档立卡人口65522人次。").conflict == "unit"
     assert _figure("非贫困人口有多少户？", ("户",), "同步搬迁500万非贫困人口。").conflict == "unit"
     assert not _figure("全国一共多少人？", ("人", "名"), "960多万生活在山区的贫困人口实现脱贫。")
+    assert not _figure("有多少人得到了救治？", ("人", "名"), "2000多万贫困患者得到分类救治。")
 
 
 def test_a_yearly_figure_may_read_year_increase():
