@@ -7,6 +7,7 @@ constraint before anything is retrieved.
 
 from __future__ import annotations
 
+import itertools
 import re
 import unicodedata
 from collections.abc import Sequence
@@ -74,7 +75,8 @@ NOUN_TAGS = ("n", "vn", "an", "j")
 SCOPE_TAGS = ("ns", "nr", "nrt")
 CLAUSE_SPLIT = re.compile(r"[，,]")
 # 「…，A和B分别是多少」: the coordinated items before 分别, within the last clause.
-RESPECTIVELY = re.compile(r"(?P<items>[^，,]{1,40})(?:分别|各自|各(?![类种级地项个位部门族界]))")
+RESPECTIVELY_WORD = r"(?:分别|各自|各(?![类种级地项个位部门族界]))"
+RESPECTIVELY = re.compile(r"(?P<items>[^，,]{1,40})" + RESPECTIVELY_WORD)
 COORDINATION = re.compile(r"和|与|及|以及|、")
 # The unit a figure question names right after 多少/几, and the units (qa.numbers) that state it.
 ASKED_UNIT = re.compile(r"(?:多少|几)(亿元|万元|元|钱|人次|名|人|位|户|公里|亩|倍)")
@@ -325,6 +327,18 @@ def each_respectively(question: str) -> list[str]:
     The items are what stands between the clause start and 分别, split at 和/与/及/、
     (「2019年和2020年分别是多少」, 「十八届五中全会和中央扶贫开发工作会议分别是什么时候开的」).
     """
+    if not re.search(RESPECTIVELY_WORD, question):
+        return [question]
+    # 「2020年拉萨和日喀则脱贫群众人均收入分别是多少」: two places joined ask the rest of the
+    # question of each, wherever 分别 stands (「拉萨和林芝的…，到2020年分别是多少」).
+    places = place_names(question, loose=True)
+    for first, second in itertools.permutations(places, 2):
+        joined = re.search(re.escape(first) + "(?:和|与|及|以及|、|跟)" + re.escape(second), question)
+        if joined:
+            return [
+                re.sub(RESPECTIVELY_WORD, "", question[: joined.start()] + place + question[joined.end() :], count=1)
+                for place in (first, second)
+            ]
     match = RESPECTIVELY.search(question)
     if not match:
         return [question]

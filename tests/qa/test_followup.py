@@ -84,6 +84,14 @@ def test_a_later_part_of_one_question_keeps_or_borrows_its_subject():
     assert "脱贫" in parts("2019年西藏脱贫了多少人？他们人均纯收入提高了多少？")[1]
     # the items of 「各」/「分别」 are whole questions
     assert parts("昌都和那曲各脱贫了多少人？") == ["昌都脱贫了多少人", "那曲脱贫了多少人"]
+    # two places joined ask the rest of the question of each, wherever 分别 stands
+    assert parts("2020年拉萨和日喀则脱贫群众人均收入分别是多少？") == [
+        "2020年拉萨脱贫群众人均收入是多少",
+        "2020年日喀则脱贫群众人均收入是多少",
+    ]
+    assert parts("拉萨和林芝的人均纯收入，到2020年分别是多少？")[1] == "林芝的人均纯收入，到2020年是多少"
+    # 「贫困县区」 is no place: the part names 西藏 alone
+    assert parts("全国一共多少个贫困县摘帽？西藏又有多少个贫困县区摘帽？")[1] == "西藏又有多少个贫困县区摘帽"
 
 
 def test_a_chain_of_follow_ups_keeps_its_subject():
