@@ -53,10 +53,9 @@ ROUND = re.compile(r"(?:第)?[一二三四五六七八九十\d]+(?:期|批)")
 PEOPLE_CHARS = "人口民众员生者士儿童女"  # 「2000多万贫困患者」「孤儿」「妇女」 count people too
 UNIT_CHARS = {"户": "户", "人": PEOPLE_CHARS, "名": PEOPLE_CHARS, "人次": "人", "元": "元钱资金"}
 BARE_UNIT_WINDOW = 20
-# 「较2020年提升5个百分点」: 2020 is what the figure is compared with, not its year.
-COMPARED_YEAR = re.compile(r"(?:较|比|同比|相比|与)(?:19|20)\d{2}\s*年?(?:底|末|初)?")
-# Asked, 「比16年高了多少」 too: the year compared with is not the year asked about.
-COMPARED_YEAR_ASKED = re.compile(r"(?:较|比|同比|相比|与)(?:(?:19|20)\d{2}\s*年?|[0-2]\d\s*年)(?:底|末|初)?")
+# 「较2020年提升5个百分点」「比16年高了多少」: the year compared with is not the figure's, nor the
+# one asked about.
+COMPARED_YEAR = re.compile(r"(?:较|比|同比|相比|与)(?:(?:19|20)\d{2}\s*年?|[0-2]\d\s*年)(?:底|末|初)?")
 
 
 @dataclass(frozen=True)
@@ -96,7 +95,7 @@ def scope_of(text: str, places: Sequence[str] = ()) -> Scope:
 
 def asked_years(text: str) -> frozenset[int]:
     """The years a question asks about: not one it compares with (「那2021年占多少？比2016年高了多少」)."""
-    return years_in(COMPARED_YEAR_ASKED.sub("", text), short_years=True)
+    return years_in(COMPARED_YEAR.sub("", text), short_years=True)
 
 
 def article_place(article: str) -> str | None:
@@ -168,7 +167,7 @@ def check_figure(
     counted thing best) are for the asked year, unit, per-unit measure, limit and round."""
     if not quantities:
         return ScopeCheck()
-    clauses = [clause_with_previous(text, q.start, q.end, CLAUSE_AFTER_CHARS) for q in quantities]
+    figure_clauses = [clause_with_previous(text, q.start, q.end, CLAUSE_AFTER_CHARS) for q in quantities]
     if units and not any(_has_unit(q, units, text) for q in quantities):
         return ScopeCheck("unit", quantities[0].text)
     if scope.years:
@@ -177,7 +176,7 @@ def check_figure(
         # in the paragraph before (「2013—2017年，…增加到861亿元。」 then 「年均增长22.7%。」).
         figure_years = [
             stated_years(clause) or _years_before(text, q.start) or stated_years(context)
-            for q, clause in zip(quantities, clauses)
+            for q, clause in zip(quantities, figure_clauses)
         ]
         if all(years and not years & scope.years for years in figure_years):
             return ScopeCheck("year", "、".join(f"{y}年" for y in sorted(figure_years[0])))
