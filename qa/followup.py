@@ -14,7 +14,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from qa.text import NATIONAL, from_word_start, names_nation, place_names, years_in
+from qa.text import NATIONAL, NOT_A_YEAR_AFTER, from_word_start, names_nation, place_names, years_in
 
 # Words a follow-up opens with, or ends with, and pronouns that point back.
 OPENERS = re.compile(r"^(?:那么说|那么|那末|那(?!曲)|还有|另外|此外|以及|再问一下|再问|而|同时|其中|这里面|里面|里头)")
@@ -43,8 +43,9 @@ TIME_EXPRESSION = re.compile(
     r"|(?:19|20)\d{2}(?=\s*(?:到|至|—|-|~|～))"
     # as users type years: 「18到21年」「16、17年」, and 「17年」 where no count of years can be meant
     r"|(?<![\d.])[0-2]\d\s*年?\s*(?:到|至|—|-|~|～|、|和)\s*[0-2]\d\s*年(?:底|初|末)?"
-    r"|(?<![\d.近这前后多几十每第过了用花])[0-2]\d年(?:底|初|末)?(?!间|内|里|多|后|前|左右|半|时间|的时间|代|级|龄|均|初中)"
-    r"|[“\"]?十[一二三四]五[”\"]?(?:期间|时期)?"
+    r"|(?<![\d.近这前后多几十每第过了用花])[0-2]\d年(?:底|初|末)?(?!间|内|里|多|后|前|左右|半|时间|的时间)"
+    + NOT_A_YEAR_AFTER
+    + r"|[“\"]?十[一二三四]五[”\"]?(?:期间|时期)?"
 )
 RELATIVE_YEAR = {"前一年": -1, "上一年": -1, "去年": -1, "头一年": -1, "后一年": 1, "下一年": 1, "第二年": 1, "次年": 1}
 # 「那２１年呢？」: full-width digits as typed on a Chinese keyboard read as their half-width twins.
@@ -171,20 +172,20 @@ def _replace_slot(constraint: str, previous: str) -> str | None:
     round or the counted thing), or None when there is nothing of its kind to replace."""
     ask = previous.rstrip("？?。 ")
     places = place_names(constraint, loose=True)
+    asked_places = place_names(ask, loose=True)
     constraint_scope = SAME_TIME.sub("", constraint)  # 「那全国同一时间呢？」 moves only the place
     # 「那嘉黎县娘亚牦牛养殖基地呢？」 names a new subject, not only a new place for the old one.
     beyond_places = re.sub("|".join(map(re.escape, places)) or "^$", "", constraint_scope).strip("的")
     if places and len(beyond_places) <= MAX_PLACE_REST_CHARS:
-        old = [p for p in place_names(ask, loose=True) if p not in places]
+        old = [p for p in asked_places if p not in places]
         # the whole country is a place too: 「全国…」 then 「那西藏呢？」 asks about 西藏 alone
         old += [m.group() for m in NATIONAL.finditer(ask)]
         if old:
             return _ask(_replace_first(ask, old, places[0]))
         return _ask(f"{constraint}{ask}")
     nation = NATIONAL.search(constraint_scope)
-    old_places = place_names(ask, loose=True)
-    if nation and old_places and len(NATIONAL.sub("", constraint_scope).strip("的")) <= MAX_PLACE_REST_CHARS:
-        return _ask(_replace_first(ask, old_places, nation.group(), everywhere=True))
+    if nation and asked_places and len(NATIONAL.sub("", constraint_scope).strip("的")) <= MAX_PLACE_REST_CHARS:
+        return _ask(_replace_first(ask, asked_places, nation.group(), everywhere=True))
     sibling = _sibling_asked(constraint, ask)
     if sibling:
         return sibling

@@ -333,7 +333,7 @@ def each_respectively(question: str) -> list[str]:
     # question of each, wherever 分别 stands (「拉萨和林芝的…，到2020年分别是多少」).
     places = place_names(question, loose=True)
     for first, second in itertools.permutations(places, 2):
-        joined = re.search(re.escape(first) + "(?:和|与|及|以及|、|跟)" + re.escape(second), question)
+        joined = re.search(re.escape(first) + f"(?:{COORDINATION.pattern}|跟)" + re.escape(second), question)
         if joined:
             return [
                 re.sub(RESPECTIVELY_WORD, "", question[: joined.start()] + place + question[joined.end() :], count=1)
