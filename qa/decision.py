@@ -36,6 +36,8 @@ DECISION_NAMES = (
     "max_similarity",  # of any evidence sentence to the part
     "unknown_terms",  # of the best sentence's part: words no document uses
     "missing_weight",  # the heaviest question word the best sentence lacks
+    "unknown_focus",  # of the counted thing: words no document uses (「女党员」: no count of them is stated)
+    "restricted",  # a part of something is asked (「其中」「里面」)
 )
 PROBABILITY_FLOOR = 1e-4  # log of a zero probability
 
@@ -80,6 +82,8 @@ def decision_features(ranked: Sequence[Ranked]) -> np.ndarray:
         float(strongest.features[:, INDEX["similarity"]].max()),
         float(best[INDEX["unknown_terms"]]),
         float(best[INDEX["missing_weight"]]),
+        float(best[INDEX["unknown_focus"]]),
+        float(best[INDEX["restricted"]]),
     )
     return np.array(values, dtype=np.float64)
 

@@ -51,7 +51,7 @@ SCOPE_WORDS = {
     "nation": "{stated}",
     "year": "{stated}",
     "unit": "其他单位",
-    "per_unit": "总数而非人均或户均",
+    "per_unit": "{stated}",
     "limit": "累计数而非上限",
     "round": "{stated}",
 }

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from jieba import posseg
 
 from index.tokens import tokenize
+from qa.gazetteer import is_known_place
 from qa.numbers import Quantity
 from qa.text import (
     PROVINCES,
@@ -48,11 +49,16 @@ PER_UNIT = {
 PER_UNIT_STATED = {**PER_UNIT, "year": re.compile(r"年均|每年|平均每年|年增|人均年|全年")}
 LIMIT_ASKED = re.compile(r"最多|最高|上限|额度|封顶|最少|最低")
 LIMIT_STATED = re.compile(r"最高|最多|不超过|以内|以下|上限|额度|封顶|最低|最少|不低于|以上")
+TOTAL_ASKED = re.compile(r"加起来|累计|合计|总共|一共")
+SINGLE_YEAR_ASKED = re.compile(r"(?:一|当|那一|这一|单)年(?!来|间|多|以来)|光(?:(?:19|20)?\d{2}年)")
+PERIOD_STATED = re.compile(r"累计|期间|以来|十[一二三四]五|(?:19|20)\d{2}\s*[-—–~至到]\s*(?:(?:19|20)\d{2})")
 ROUND = re.compile(r"(?:第)?[一二三四五六七八九十\d]+(?:期|批)")
 # Which units a bare number may count: 「960多万…贫困人口」 counts people, not households.
 PEOPLE_CHARS = "人口民众员生者士儿童女"  # 「2000多万贫困患者」「孤儿」「妇女」 count people too
 UNIT_CHARS = {"户": "户", "人": PEOPLE_CHARS, "名": PEOPLE_CHARS, "人次": "人", "元": "元钱资金"}
 BARE_UNIT_WINDOW = 20
+# 「全市」「全区」「本县」: the whole of a place, not of the country.
+WHOLE_OF_A_PLACE = re.compile(r"(?:全|本|我)(?:自治区|地区|省|市|县|区|州|乡|镇)(?![域份场别])")
 # 「较2020年提升5个百分点」「比16年高了多少」: the year compared with is not the figure's, nor the
 # one asked about.
 COMPARED_YEAR = re.compile(r"(?:较|比|同比|相比|与)(?:(?:19|20)\d{2}\s*年?|[0-2]\d\s*年)(?:底|末|初)?")
@@ -67,6 +73,8 @@ class Scope:
     years: frozenset[int] = frozenset()
     per_unit: frozenset[str] = frozenset()  # keys of PER_UNIT
     limit: bool = False  # 最多/上限: a limit, not an amount
+    total: bool = False  # 加起来/累计: a total over years
+    single_year: bool = False  # 「2020年一年」「当年」: one year's figure, not a period's
     rounds: tuple[str, ...] = ()  # 一期, 第二批
 
 
@@ -89,6 +97,8 @@ def scope_of(text: str, places: Sequence[str] = ()) -> Scope:
         years=asked_years(text),
         per_unit=frozenset(name for name, pattern in PER_UNIT.items() if pattern.search(text)),
         limit=bool(LIMIT_ASKED.search(text)),
+        total=bool(TOTAL_ASKED.search(text)),
+        single_year=bool(SINGLE_YEAR_ASKED.search(text)),
         rounds=tuple(ROUND.findall(text)),
     )
 
@@ -114,18 +124,28 @@ def check_place(scope: Scope, text: str, context: str, article: str, quantities:
     own = "".join(clause_with_previous(text, q.start, q.end, CLAUSE_AFTER_CHARS) for q in quantities) or text
     national = names_nation(own)
     if scope.places:
-        if all(names_place(place_keys(p), near) for p in scope.places):
-            return ScopeCheck()
+        asked_here = any(names_place(place_keys(p), own) for p in scope.places)
         # The sentence itself names another place (its paragraph may name several in passing).
         others = [
             p
             for p in place_names(own)
             if is_sure_place(p) and not any(names_place(place_keys(q), p) for q in scope.places)
         ]
+        # A figure whose own clause names another place, or the whole country, is theirs even
+        # where the paragraph names the asked place too (「措勤县…带动全县1120户」 is not 改则县's).
+        if not asked_here and (others or (national and quantities)):
+            return ScopeCheck("place", others[0] if others else "全国")
+        # A sentence's first clause names its subject: 「措勤县成立…中心，…，带动全县1120户」.
+        opening = text[: clauses(text)[0][1]] if text else ""
+        subjects = [p for p in place_names(opening) if is_sure_place(p)]
+        if subjects and not place_names(own) and not any(names_place(place_keys(p), text) for p in scope.places):
+            return ScopeCheck("place", subjects[0])
+        if all(names_place(place_keys(p), near) for p in scope.places):
+            return ScopeCheck()
         if others:
             return ScopeCheck("place", others[0])
         # 「全国…明确京津兩市与河北省张家口…三市的扶贫协作任务」 names the country in passing.
-        if national and not any(names_place(place_keys(p), own) for p in scope.places):
+        if national and not asked_here:
             return ScopeCheck("place", "全国")
         # Unnamed here: the article's place decides, when it is another major place (a county
         # asked about may stand in its prefecture's article, so only major places are compared).
@@ -146,6 +166,10 @@ def check_place(scope: Scope, text: str, context: str, article: str, quantities:
         local = [p for p in (*place_names(text), *place_names(context)) if is_sure_place(p)]
         if local:
             return ScopeCheck("nation", local[0])
+        # 「全市义务教育巩固率达到99.87%」 is a city's figure, whichever city the article is about.
+        whole_of_place = WHOLE_OF_A_PLACE.search(own)
+        if whole_of_place:
+            return ScopeCheck("nation", article_place(article) or whole_of_place.group())
     return ScopeCheck()
 
 
@@ -154,7 +178,7 @@ def is_sure_place(name: str) -> bool:
     """True for a province or prefecture, or a suffixed name whose stem jieba knows as a name
     (「札达县」, not 「听取地县」 from 「听取地县脱贫攻坚工作汇报」)."""
     stem = place_stem(name)
-    if name in MAJOR_PLACES or stem in MAJOR_PLACES:
+    if name in MAJOR_PLACES or stem in MAJOR_PLACES or is_known_place(stem) or is_known_place(name):
         return True
     words = posseg.lcut(stem)
     return len(words) == 1 and words[0].flag in ("ns", "nr", "nrt", "nz")
@@ -183,7 +207,17 @@ def check_figure(
     # Per-unit measures and limits may qualify any figure of the sentence (「年均增长11.6%」).
     missing = [name for name in scope.per_unit if not PER_UNIT_STATED[name].search(text)]
     if missing:
-        return ScopeCheck("per_unit", quantities[0].text)
+        return ScopeCheck("per_unit", "总数而非人均或户均")
+    # A total over years is not a year's figure, nor the reverse: 「这几年加起来接待了多少游客」 is
+    # not answered by 「每年接待游客1.8万人次」, 「2020年一年新增就业多少」 not by 「“十三五”期间…累计」.
+    if (
+        scope.total
+        and "year" not in scope.per_unit
+        and all(PER_UNIT["year"].search(_clause_of(text, q)) for q in quantities)
+    ):
+        return ScopeCheck("per_unit", "每年的数字而非合计")
+    if scope.single_year and all(PERIOD_STATED.search(c) for c in figure_clauses):
+        return ScopeCheck("year", "多年合计")
     if scope.limit and not LIMIT_STATED.search(text):
         return ScopeCheck("limit", quantities[0].text)
     if scope.rounds:
@@ -191,6 +225,11 @@ def check_figure(
         if stated and not set(stated) & set(scope.rounds):
             return ScopeCheck("round", stated[0])
     return ScopeCheck()
+
+
+def _clause_of(text: str, quantity: Quantity) -> str:
+    """The clause a figure stands in."""
+    return next((text[lo:hi] for lo, hi in clauses(text) if lo <= quantity.start < hi), text)
 
 
 def _years_before(text: str, start: int) -> frozenset[int]:

@@ -17,6 +17,8 @@ from collections.abc import Iterable
 import jieba
 from jieba import posseg
 
+from qa.gazetteer import bare_places
+
 # A clause ends at these. 「、」 does not end one: in 「在岗第一书记19.5万名、驻村干部77.5万名」
 # 在岗 qualifies both items.
 CLAUSE_BREAK = re.compile(r"[，,；;。！？!?：:\n（）()]")
@@ -57,7 +59,7 @@ TIBET_PREFECTURES = "拉萨 日喀则 昌都 林芝 山南 那曲 阿里".split(
 NOT_PLACES = frozenset(
     "美丽 宜居 深度 高原 全国 中国 我国 东部 西部 中西部 城市 中央 中华 北方 南方 新建 山沟 山沟沟 山区 牧区 农区 "
     "城乡 边疆 内地 沿海 老区 藏区 高海拔 平原 乡村 农村 基层 海外 境外 国外 地方 当地 本地 外地 "
-    "贫困 贫困县 深度贫困".split()
+    "贫困 贫困县 深度贫困 东西".split()
 )
 ADMIN_CHARS = frozenset("省市县区州乡镇村地")
 # jieba tags some measures as places (「满意度」「深度」): a word ending so is a measure.
@@ -68,7 +70,7 @@ MEASURE_ENDINGS = ("度", "率")
 PLACE_SUFFIXES = ("自治区", "自治州", "地区", "省", "市", "县", "州", "盟")
 SUFFIXED_PLACE = re.compile(r"[\u4e00-\u9fff]{1,4}?(?:自治区|自治州|地区|省|市|县|州|盟)")
 NOT_IN_NAME = frozenset(
-    "的和与跨在是为有向对将从由到以及或全各该本每个其中同了把被等这那此我省市县区乡镇村州部国党困贫"
+    "的和与跨在是为有向对将从由到以及或全各该本每个其中同了把被等这那此我省市县区乡镇村州部国党困贫问"
 )
 GENERIC_STEMS = re.compile(
     r"协作|民族|边疆|深度|连片|城乡|农村|区域|指标|少数|革命|老区|东西|南北|沿海|内陆|边境|海拔|贫困"
@@ -185,6 +187,8 @@ def place_names(text: str, loose: bool = False) -> tuple[str, ...]:
         if len(stem) >= 2 and not GENERIC_STEMS.search(stem) and not any(stem.startswith(p) for p in known):
             found.append(stem + suffix)
     if loose:
+        # 「那遵义呢」: a city or county jieba does not know, named without its suffix
+        found.extend(name for name in bare_places(text) if not any(name in f for f in found))
         words = posseg.lcut(text)
         for (word, tag), (after, _) in zip(words, [*words[1:], ("", "")]):
             if len(word) < 2 or word in NOT_PLACES or NATIONAL.fullmatch(word) or NUMERAL_START.match(word):

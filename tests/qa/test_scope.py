@@ -112,3 +112,42 @@ def test_per_household_limits_and_rounds_are_scopes():
     first_round = "一期那曲市957户4058人已经全部入住。"
     assert _figure("森布日安置点二期住进了多少户？", (), first_round).conflict == "round"
     assert not _figure("森布日安置点一期住进了多少户？", (), first_round)
+
+
+def test_cities_and_tibetan_counties_jieba_does_not_know_are_places():
+    # jieba knows neither 措勤 nor 遵义 as a name
+    assert is_sure_place("措勤县") and is_sure_place("遵义市") and is_sure_place("六盘水")
+    assert "遵义" in place_names("那遵义带动了多少？", loose=True)
+    # names that are everyday words too count only with their suffix
+    assert "安康" not in place_names("群众生活安康吗？", loose=True)
+
+
+def test_a_figure_whose_own_clause_names_another_place_is_theirs():
+    sentence = "措勤县成立电子商务公共服务中心，累计帮助牧民群众销售产品4185万元，带动全县1120户建档立卡贫困户创收。"
+    asked = _scope("改则县靠电子商务带动了多少户建档立卡贫困户增收？")
+    check = check_place(asked, sentence, "阿里地区改则县、措勤县推进电商。", "", find_quantities(sentence)[-1:])
+    assert check.conflict == "place" and check.stated == "措勤县"
+    own_county = _scope("措勤县靠电子商务带动了多少户贫困户增收？")
+    assert not check_place(own_county, sentence, "", "", find_quantities(sentence))
+
+
+def test_the_whole_of_a_city_or_region_is_not_the_whole_country():
+    sentence = "精准开展义务教育控辍保学，全市义务教育巩固率达到99.87%。"
+    article = "日喀则市五年来推进脱贫攻坚。日喀则市各项工作扎实推进。"
+    check = check_place(_scope("全国义务教育巩固率是多少？"), sentence, "", article, find_quantities(sentence))
+    assert check.conflict == "nation" and check.stated == "日喀则"
+    assert not check_place(_scope("全国义务教育巩固率是多少？"), "全国义务教育巩固率达到95.2%。", "", "")
+
+
+def test_a_total_over_years_is_not_a_yearly_figure_nor_the_reverse():
+    yearly = "仅札布让作业组就发展家庭旅馆32户，每年接待游客1.8万人次。"
+    visitors = [q for q in find_quantities(yearly) if q.unit == "人次"]  # the figure that would answer
+    check = check_figure(_scope("这些家庭旅馆这几年加起来总共接待过多少游客？"), ("人次",), yearly, visitors)
+    assert check.conflict == "per_unit" and "每年" in check.stated
+    assert not check_figure(_scope("这些家庭旅馆每年接待多少游客？"), ("人次",), yearly, visitors)
+    # a yearly growth in the next clause does not make the amount yearly
+    funds = "统筹整合涉农资金748.48亿元用于脱贫攻坚，年均增幅超过15%。"
+    assert not _figure("西藏一共整合了多少涉农资金？", ("元",), funds)
+    period = "“十三五”期间,城镇新增就业人数累计超过6000万人。"
+    assert _figure("2020年一年城镇新增就业多少人？", ("人",), period).conflict == "year"
+    assert not _figure("“十三五”期间城镇新增就业多少人？", ("人",), period)
