@@ -23,12 +23,18 @@ TAIL = re.compile(r"(?:的|的话)?(?:呢|怎么样|咋样|如何|情况)?[？?�
 # 多少人」 names its own subject) …
 PRONOUNS = re.compile(
     r"他们|她们|它们|(?<!其)[他她]|这些|那些|该|此|上述|这个|那个|这项|这一|这种|那种|这里|那里|当地|同期|其中|那年|那一年|当年"
+    r"|这笔|那笔|这次|那次|这批|那批|这份|那份|这位|那位|会上"
 )
 # … and to the question before, across turns.
 POINTS_BACK = re.compile(PRONOUNS.pattern + "|那边|又|还")
 # A follow-up asks little of its own: fewer topic characters than this (「花了多少钱？」).
 MAX_BARE_CHARS = 6
 MAX_UNSCOPED_CHARS = 10
+MAX_UNSCOPED_FIGURE_CHARS = 20
+# A follow-up with this many topic characters of its own names its own subject.
+SELF_CONTAINED_CHARS = 10
+INSIDE = re.compile(r"其中|里面|里头|当中")  # 「里面进了多少家企业」 asks inside the earlier subject
+ASKS_FIGURE = re.compile(r"多少|几[个名户人项所次万亿年成]")
 # 「那日喀则市区呢？」 still only moves the place; more beside the place names a new subject.
 MAX_PLACE_REST_CHARS = 2
 ASKING = re.compile(
@@ -103,7 +109,7 @@ def resolve_part(part: str, previous_part: str) -> str:
         topic = topic.replace(place, "")
     if len(topic) <= MAX_BARE_CHARS or PRONOUNS.search(text) or OPENERS.search(text) or re.search(r"呢[？?]*$", text):
         return _resolve_one(part, previous_part)
-    carried = () if places or names_nation(text) else place_names(previous_part, loose=True)
+    carried = () if places or names_nation(text) else _places_once(previous_part)
     times = () if TIME_EXPRESSION.search(text) else TIME_EXPRESSION.findall(previous_part)
     scope = "".join(dict.fromkeys([*times, *carried]))
     return scope + part if scope else part
@@ -125,7 +131,21 @@ def is_unscoped(question: str) -> bool:
     it keeps the place and time of the one before it, though it may ask about something new."""
     text = question.strip()
     bare = _bare(text)
-    return len(bare) <= MAX_UNSCOPED_CHARS and not place_names(text, loose=True) and not TIME_EXPRESSION.search(text)
+    # A figure is always of some place and time: 「带动了多少户建档立卡贫困户创收？」 counts for the
+    # earlier question's 措勤县, however many words it has of its own.
+    longest = MAX_UNSCOPED_FIGURE_CHARS if ASKS_FIGURE.search(text) else MAX_UNSCOPED_CHARS
+    return (
+        len(bare) <= longest
+        and not place_names(text, loose=True)
+        and not names_nation(text)
+        and not TIME_EXPRESSION.search(text)
+    )
+
+
+def _places_once(text: str) -> tuple[str, ...]:
+    """The places a text names, one name each: 「阿里地区」 is not also 「阿里」."""
+    places = place_names(text, loose=True)
+    return tuple(p for p in places if not any(p != q and p in q for q in places))
 
 
 def _bare(text: str) -> str:
@@ -142,13 +162,19 @@ def _resolve_one(question: str, previous: str) -> str:
         replaced = _replace_slot(constraint, previous)
         if replaced:
             return replaced
+    # 「那2020年3月开的决战决胜脱贫攻坚座谈会呢，在哪儿开的？」 names its subject and asks of it:
+    # the earlier question is no part of it, only its place and time where it names none.
+    own_topic = _bare(TIME_EXPRESSION.sub("", constraint))
+    leans_back = PRONOUNS.search(question) or INSIDE.search(question)
+    if not asks_nothing and not leans_back and len(own_topic) >= SELF_CONTAINED_CHARS:
+        return resolve_part(constraint, previous)
     # 「那十九届四中全会呢？」 asks the earlier question (「…是哪天开的？」) again: its asking words stay.
     return f"{_statement(previous, question, keep_asking=asks_nothing)}，{question.strip()}"
 
 
 def _with_scope_of(previous: str, question: str) -> str:
     """The question with the earlier one's times and places in front (none: unchanged)."""
-    scope = [*TIME_EXPRESSION.findall(previous), *place_names(previous, loose=True)]
+    scope = [*TIME_EXPRESSION.findall(previous), *_places_once(previous)]
     return "".join(dict.fromkeys(scope)) + question if scope else question
 
 

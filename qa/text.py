@@ -59,7 +59,7 @@ TIBET_PREFECTURES = "拉萨 日喀则 昌都 林芝 山南 那曲 阿里".split(
 NOT_PLACES = frozenset(
     "美丽 宜居 深度 高原 全国 中国 我国 东部 西部 中西部 城市 中央 中华 北方 南方 新建 山沟 山沟沟 山区 牧区 农区 "
     "城乡 边疆 内地 沿海 老区 藏区 高海拔 平原 乡村 农村 基层 海外 境外 国外 地方 当地 本地 外地 "
-    "贫困 贫困县 深度贫困 东西".split()
+    "贫困 贫困县 深度贫困 东西 惠及 兴旺".split()
 )
 ADMIN_CHARS = frozenset("省市县区州乡镇村地")
 # jieba tags some measures as places (「满意度」「深度」): a word ending so is a measure.

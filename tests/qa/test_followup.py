@@ -137,3 +137,24 @@ def test_a_follow_up_naming_only_a_new_subject_asks_the_earlier_question_of_it()
 
 def test_the_thing_counted_is_replaced_from_a_word_start():
     assert resolve("那初中呢？", ["昌都义务教育阶段小学入学率是多少？"]).text.startswith("昌都")
+
+
+def test_a_figure_asked_without_a_place_is_of_the_earlier_questions_place_however_long():
+    history = ["措勤县靠电商累计帮牧民群众卖了多少钱的产品？"]
+    assert resolve("带动了多少户建档立卡贫困户创收？", history).text == "措勤县带动了多少户建档立卡贫困户创收？"
+    # 「这笔钱」「会上」 point back like 「这些」
+    assert is_follow_up("这笔钱计划用来搬多少贫困人口？") and is_follow_up("会上总书记一共提了几点要求？")
+    # jieba's 「惠及」 is no place that would replace 日喀则
+    assert "日喀则" in resolve("惠及多少人次", ["日喀则农村低保落实了多少资金？"]).text
+
+
+def test_a_follow_up_naming_its_own_subject_and_asking_of_it_keeps_only_the_earlier_scope():
+    history = ["解决“两不愁三保障”突出问题座谈会是在哪个城市召开的？"]
+    resolved = resolve("那2020年3月开的决战决胜脱贫攻坚座谈会呢，在哪儿开的？", history).text
+    assert "两不愁" not in resolved and "决战决胜脱贫攻坚座谈会" in resolved
+    # the earlier place and time carry over, once each
+    resolved = resolve("那书记们下去跑贫困户、贫困村的比例有多少？", ["阿里地区建立了几级书记抓扶贫的工作机制？"]).text
+    assert resolved.startswith("阿里地区书记们")
+    # 「里面…」 still asks inside the earlier subject
+    resolved = resolve("里面进了多少家企业？", ["沪滇协作产业园建在云南什么地方？"]).text
+    assert "产业园" in resolved
