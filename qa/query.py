@@ -25,7 +25,8 @@ from qa.text import NOT_PLACES, place_names
 WANTS_YEAR = re.compile(
     r"哪一?年|什么时候|啥时候|啥时|何时|哪会儿|哪个时间|什么时间|哪一?天|哪几天|几号|几月|日期|时间"
 )
-WANTS_PERCENT = re.compile(r"百分之几|百分之多少|多少%|比例|比重|占比|率[^，。？?]*(?:多少|几)|百分点")
+# 「贫困发生率超过18%的贫困县有几个」 states a rate as a condition and counts counties.
+WANTS_PERCENT = re.compile(r"百分之几|百分之多少|多少%|比例|比重|占比|率[^，。？?\d%]*(?:多少|几)|百分点")
 # 「哪几句话」「哪五个方面」「哪些地方」ask for a list, not a number.
 LIST_QUESTION = re.compile(r"哪(?:些|几|[二两三四五六七八九十]+)|有哪|包括什么|包括哪")
 LIST_SIZE = re.compile(r"哪([两二三四五六七八九十]+)")
@@ -79,7 +80,12 @@ RESPECTIVELY_WORD = r"(?:分别|各自|各(?![类种级地项个位部门族界]
 RESPECTIVELY = re.compile(r"(?P<items>[^，,]{1,40})" + RESPECTIVELY_WORD)
 COORDINATION = re.compile(r"和|与|及|以及|、")
 # The unit a figure question names right after 多少/几, and the units (qa.numbers) that state it.
-ASKED_UNIT = re.compile(r"(?:多少|几)(亿元|万元|元|钱|人次|名|人|位|户|公里|亩|倍)")
+ASKED_UNIT = re.compile(r"(?:多少|几)(亿元|万元|元|钱|人次|名|人|位|户|公里|亩|倍|个(?!人|月|小时|百分点))")
+# 「多少个驻村工作队」 counts things, not people nor money: any measure word of things states it,
+# or people's when what it counts are people (「多少个党员」).
+THING_UNITS = tuple("个 家 村 县 乡 镇 省 市 区 所 座 处 条 期 项 批 届 件 套 张 台 辆 部 份 篇 本 支 种 类".split())
+PEOPLE_UNITS = ("名", "人", "位", "人次")
+COUNTS_PEOPLE = re.compile(r"[人员众生者士童女]|干部|书记|群众|农民|牧民|家庭")
 UNITS_OF = {
     "亿元": ("元",),
     "万元": ("元",),
@@ -93,6 +99,7 @@ UNITS_OF = {
     "公里": ("公里",),
     "亩": ("亩",),
     "倍": ("倍",),
+    "个": THING_UNITS,
 }
 PART_SPLIT = re.compile(r"[？?；;。!！]+")
 
@@ -187,10 +194,13 @@ def asked_units(text: str) -> tuple[str, ...]:
 
     Only when every 多少/几 of the text names a unit: 「多少户、多少人」 accepts either.
     """
-    named = ASKED_UNIT.findall(text)
-    if not named or len(named) < len(re.findall(r"多少|几", text)):
+    found = list(ASKED_UNIT.finditer(text))
+    if not found or len(found) < len(re.findall(r"多少|几|多大|多高", text)):
         return ()
-    return tuple(dict.fromkeys(unit for name in named for unit in UNITS_OF[name]))
+    units = [unit for match in found for unit in UNITS_OF[match.group(1)]]
+    if any(m.group(1) == "个" and COUNTS_PEOPLE.search(text[m.end() : m.end() + 8]) for m in found):
+        units.extend(PEOPLE_UNITS)
+    return tuple(dict.fromkeys(units))
 
 
 def figure_focus(text: str) -> tuple[str, ...]:

@@ -5,7 +5,15 @@ from __future__ import annotations
 import pytest
 
 from index.errors import QuestionError
-from qa.query import analyze, asked_number_kind, clean_history, clean_question, previous_questions, without_markup
+from qa.query import (
+    analyze,
+    asked_number_kind,
+    asked_units,
+    clean_history,
+    clean_question,
+    previous_questions,
+    without_markup,
+)
 
 
 @pytest.mark.parametrize(
@@ -69,3 +77,20 @@ def test_markup_pasted_into_a_question_is_not_what_is_asked():
     assert without_markup("收入<1000元的有多少户？") == "收入<1000元的有多少户？"
     assert without_markup("<b>") == "<b>"
     assert without_markup("GDP<A级>的县有几个？") == "GDP<A级>的县有几个？"
+
+
+def test_a_count_of_things_is_not_stated_in_people_nor_money():
+    assert "名" not in asked_units("全国一共派了多少个驻村工作队？") and "个" in asked_units(
+        "全国一共派了多少个驻村工作队？"
+    )
+    # things counted in 个 may be counted in their own measure word (「224家民营企业」)
+    assert "家" in asked_units("多少个民营企业参与了？")
+    # people counted in 个 are people: 「多少个党员」 is answered by 「1300多万名党员」
+    assert "名" in asked_units("多少个党员直接参与结对帮扶？")
+    # 几个百分点 and 几个月 are no count of things; a second figure asked in other words frees the units
+    assert asked_units("提高了几个百分点？") == () and asked_units("整顿了多少个党组织占多大比例？") == ()
+
+
+def test_a_rate_the_question_states_is_a_condition_not_what_it_asks():
+    assert asked_number_kind("贫困发生率超过18%的贫困县有几个？") == "number"
+    assert asked_number_kind("贫困发生率从多少降到多少？") == "percent"
