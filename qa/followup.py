@@ -14,6 +14,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from jieba import posseg
+
 from qa.text import NATIONAL, NOT_A_YEAR_AFTER, from_word_start, names_nation, place_names, years_in
 
 # Words a follow-up opens with, or ends with, and pronouns that point back.
@@ -23,7 +25,7 @@ TAIL = re.compile(r"(?:的|的话)?(?:呢|怎么样|咋样|如何|情况)?[？?�
 # 多少人」 names its own subject) …
 PRONOUNS = re.compile(
     r"他们|她们|它们|(?<!其)[他她]|这些|那些|该|此|上述|这个|那个|这项|这一|这种|那种|这里|那里|当地|同期|其中|那年|那一年|当年"
-    r"|这笔|那笔|这次|那次|这批|那批|这份|那份|这位|那位|会上"
+    r"|这笔|那笔|这次|那次|这批|那批|这份|那份|这位|那位|(?<![大谈议年论])会上"
 )
 # … and to the question before, across turns.
 POINTS_BACK = re.compile(PRONOUNS.pattern + "|那边|又|还")
@@ -109,10 +111,17 @@ def resolve_part(part: str, previous_part: str) -> str:
         topic = topic.replace(place, "")
     if len(topic) <= MAX_BARE_CHARS or PRONOUNS.search(text) or OPENERS.search(text) or re.search(r"呢[？?]*$", text):
         return _resolve_one(part, previous_part)
-    carried = () if places or names_nation(text) else _places_once(previous_part)
-    times = () if TIME_EXPRESSION.search(text) else TIME_EXPRESSION.findall(previous_part)
+    return _with_own_scope(part, previous_part)
+
+
+def _with_own_scope(question: str, previous: str) -> str:
+    """A question naming its own subject, with the earlier question's place and time in front
+    where it names none (「到2019年底累计脱贫多少？」 after a question on 西藏 in 2015)."""
+    text = question.strip()
+    carried = () if place_names(text, loose=True) or names_nation(text) else _places_once(previous)
+    times = () if TIME_EXPRESSION.search(text) else TIME_EXPRESSION.findall(previous)
     scope = "".join(dict.fromkeys([*times, *carried]))
-    return scope + part if scope else part
+    return scope + question if scope else question
 
 
 def is_follow_up(question: str) -> bool:
@@ -131,15 +140,20 @@ def is_unscoped(question: str) -> bool:
     it keeps the place and time of the one before it, though it may ask about something new."""
     text = question.strip()
     bare = _bare(text)
-    # A figure is always of some place and time: 「带动了多少户建档立卡贫困户创收？」 counts for the
-    # earlier question's 措勤县, however many words it has of its own.
-    longest = MAX_UNSCOPED_FIGURE_CHARS if ASKS_FIGURE.search(text) else MAX_UNSCOPED_CHARS
+    # A figure question whose subject is left out (it opens with a verb: 「带动了多少户建档立卡
+    # 贫困户创收？」) counts for the earlier question's place, however many words it has.
+    longest = MAX_UNSCOPED_FIGURE_CHARS if ASKS_FIGURE.search(text) and _opens_with_verb(text) else MAX_UNSCOPED_CHARS
     return (
         len(bare) <= longest
         and not place_names(text, loose=True)
         and not names_nation(text)
         and not TIME_EXPRESSION.search(text)
     )
+
+
+def _opens_with_verb(text: str) -> bool:
+    words = posseg.lcut(text)
+    return bool(words) and words[0].flag.startswith("v")
 
 
 def _places_once(text: str) -> tuple[str, ...]:
@@ -167,7 +181,7 @@ def _resolve_one(question: str, previous: str) -> str:
     own_topic = _bare(TIME_EXPRESSION.sub("", constraint))
     leans_back = PRONOUNS.search(question) or INSIDE.search(question)
     if not asks_nothing and not leans_back and len(own_topic) >= SELF_CONTAINED_CHARS:
-        return resolve_part(constraint, previous)
+        return _with_own_scope(OPENERS.sub("", question.strip()), previous)
     # 「那十九届四中全会呢？」 asks the earlier question (「…是哪天开的？」) again: its asking words stay.
     return f"{_statement(previous, question, keep_asking=asks_nothing)}，{question.strip()}"
 

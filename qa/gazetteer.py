@@ -12,7 +12,7 @@ PREFECTURE_CITIES = frozenset(
     """
     石家庄 唐山 秦皇岛 邯郸 邢台 保定 张家口 承德 沧州 廊坊 衡水
     太原 大同 阳泉 长治 晋城 朔州 晋中 运城 忻州 临汾 吕梁
-    呼和浩特 包头 乌海 赤峰 通辽 鄂尔多斯 呼伦贝尔 巴彦淖尔 乌兰察布 兴安盟 锡林郭勒 阿拉善
+    呼和浩特 包头 乌海 赤峰 通辽 鄂尔多斯 呼伦贝尔 巴彦淖尔 乌兰察布 兴安 锡林郭勒 阿拉善
     沈阳 大连 鞍山 抚顺 本溪 丹东 锦州 营口 阜新 辽阳 盘锦 铁岭 朝阳 葫芦岛
     长春 四平 辽源 通化 白山 松原 白城 延边
     哈尔滨 齐齐哈尔 鸡西 鹤岗 双鸭山 大庆 伊春 佳木斯 七台河 牡丹江 黑河 绥化 大兴安岭
@@ -53,7 +53,7 @@ TIBET_COUNTIES = frozenset(
 # Names that are everyday words too (「生活安康」「来宾」「比如」「安多」): places only with a suffix.
 ALSO_WORDS = frozenset(
     "朝阳 大同 安康 来宾 白银 长治 中山 北海 黄山 白山 玉树 红河 文山 普洱 泰安 吉安 安顺 丽水 金华 "
-    "通化 抚顺 日照 东营 城关 比如 安多 尼玛 达孜 江达 白朗 仁布 朗县 索县 吉隆 曲水 隆子 乃东 色尼 大理 "
+    "通化 抚顺 日照 东营 城关 比如 安多 尼玛 达孜 江达 白朗 仁布 吉隆 曲水 隆子 乃东 色尼 大理 "
     "延边 海北 海西 海东 黄南 湘西 甘南 黔南 河源 清远 天门 丹东 松原 和田 保山 昌吉".split()
 )
 KNOWN_PLACES = PREFECTURE_CITIES | TIBET_COUNTIES
@@ -64,7 +64,16 @@ def is_known_place(stem: str) -> bool:
     return stem in KNOWN_PLACES
 
 
-def bare_places(text: str) -> tuple[str, ...]:
+def bare_places(text: str, word_starts: frozenset[int]) -> tuple[str, ...]:
     """The known places a short text (a question) names without a suffix (「那遵义呢」), leaving
-    out those that are everyday words too."""
-    return tuple(name for name in KNOWN_PLACES - ALSO_WORDS if len(name) >= 2 and name in text)
+    out those that are everyday words too. A name must begin and end where jieba's words do:
+    「确保定点」 names no 保定, 「陕西安康」 no 西安."""
+    found = []
+    for name in KNOWN_PLACES - ALSO_WORDS:
+        start = text.find(name)
+        while start >= 0:
+            if start in word_starts and start + len(name) in word_starts:
+                found.append(name)
+                break
+            start = text.find(name, start + 1)
+    return tuple(found)

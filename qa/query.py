@@ -26,7 +26,9 @@ WANTS_YEAR = re.compile(
     r"哪一?年|什么时候|啥时候|啥时|何时|哪会儿|哪个时间|什么时间|哪一?天|哪几天|几号|几月|日期|时间"
 )
 # 「贫困发生率超过18%的贫困县有几个」 states a rate as a condition and counts counties.
-WANTS_PERCENT = re.compile(r"百分之几|百分之多少|多少%|比例|比重|占比|率[^，。？?\d%]*(?:多少|几)|百分点")
+WANTS_PERCENT = re.compile(
+    r"百分之几|百分之多少|多少%|比例|比重|占比|率(?:(?!\d+(?:\.\d+)?\s*%|百分之)[^，。？?])*(?:多少|几)|百分点"
+)
 # 「哪几句话」「哪五个方面」「哪些地方」ask for a list, not a number.
 LIST_QUESTION = re.compile(r"哪(?:些|几|[二两三四五六七八九十]+)|有哪|包括什么|包括哪")
 LIST_SIZE = re.compile(r"哪([两二三四五六七八九十]+)")
@@ -80,7 +82,9 @@ RESPECTIVELY_WORD = r"(?:分别|各自|各(?![类种级地项个位部门族界]
 RESPECTIVELY = re.compile(r"(?P<items>[^，,]{1,40})" + RESPECTIVELY_WORD)
 COORDINATION = re.compile(r"和|与|及|以及|、")
 # The unit a figure question names right after 多少/几, and the units (qa.numbers) that state it.
-ASKED_UNIT = re.compile(r"(?:多少|几)(亿元|万元|元|钱|人次|名|人|位|户|公里|亩|倍|个(?!人|月|小时|百分点))")
+ASKED_UNIT = re.compile(
+    r"(?:多少|几)(亿元|万元|元|钱|人次|名|人|位|户|公里|亩|倍|个(?!人|月|小时|百分点|亿|万|点|星期|季度|工作日))"
+)
 # 「多少个驻村工作队」 counts things, not people nor money: any measure word of things states it,
 # or people's when what it counts are people (「多少个党员」).
 THING_UNITS = tuple("个 家 村 县 乡 镇 省 市 区 所 座 处 条 期 项 批 届 件 套 张 台 辆 部 份 篇 本 支 种 类".split())
@@ -198,8 +202,11 @@ def asked_units(text: str) -> tuple[str, ...]:
     if not found or len(found) < len(re.findall(r"多少|几|多大|多高", text)):
         return ()
     units = [unit for match in found for unit in UNITS_OF[match.group(1)]]
-    if any(m.group(1) == "个" and COUNTS_PEOPLE.search(text[m.end() : m.end() + 8]) for m in found):
+    counted = [text[m.end() : m.end() + 8] for m in found if m.group(1) == "个"]
+    if any(COUNTS_PEOPLE.search(words) for words in counted):
         units.extend(PEOPLE_UNITS)
+    if any(re.search(r"户|家庭", words) for words in counted):  # 「多少个贫困户」: 1500多万户
+        units.append("户")
     return tuple(dict.fromkeys(units))
 
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from jieba import posseg
 
 from index.tokens import tokenize
-from qa.gazetteer import is_known_place
+from qa.gazetteer import TIBET_COUNTIES, is_known_place
 from qa.numbers import Quantity
 from qa.text import (
     PROVINCES,
@@ -49,16 +49,20 @@ PER_UNIT = {
 PER_UNIT_STATED = {**PER_UNIT, "year": re.compile(r"年均|每年|平均每年|年增|人均年|全年")}
 LIMIT_ASKED = re.compile(r"最多|最高|上限|额度|封顶|最少|最低")
 LIMIT_STATED = re.compile(r"最高|最多|不超过|以内|以下|上限|额度|封顶|最低|最少|不低于|以上")
-TOTAL_ASKED = re.compile(r"加起来|累计|合计|总共|一共")
-SINGLE_YEAR_ASKED = re.compile(r"(?:一|当|那一|这一|单)年(?!来|间|多|以来)|光(?:(?:19|20)?\d{2}年)")
-PERIOD_STATED = re.compile(r"累计|期间|以来|十[一二三四]五|(?:19|20)\d{2}\s*[-—–~至到]\s*(?:(?:19|20)\d{2})")
+TOTAL_ASKED = re.compile(r"加起来|累计|合计|一共|总共")
+SINGLE_YEAR_ASKED = re.compile(r"(?:(?<![十第二〇零])一|当|那一|这一|单)年(?!来|间|多|以来|级)|光(?:(?:19|20)?\d{2}年)")
+PERIOD_STATED = re.compile(r"累计|期间|以来|十[一二三四]五|(?:19|20)\d{2}\s*年?\s*[-—–~至到]\s*(?:(?:19|20)\d{2})")
 ROUND = re.compile(r"(?:第)?[一二三四五六七八九十\d]+(?:期|批)")
 # Which units a bare number may count: 「960多万…贫困人口」 counts people, not households.
 PEOPLE_CHARS = "人口民众员生者士儿童女"  # 「2000多万贫困患者」「孤儿」「妇女」 count people too
 UNIT_CHARS = {"户": "户", "人": PEOPLE_CHARS, "名": PEOPLE_CHARS, "人次": "人", "元": "元钱资金"}
 BARE_UNIT_WINDOW = 20
-# 「全市」「全区」「本县」: the whole of a place, not of the country.
-WHOLE_OF_A_PLACE = re.compile(r"(?:全|本|我)(?:自治区|地区|省|市|县|区|州|乡|镇)(?![域份场别])")
+# 「全市」「全区」「本县」: the whole of a place, not of the country (not 「健全县乡村」「安全区」).
+WHOLE_OF_A_PLACE = re.compile(r"(?<![健安完齐周保成])(?:全|本|我)(?:自治区|地区|省|市|县|区|州|乡|镇)(?![份场别])")
+# A place that gives to another (「援藏资金」「对口支援」) is not the figure's place.
+AID = re.compile(r"援|对口|支持下|帮助下")
+# 「位居全国前列」「高于全国平均水平」「占全国的」: the country compared with, not the figure's.
+NATION_COMPARED = re.compile(r"(?:位居|高于|低于|超过|接近|达到|居|占)全国|全国(?:平均|前列|第一|领先|同期)")
 # 「较2020年提升5个百分点」「比16年高了多少」: the year compared with is not the figure's, nor the
 # one asked about.
 COMPARED_YEAR = re.compile(r"(?:较|比|同比|相比|与)(?:(?:19|20)\d{2}\s*年?|[0-2]\d\s*年)(?:底|末|初)?")
@@ -133,12 +137,23 @@ def check_place(scope: Scope, text: str, context: str, article: str, quantities:
         ]
         # A figure whose own clause names another place, or the whole country, is theirs even
         # where the paragraph names the asked place too (「措勤县…带动全县1120户」 is not 改则县's).
-        if not asked_here and (others or (national and quantities)):
-            return ScopeCheck("place", others[0] if others else "全国")
-        # A sentence's first clause names its subject: 「措勤县成立…中心，…，带动全县1120户」.
-        opening = text[: clauses(text)[0][1]] if text else ""
-        subjects = [p for p in place_names(opening) if is_sure_place(p)]
-        if subjects and not place_names(own) and not any(names_place(place_keys(p), text) for p in scope.places):
+        # (Not a place that gives to it: 「江苏省累计投入援藏资金」 in an article on 拉孜县.)
+        if quantities and not asked_here and not AID.search(own):
+            compared = names_nation(NATION_COMPARED.sub("", own))
+            if others or compared:
+                return ScopeCheck("place", others[0] if others else "全国")
+        # A sentence opens with its subject: 「措勤县成立…中心，…，带动全县1120户」 is not 改则县's,
+        # 「以河南省为例，该省…」 not 湖北省's; but 「阿里地区统筹资金，…带动全县…」 may be 措勤县's.
+        opening = text[: clauses(text)[0][1]] if quantities and text else ""
+        # (A county asked about may stand in its prefecture's or province's sentence.)
+        county_asked = all(is_county(p) for p in scope.places)
+        subjects = [p for p in place_names(opening) if is_sure_place(p) and (is_county(p) or not county_asked)]
+        if (
+            subjects
+            and not AID.search(opening)
+            and not place_names(own)
+            and not any(names_place(place_keys(p), text) for p in scope.places)
+        ):
             return ScopeCheck("place", subjects[0])
         if all(names_place(place_keys(p), near) for p in scope.places):
             return ScopeCheck()
@@ -171,6 +186,11 @@ def check_place(scope: Scope, text: str, context: str, article: str, quantities:
         if whole_of_place:
             return ScopeCheck("nation", article_place(article) or whole_of_place.group())
     return ScopeCheck()
+
+
+def is_county(place: str) -> bool:
+    """True for a county or district (「措勤县」「城关区」, or a bare Tibetan county name)."""
+    return bool(re.search(r"(?<!地|治)[县区]$", place)) or place_stem(place) in TIBET_COUNTIES
 
 
 @functools.lru_cache(maxsize=4096)
@@ -216,7 +236,7 @@ def check_figure(
         and all(PER_UNIT["year"].search(_clause_of(text, q)) for q in quantities)
     ):
         return ScopeCheck("per_unit", "每年的数字而非合计")
-    if scope.single_year and all(PERIOD_STATED.search(c) for c in figure_clauses):
+    if scope.single_year and all(_states_period(c) for c in figure_clauses):
         return ScopeCheck("year", "多年合计")
     if scope.limit and not LIMIT_STATED.search(text):
         return ScopeCheck("limit", quantities[0].text)
@@ -225,6 +245,14 @@ def check_figure(
         if stated and not set(stated) & set(scope.rounds):
             return ScopeCheck("round", stated[0])
     return ScopeCheck()
+
+
+def _states_period(clause: str) -> bool:
+    """True if a clause states its figure for several years: 「“十三五”期间…累计」, not 「2020年，
+    全区累计实现…」 (the year to date)."""
+    if not PERIOD_STATED.search(clause):
+        return False
+    return len(stated_years(clause)) != 1 or bool(re.search(r"期间|以来|十[一二三四]五|[-—–~至到]", clause))
 
 
 def _clause_of(text: str, quantity: Quantity) -> str:

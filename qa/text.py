@@ -188,7 +188,7 @@ def place_names(text: str, loose: bool = False) -> tuple[str, ...]:
             found.append(stem + suffix)
     if loose:
         # 「那遵义呢」: a city or county jieba does not know, named without its suffix
-        found.extend(name for name in bare_places(text) if not any(name in f for f in found))
+        found.extend(name for name in bare_places(text, word_starts(text)) if not any(name in f for f in found))
         words = posseg.lcut(text)
         for (word, tag), (after, _) in zip(words, [*words[1:], ("", "")]):
             if len(word) < 2 or word in NOT_PLACES or NATIONAL.fullmatch(word) or NUMERAL_START.match(word):

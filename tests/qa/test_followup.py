@@ -158,3 +158,23 @@ def test_a_follow_up_naming_its_own_subject_and_asking_of_it_keeps_only_the_earl
     # 「里面…」 still asks inside the earlier subject
     resolved = resolve("里面进了多少家企业？", ["沪滇协作产业园建在云南什么地方？"]).text
     assert "产业园" in resolved
+
+
+def test_follow_ups_that_point_back_with_still_or_again_are_rewritten_once():
+    # 还/又 point back: this once recursed without end
+    resolved = resolve("那拉萨市城关区还有多少贫困人口？", ["西藏2019年有多少建档立卡贫困人口？"])
+    assert resolved.rewritten and "城关区" in resolved.text
+
+
+def test_a_question_with_its_own_subject_keeps_it():
+    # a subject of its own (a noun first), so nothing carries over however it asks
+    assert not resolve("万企帮万村行动累计组织动员了多少家民营企业？", ["西藏2019年底有多少个贫困县区摘帽？"]).rewritten
+    assert not resolve(
+        "在打好精准脱贫攻坚战座谈会上，总书记提出了几点要求？", ["西藏2019年有多少贫困县区摘帽？"]
+    ).rewritten
+    # the rewritten follow-up keeps its own asking words and mark
+    resolved = resolve(
+        "那2020年3月开的决战决胜脱贫攻坚座谈会呢，在哪儿开的？",
+        ["解决“两不愁三保障”突出问题座谈会是在哪个城市召开的？"],
+    )
+    assert resolved.text.endswith("在哪儿开的？")

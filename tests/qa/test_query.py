@@ -94,3 +94,10 @@ def test_a_count_of_things_is_not_stated_in_people_nor_money():
 def test_a_rate_the_question_states_is_a_condition_not_what_it_asks():
     assert asked_number_kind("贫困发生率超过18%的贫困县有几个？") == "number"
     assert asked_number_kind("贫困发生率从多少降到多少？") == "percent"
+
+
+def test_counts_of_hundred_millions_and_households_keep_their_units():
+    assert asked_units("中央财政累计投入了多少个亿？") == ()
+    assert "户" in asked_units("扶贫小额信贷累计向多少个贫困户发放？")
+    assert asked_number_kind("贫困发生率从2015年的多少降到了多少？") == "percent"
+    assert asked_number_kind("贫困发生率超过百分之十八的县有几个？") == "number"

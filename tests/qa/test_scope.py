@@ -151,3 +151,37 @@ def test_a_total_over_years_is_not_a_yearly_figure_nor_the_reverse():
     period = "“十三五”期间,城镇新增就业人数累计超过6000万人。"
     assert _figure("2020年一年城镇新增就业多少人？", ("人",), period).conflict == "year"
     assert not _figure("“十三五”期间城镇新增就业多少人？", ("人",), period)
+
+
+def test_what_is_not_another_place_for_the_figure():
+    # a place that gives to the asked one, a country compared with, a county's own prefecture
+    assert not check_place(
+        _scope("拉孜县获得了多少援藏资金？"),
+        "江苏省累计投入援藏资金5.2亿元。",
+        "拉孜县",
+        "",
+        find_quantities("江苏省累计投入援藏资金5.2亿元。"),
+    )
+    ranked = "农村居民人均可支配收入增速连续多年位居全国前列，2020年达到16200元。"
+    assert not check_place(_scope("拉萨农村居民人均可支配收入是多少？"), ranked, "拉萨市", "", find_quantities(ranked))
+    prefecture = "阿里地区统筹资金，在县城建成电商服务中心，带动全县1120户。"
+    assert not check_place(_scope("措勤县带动了多少户？"), prefecture, "措勤县", "", find_quantities(prefecture))
+    # a policy question's answer may name the place that is its answer
+    assert not check_place(_scope("拉孜县是由哪个省对口支援的？"), "江苏省对口支援该县已有20多年。", "拉孜县", "")
+    # 「健全县乡村」 is not 「全县」
+    clinics = "健全县乡村三级医疗卫生服务体系，累计建成标准化村卫生室58万个。"
+    assert not check_place(_scope("全国累计建成多少个标准化村卫生室？"), clinics, "", "", find_quantities(clinics))
+
+
+def test_the_year_to_date_is_not_a_period():
+    assert not _figure("西藏2020年一年城镇新增就业多少人？", (), "2020年，全区累计实现城镇新增就业5.3万人。")
+    assert _figure("2020年一年城镇新增就业多少人？", (), "“十三五”期间,城镇新增就业人数累计超过6000万人。")
+    assert _figure("2020年一年投入多少？", (), "2016年至2020年累计投入100亿元。").conflict == "year"
+
+
+def test_a_sentence_opening_with_another_province_is_about_it():
+    example = "以河南省为例,该省通过“财政资金扶持+人才技术下沉”模式,2021年实现贫困村集体经济收入全部超过5万元。"
+    check = check_place(
+        _scope("湖北省2021年贫困村集体经济收入达到多少？"), example, "", "", find_quantities(example)[-1:]
+    )
+    assert check.conflict == "place" and check.stated.startswith("河南")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from qa.colloquial import official_terms
-from qa.text import answer_sentences, char_bigrams, clause_bounds, clauses, says_now, years_in
+from qa.text import answer_sentences, char_bigrams, clause_bounds, clauses, place_names, says_now, years_in
 
 
 def test_clauses_end_at_commas_colons_and_brackets_but_not_at_enumeration_commas():
@@ -45,3 +45,9 @@ def test_everyday_words_bring_the_official_terms():
     assert "饮水" in official_terms("昌都家里拧开水龙头就有水的比例有多高？")
     assert "辍学" in official_terms("以前上不起学回家的孩子后来怎么样了？")
     assert official_terms("危房改造了多少户？") == ()  # official words need nothing
+
+
+def test_a_bare_city_name_must_stand_as_a_word():
+    assert "保定" not in place_names("确保定点扶贫的中央财政投入多少？", loose=True)
+    assert "西安" not in place_names("陕西安康有多少贫困人口？", loose=True)
+    assert "遵义" in place_names("那遵义带动了多少？", loose=True)
