@@ -115,8 +115,8 @@ def resolve_part(part: str, previous_part: str) -> str:
 
 
 def _with_own_scope(question: str, previous: str) -> str:
-    """A question naming its own subject, with the earlier question's place and time in front
-    where it names none (「到2019年底累计脱贫多少？」 after a question on 西藏 in 2015)."""
+    """The question with the earlier question's place and time in front where it names none
+    (「到2019年底累计脱贫多少？」 after a question on 西藏 in 2015; none to carry: unchanged)."""
     text = question.strip()
     carried = () if place_names(text, loose=True) or names_nation(text) else _places_once(previous)
     times = () if TIME_EXPRESSION.search(text) else TIME_EXPRESSION.findall(previous)
@@ -169,7 +169,7 @@ def _bare(text: str) -> str:
 
 def _resolve_one(question: str, previous: str) -> str:
     if not is_follow_up(question):
-        return _with_scope_of(previous, question) if is_unscoped(question) else question
+        return _with_own_scope(question, previous) if is_unscoped(question) else question
     constraint = TAIL.sub("", OPENERS.sub("", question.strip())).strip(" ，,")
     asks_nothing = bool(constraint) and not ASKING.search(constraint)
     if asks_nothing and len(constraint) <= 16:
@@ -184,12 +184,6 @@ def _resolve_one(question: str, previous: str) -> str:
         return _with_own_scope(OPENERS.sub("", question.strip()), previous)
     # 「那十九届四中全会呢？」 asks the earlier question (「…是哪天开的？」) again: its asking words stay.
     return f"{_statement(previous, question, keep_asking=asks_nothing)}，{question.strip()}"
-
-
-def _with_scope_of(previous: str, question: str) -> str:
-    """The question with the earlier one's times and places in front (none: unchanged)."""
-    scope = [*TIME_EXPRESSION.findall(previous), *_places_once(previous)]
-    return "".join(dict.fromkeys(scope)) + question if scope else question
 
 
 def _statement(previous: str, question: str, keep_asking: bool = False) -> str:

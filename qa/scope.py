@@ -51,7 +51,8 @@ LIMIT_ASKED = re.compile(r"最多|最高|上限|额度|封顶|最少|最低")
 LIMIT_STATED = re.compile(r"最高|最多|不超过|以内|以下|上限|额度|封顶|最低|最少|不低于|以上")
 TOTAL_ASKED = re.compile(r"加起来|累计|合计|一共|总共")
 SINGLE_YEAR_ASKED = re.compile(r"(?:(?<![十第二〇零])一|当|那一|这一|单)年(?!来|间|多|以来|级)|光(?:(?:19|20)?\d{2}年)")
-PERIOD_STATED = re.compile(r"累计|期间|以来|十[一二三四]五|(?:19|20)\d{2}\s*年?\s*[-—–~至到]\s*(?:(?:19|20)\d{2})")
+PERIOD_WORDS = r"期间|以来|十[一二三四]五"
+PERIOD_STATED = re.compile(rf"累计|{PERIOD_WORDS}|(?:19|20)\d{{2}}\s*年?\s*[-—–~至到]\s*(?:(?:19|20)\d{{2}})")
 ROUND = re.compile(r"(?:第)?[一二三四五六七八九十\d]+(?:期|批)")
 # Which units a bare number may count: 「960多万…贫困人口」 counts people, not households.
 PEOPLE_CHARS = "人口民众员生者士儿童女"  # 「2000多万贫困患者」「孤儿」「妇女」 count people too
@@ -198,7 +199,7 @@ def is_sure_place(name: str) -> bool:
     """True for a province or prefecture, or a suffixed name whose stem jieba knows as a name
     (「札达县」, not 「听取地县」 from 「听取地县脱贫攻坚工作汇报」)."""
     stem = place_stem(name)
-    if name in MAJOR_PLACES or stem in MAJOR_PLACES or is_known_place(stem) or is_known_place(name):
+    if name in MAJOR_PLACES or stem in MAJOR_PLACES or is_known_place(stem):
         return True
     words = posseg.lcut(stem)
     return len(words) == 1 and words[0].flag in ("ns", "nr", "nrt", "nz")
@@ -252,7 +253,7 @@ def _states_period(clause: str) -> bool:
     全区累计实现…」 (the year to date)."""
     if not PERIOD_STATED.search(clause):
         return False
-    return len(stated_years(clause)) != 1 or bool(re.search(r"期间|以来|十[一二三四]五|[-—–~至到]", clause))
+    return len(stated_years(clause)) != 1 or bool(re.search(rf"{PERIOD_WORDS}|[-—–~至到]", clause))
 
 
 def _clause_of(text: str, quantity: Quantity) -> str:
