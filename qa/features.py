@@ -62,6 +62,7 @@ HOW_CUES = re.compile(
     r"通过|坚持|实施|采取|推行|建立|实行|开展|推进|加强|完善|落实|健全|创新|强化|统筹|探索|以|按照|做到"
 )
 RESTRICTIVE = re.compile(r"单独|单单|光是|光|只有|仅|其中|里面|当中|之中")
+ONLY = re.compile(r"单独|单单|光是|光|只有|仅")
 # A byline, a photo credit or an editor's line is not a statement about anything.
 BYLINE = re.compile(r"■|记者|通讯员|摄影?$|摄）|供图|来源[:：]|作者[:：]|编辑[:：]|责任编辑|局$|委员会$|办公室$")
 SENTENCE_END = re.compile(r"[。！？!?；;…]$")
@@ -100,7 +101,7 @@ NAMES = (
     "has_any_number",
     "focus",
     "focus_missing",  # the heaviest word of the counted thing that the figure's clause lacks (「女」干部)
-    "restricted",  # 「单独」「光」「仅」「其中」: a part of something is asked
+    "restricted",  # 「单独」「光」「仅」「其中」: a part of something is asked (an "only" the sentence does not say)
     "restricted_unfocused",
     "figure_given",  # the answering figure is one the question itself states (「那20多万名学生里，…」)
     "wants_figure_no_number",
@@ -316,6 +317,14 @@ def ordinal_of(text: str) -> int | None:
     return int(number.value) if number else None
 
 
+def asks_a_part(question: str, sentence: str) -> bool:
+    """The question asks a part of something (「其中」「光」「单独」) that the sentence does not restrict
+    to: an "only" it says too (「仅打印费就花了…」 for 「光印材料就花了多少」) is the part asked."""
+    if not RESTRICTIVE.search(question):
+        return False
+    return not (ONLY.search(question) and ONLY.search(sentence))
+
+
 def numbered_items(sentence: Sentence, following: Sequence[Sentence]) -> list[Sentence]:
     """The numbered items (「一是…」「二是…」) that follow a sentence, in order."""
     items: list[Sentence] = []
@@ -428,7 +437,7 @@ def _row(
     quantities = wanted_quantities(text, wants, part.units) if wants else []
     f[INDEX["wants_figure"]] = float(bool(wants))
     f[INDEX["has_wanted_number"]] = float(bool(quantities))
-    f[INDEX["restricted"]] = float(bool(RESTRICTIVE.search(part.text)))
+    f[INDEX["restricted"]] = float(asks_a_part(part.text, text))
     f[INDEX["has_any_number"]] = float(bool(find_quantities(text)))
     f[INDEX["wants_figure_no_number"]] = float(bool(wants) and not quantities)
     answering: list[Quantity] = []

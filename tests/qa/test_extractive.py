@@ -126,6 +126,19 @@ def test_each_part_of_a_question_is_answered_from_its_own_sentence():
     assert [c.marker for c in draft.citations] == [1, 2]
 
 
+def test_two_parts_quote_two_sentences_when_the_second_is_nearly_as_likely():
+    # Both parts rank the first fact's sentence first (the model reads similarity alone).
+    evidence = _evidence(
+        [("共识别贫困人口8962万人。", 0.97), ("9899万农村贫困人口全部脱贫。", 0.96), ("无关的话。", 0.80)]
+    )
+    draft = _answer("识别出多少贫困人口？最后全部脱贫的又是多少人？", evidence)
+    assert draft.answered and "8962万人" in draft.text and "9899万" in draft.text
+    # ... but one sentence stating both figures answers both parts, quoted once.
+    shared = _evidence([("因病、因残致贫比例分别超过40%和14%。", 0.97), ("无关的话。", 0.85)])
+    both = _answer("因病致贫的比例是多少？因残致贫的呢？", shared)
+    assert both.answered and both.text == "因病、因残致贫比例分别超过40%和14%。[1]"
+
+
 def test_a_list_question_quotes_the_numbered_items_that_follow():
     evidence = _evidence(
         [

@@ -8,6 +8,7 @@ from index.types import Sentence
 from qa.colloquial import without_everyday_words
 from qa.evidence import paragraph_before
 from qa.features import (
+    asks_a_part,
     coverage_of,
     enumeration_score,
     focus_near_number,
@@ -200,3 +201,12 @@ def test_asked_units_only_when_every_question_word_names_one():
     assert asked_units("每人每年收入多少元") == ("元",)
     assert set(asked_units("一共有多少户、多少人脱贫")) == {"户", "人", "名", "人次"}
     assert asked_units("投入了多少资金、建设了多少个村") == ()
+
+
+def test_an_only_the_sentence_says_too_is_the_part_asked():
+    assert asks_a_part("其中女党员有多少？", "全国共有党员9000多万名")
+    assert asks_a_part("光印材料就花了多少钱", "全乡共花了10多万元")
+    assert not asks_a_part("有个乡光为了应付检查，印材料就花了多少钱", "有一个乡迎接检查团,仅打印费就花了10多万元")
+    # 「其中」 names a sub-group: a sentence's own 「其中」 may be another one.
+    assert asks_a_part("其中女性有多少", "其中近3万个村的贫困发生率超过20%")
+    assert not asks_a_part("贫困人口有多少", "仅2020年就减少551万人")
