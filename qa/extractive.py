@@ -58,6 +58,9 @@ SCOPE_WORDS = {
     "limit": "累计数而非上限",
     "round": "{stated}",
 }
+# A sentence ending in a semicolon runs on into the next (at most this many are added).
+RUNS_ON = re.compile(r"[;；]\s*$")
+MAX_RUN_ON_SENTENCES = 3
 DECLINE_FOR_SCOPE = "文档中没有所问范围的这一数字，只有{what}的：{quote}"
 
 
@@ -115,6 +118,8 @@ class ExtractiveAnswerer:
             if r.part.is_list:
                 picks.extend(self._list_items(pick, evidence))
             if not r.part.wants:
+                picks.extend(self._continued(pick, evidence))
+            if not r.part.wants:
                 floor = max(bar, RUNNER_UP_SHARE * r.best_probability)
                 for i in r.order[1 : 1 + RUNNER_UPS]:
                     if r.probability[i] >= floor:
@@ -167,6 +172,19 @@ class ExtractiveAnswerer:
             )
             for sentence in items
         ]
+
+    def _continued(self, pick: Pick, evidence: Evidence) -> list[Pick]:
+        """The sentences a quoted one runs on into: a statement that ends in a semicolon is not
+        finished (「“两个确保”:确保…全部脱贫,消除绝对贫困;」 goes on 「确保贫困县全部摘帽…」)."""
+        found: list[Pick] = []
+        previous = pick.item.sentence
+        for sentence in evidence.following(previous)[:MAX_RUN_ON_SENTENCES]:
+            if not RUNS_ON.search(previous.text) or sentence.start - previous.end > 2:
+                break
+            item = replace(pick.item, sentence=sentence, hit=evidence.passage_of(sentence), context="", article="")
+            found.append(Pick(item, pick.probability, pick.part))
+            previous = sentence
+        return found
 
     def _decline_for_scope(
         self, item: EvidenceSentence, check: ScopeCheck, info: QuestionInfo, evidence: Evidence, confidence: float

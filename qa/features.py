@@ -63,6 +63,7 @@ HOW_CUES = re.compile(
 )
 RESTRICTIVE = re.compile(r"单独|单单|光是|光|只有|仅|其中|里面|当中|之中")
 ONLY = re.compile(r"单独|单单|光是|光|只有|仅")
+PART_NAMED = re.compile(r"(?:其中|里面|当中|之中)[的有是，,]*([\u4e00-\u9fff]{2})")
 # A byline, a photo credit or an editor's line is not a statement about anything.
 BYLINE = re.compile(r"■|记者|通讯员|摄影?$|摄）|供图|来源[:：]|作者[:：]|编辑[:：]|责任编辑|局$|委员会$|办公室$")
 SENTENCE_END = re.compile(r"[。！？!?；;…]$")
@@ -319,10 +320,15 @@ def ordinal_of(text: str) -> int | None:
 
 def asks_a_part(question: str, sentence: str) -> bool:
     """The question asks a part of something (「其中」「光」「单独」) that the sentence does not restrict
-    to: an "only" it says too (「仅打印费就花了…」 for 「光印材料就花了多少」) is the part asked."""
+    to: an "only" it says too (「仅打印费就花了…」 for 「光印材料就花了多少」), or the same part after its
+    own 「其中」, is the part asked."""
     if not RESTRICTIVE.search(question):
         return False
-    return not (ONLY.search(question) and ONLY.search(sentence))
+    if ONLY.search(question) and ONLY.search(sentence):
+        return False
+    # 「其中妇女占多少」 against 「…就业,其中妇女占比达78%」: the sentence names the same part.
+    asked = PART_NAMED.search(question)
+    return not (asked and any(m.group(1).startswith(asked.group(1)) for m in PART_NAMED.finditer(sentence)))
 
 
 def numbered_items(sentence: Sentence, following: Sequence[Sentence]) -> list[Sentence]:

@@ -23,7 +23,7 @@ from qa.text import NOT_PLACES, place_names
 
 # What kind of number a question asks for, by its question words (first match wins).
 WANTS_YEAR = re.compile(
-    r"哪一?年|什么时候|啥时候|啥时|何时|哪会儿|哪个时间|什么时间|哪一?天|哪几天|几号|几月|日期|时间"
+    r"哪一?年|什么时候|啥时候|啥时|何时|哪会儿|哪个时间|什么时间|哪一?天|哪几天|几号|几月|日期|时间(?!表)"
 )
 # 「贫困发生率超过18%的贫困县有几个」 states a rate as a condition and counts counties.
 WANTS_PERCENT = re.compile(
@@ -106,6 +106,8 @@ UNITS_OF = {
     "个": THING_UNITS,
 }
 PART_SPLIT = re.compile(r"[？?；;。!！]+")
+# Users type a space where a question mark belongs (「19年是多少 20年又是多少」).
+SPACE_BETWEEN_WORDS = re.compile(r"(?<=[\u4e00-\u9fff])[ \u3000]+(?=[\u4e00-\u9fff\d])")
 
 
 @dataclass(frozen=True)
@@ -295,10 +297,22 @@ def asks_something(text: str) -> bool:
     return bool(ASKING.search(text) or asked_number_kind(text))
 
 
+def spaced_questions(question: str) -> str:
+    """The question with a space that separates two questions made a question mark: both sides
+    ask something (「东西部帮扶投了多少 其中上海投了多少」); other spaces stay."""
+    pieces = SPACE_BETWEEN_WORDS.split(question)
+    joined = pieces[0]
+    for piece in pieces[1:]:
+        before = PART_SPLIT.split(joined)[-1]
+        after = PART_SPLIT.split(piece)[0]
+        joined += ("？" if asks_something(before) and asks_something(after) else " ") + piece
+    return joined
+
+
 def split_question(question: str) -> tuple[SubQuestion, ...]:
     """The sub-questions of a question; clauses without a question word join the next one."""
     groups: list[str] = []
-    for part in filter(None, (p.strip() for p in PART_SPLIT.split(question))):
+    for part in filter(None, (p.strip() for p in PART_SPLIT.split(spaced_questions(question)))):
         pending = ""
         for clause in filter(None, (c.strip() for c in CLAUSE_SPLIT.split(part))):
             pending = f"{pending}，{clause}" if pending else clause

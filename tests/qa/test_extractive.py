@@ -139,6 +139,19 @@ def test_two_parts_quote_two_sentences_when_the_second_is_nearly_as_likely():
     assert both.answered and both.text == "因病、因残致贫比例分别超过40%和14%。[1]"
 
 
+def test_a_statement_that_ends_in_a_semicolon_is_quoted_to_its_end():
+    evidence = _evidence(
+        [
+            ("目标是“两个确保”:确保农村贫困人口全部脱贫;", 0.97),
+            ("确保贫困县全部摘帽。", 0.80),
+            ("别的事。", 0.80),
+        ]
+    )
+    draft = _answer("“两个确保”是什么意思？", evidence)
+    assert draft.answered and "贫困县全部摘帽" in draft.text and "别的事" not in draft.text
+    assert [c.marker for c in draft.citations] == [1, 2]
+
+
 def test_a_list_question_quotes_the_numbered_items_that_follow():
     evidence = _evidence(
         [

@@ -160,6 +160,15 @@ def test_multi_part_question_splits_into_parts_with_their_own_kind():
     assert "2015年底" in parts[1].text  # the later part keeps the subject of the first
 
 
+def test_a_space_between_two_questions_separates_them():
+    parts = split_question("西藏贫困人口人均纯收入19年是多少 20年又是多少")
+    assert len(parts) == 2 and "19年" in parts[0].text and "20年" in parts[1].text
+    assert "纯收入" in parts[1].text  # the second leans on the first's subject
+    # A space inside one question (a pasted title, a number and its unit) separates nothing.
+    assert len(split_question("十九届五中全会 是哪几天开的")) == 1
+    assert [p.text for p in split_question("2020 年西藏有多少人")] == ["2020 年西藏有多少人"]
+
+
 def test_respectively_asks_each_item_on_its_own():
     parts = split_question("西藏贫困人口的人均纯收入，2019年和2020年分别是多少？")
     assert [p.text for p in parts] == [
@@ -210,3 +219,5 @@ def test_an_only_the_sentence_says_too_is_the_part_asked():
     # 「其中」 names a sub-group: a sentence's own 「其中」 may be another one.
     assert asks_a_part("其中女性有多少", "其中近3万个村的贫困发生率超过20%")
     assert not asks_a_part("贫困人口有多少", "仅2020年就减少551万人")
+    assert not asks_a_part("其中妇女占多少", "直接带动1.2万贫困群众就业,其中妇女占比达78%")
+    assert asks_a_part("其中女党员有多少", "共有党员9000多万名,其中近3万个村的贫困发生率超过20%")

@@ -24,6 +24,9 @@ from qa.query import (
         ("累计投入了多少专项扶贫资金？", "number"),
         ("平均每名党员帮扶几户贫困家庭？", "number"),
         ("“六个精准”具体指哪六个方面？", ""),
+        # a timetable's length is a number of years, not a date
+        ("行动计划要定几年的时间表？", "number"),
+        ("座谈会是什么时间开的？", "year"),
     ],
 )
 def test_asked_number_kind(question, kind):
