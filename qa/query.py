@@ -29,8 +29,8 @@ WANTS_YEAR = re.compile(
 WANTS_PERCENT = re.compile(
     r"百分之几|百分之多少|多少%|比例|比重|占比|率(?:(?!\d+(?:\.\d+)?\s*%|百分之)[^，。？?])*(?:多少|几)|百分点"
 )
-# 「哪几句话」「哪五个方面」「哪些地方」ask for a list, not a number.
-LIST_QUESTION = re.compile(r"哪(?:些|几|[二两三四五六七八九十]+)|有哪|包括什么|包括哪")
+# 「哪几句话」「哪五个方面」「哪些地方」ask for a list, not a number (「哪几天」 asks for dates).
+LIST_QUESTION = re.compile(r"哪(?:些|几(?![天号年月日])|[二两三四五六七八九十]+)|有哪|包括什么|包括哪")
 LIST_SIZE = re.compile(r"哪([两二三四五六七八九十]+)")
 WANTS_NUMBER = re.compile(r"多少|几[个名户家项次条所万亿千百十年]|几|多大|多高|多长|多远|数量|规模|金额")
 
@@ -79,6 +79,7 @@ SCOPE_TAGS = ("ns", "nr", "nrt")
 CLAUSE_SPLIT = re.compile(r"[，,]")
 # 「…，A和B分别是多少」: the coordinated items before 分别, within the last clause.
 RESPECTIVELY_WORD = r"(?:分别|各自|各(?![类种级地项个位部门族界]))"
+TIME_ITEM = re.compile(r"(?:(?:19|20)?\d{2})年(?:底|末|初)?$")
 RESPECTIVELY = re.compile(r"(?P<items>[^，,]{1,40})" + RESPECTIVELY_WORD)
 COORDINATION = re.compile(r"和|与|及|以及|、")
 # The unit a figure question names right after 多少/几, and the units (qa.numbers) that state it.
@@ -376,6 +377,10 @@ def each_respectively(question: str) -> list[str]:
     items = [item for item in COORDINATION.split(match.group("items")) if item]
     if len(items) < 2:
         return [question]
+    # 「西藏贫困人口人均纯收入19年和20年」: years joined share what stands before the first.
+    first_time = TIME_ITEM.search(items[0])
+    if first_time and all(TIME_ITEM.fullmatch(item) for item in items[1:]):
+        items = [items[0], *(items[0][: first_time.start()] + item for item in items[1:])]
     # 「因病致贫和因残致贫的比例」: what follows the last item's 的 belongs to every item.
     shared = items[-1][items[-1].rfind("的") :] if "的" in items[-1] else ""
     items = [item if item.endswith(shared) else item + shared for item in items]

@@ -17,7 +17,7 @@ from collections.abc import Iterable
 import jieba
 from jieba import posseg
 
-from qa.gazetteer import bare_places
+from qa.gazetteer import bare_places, is_known_place
 
 # A clause ends at these. 「、」 does not end one: in 「在岗第一书记19.5万名、驻村干部77.5万名」
 # 在岗 qualifies both items.
@@ -72,8 +72,9 @@ SUFFIXED_PLACE = re.compile(r"[\u4e00-\u9fff]{1,4}?(?:自治区|自治州|地区
 NOT_IN_NAME = frozenset(
     "的和与跨在是为有向对将从由到以及或全各该本每个其中同了把被等这那此我省市县区乡镇村州部国党困贫问"
 )
+# (「多少县长」「哪个县」: a question word is no name.)
 GENERIC_STEMS = re.compile(
-    r"协作|民族|边疆|深度|连片|城乡|农村|区域|指标|少数|革命|老区|东西|南北|沿海|内陆|边境|海拔|贫困"
+    r"协作|民族|边疆|深度|连片|城乡|农村|区域|指标|少数|革命|老区|东西|南北|沿海|内陆|边境|海拔|贫困|多少|几|哪|什么|啥"
 )
 # 「三区三州」「四省藏区」 are groups of places, not one place.
 NUMERAL_START = re.compile(r"^[一二三四五六七八九十两几多各全本该每]")
@@ -189,6 +190,10 @@ def place_names(text: str, loose: bool = False) -> tuple[str, ...]:
     if loose:
         # 「那遵义呢」: a city or county jieba does not know, named without its suffix
         found.extend(name for name in bare_places(text, word_starts(text)) if not any(name in f for f in found))
+        # Beside a known place, jieba's place tags only where they name it more fully (「阿里地区」) or
+        # name a listed place (「山南乃东区」): 「山南军分区那个次仁扎西，挨家挨户上门」 has 扎西 and 上门
+        # tagged as places.
+        known_places = tuple(found)
         words = posseg.lcut(text)
         for (word, tag), (after, _) in zip(words, [*words[1:], ("", "")]):
             if len(word) < 2 or word in NOT_PLACES or NATIONAL.fullmatch(word) or NUMERAL_START.match(word):
@@ -196,9 +201,13 @@ def place_names(text: str, loose: bool = False) -> tuple[str, ...]:
             if set(word) <= ADMIN_CHARS or word.endswith(MEASURE_ENDINGS):  # 「省市县」「满意度」
                 continue
             if tag in ("ns", "nrt"):
-                found.append(word)
+                tagged = word
             elif tag.startswith("n") and after in ADMIN_SUFFIXES:
-                found.append(word + after)
+                tagged = word + after
+            else:
+                continue
+            if not known_places or any(p in tagged for p in known_places) or is_known_place(place_stem(tagged)):
+                found.append(tagged)
     return tuple(dict.fromkeys(found))
 
 

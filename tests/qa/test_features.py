@@ -221,3 +221,12 @@ def test_an_only_the_sentence_says_too_is_the_part_asked():
     assert not asks_a_part("贫困人口有多少", "仅2020年就减少551万人")
     assert not asks_a_part("其中妇女占多少", "直接带动1.2万贫困群众就业,其中妇女占比达78%")
     assert asks_a_part("其中女党员有多少", "共有党员9000多万名,其中近3万个村的贫困发生率超过20%")
+
+
+def test_years_joined_under_respectively_share_what_stands_before_the_first():
+    parts = split_question("西藏贫困人口人均纯收入19年和20年各是多少")
+    assert [p.text for p in parts] == ["西藏贫困人口人均纯收入19年是多少", "西藏贫困人口人均纯收入20年是多少"]
+    assert [p.text for p in split_question("拉萨2019年底和2020年底分别有多少人")] == [
+        "拉萨2019年底有多少人",
+        "拉萨2020年底有多少人",
+    ]

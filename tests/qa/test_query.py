@@ -27,6 +27,7 @@ from qa.query import (
         # a timetable's length is a number of years, not a date
         ("行动计划要定几年的时间表？", "number"),
         ("座谈会是什么时间开的？", "year"),
+        ("十九届五中全会是哪几天开的？", "year"),  # not a list: 哪几天 asks for dates
     ],
 )
 def test_asked_number_kind(question, kind):

@@ -51,3 +51,16 @@ def test_a_bare_city_name_must_stand_as_a_word():
     assert "保定" not in place_names("确保定点扶贫的中央财政投入多少？", loose=True)
     assert "西安" not in place_names("陕西安康有多少贫困人口？", loose=True)
     assert "遵义" in place_names("那遵义带动了多少？", loose=True)
+
+
+def test_jieba_place_tags_beside_a_known_place_only_where_they_name_it_more_fully():
+    # jieba tags the person 扎西 and the verb 上门 as places
+    assert place_names("山南军分区那个次仁扎西，挨家挨户上门看过多少穷人家", loose=True) == ("山南",)
+    assert "阿里地区" in place_names("阿里地区建立了几级书记抓扶贫的工作机制？", loose=True)
+    assert "乃东" in place_names("国家烟草专卖局给山南乃东区拿了多少帮扶资金？", loose=True)
+    assert place_names("那东京呢", loose=True) == ("东京",)  # no known place: jieba's tag stands
+
+
+def test_a_question_word_is_no_place_name():
+    assert place_names("全国有多少县长以上的官员上网直播？", loose=True) == ()
+    assert place_names("哪个县最多？", loose=True) == ()
