@@ -16,13 +16,23 @@ import unicodedata
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass, replace
 
+import jieba
 import numpy as np
 
 from index.types import Sentence
 from qa.answering import Draft
 from qa.decision import Ranked, decision_features
 from qa.evidence import Evidence, EvidenceSentence
-from qa.features import coverage_of, numbered_items, part_features, wanted_quantities, weighted_terms
+from qa.features import (
+    NUMBERED_SLOGAN,
+    coverage_of,
+    numbered_items,
+    numbered_slogans,
+    part_features,
+    spells_out,
+    wanted_quantities,
+    weighted_terms,
+)
 from qa.model import AnswerModel
 from qa.query import QuestionInfo, SubQuestion
 from qa.scope import ScopeCheck
@@ -58,6 +68,14 @@ SCOPE_WORDS = {
     "limit": "累计数而非上限",
     "round": "{stated}",
 }
+# Sentences quoted that list a slogan's items, when several do.
+SPELLED_OUT_QUOTED = 2
+# Words that ask what something means (the rest of 「“两不愁三保障”具体是什么意思」), and how people
+# ask it (「麻烦列一下」).
+MEANING_ASKED = re.compile(
+    r"[是指]?(?:什么|啥)(?:意思)?|意思|含义|内涵|内容|说法|指的?是?|是指|具体|到底|究竟|都|就|包括|包含|分别|"
+    r"哪(?:些|几|[一二两三四五六七八九十]+)(?:个|样|条|项|方面|类)?|麻烦|列一下|一下|说说|讲讲|解释|帮我|请问|\W"
+)
 # A sentence ending in a semicolon runs on into the next (at most this many are added).
 RUNS_ON = re.compile(r"[;；]\s*$")
 MAX_RUN_ON_SENTENCES = 3
@@ -100,17 +118,19 @@ class ExtractiveAnswerer:
         answers, confidence = self.model.decide(
             decision_features(ranked), strongest.strength, strongest.best_probability
         )
+        spelled = spelled_out_slogans(ranked, evidence)
         # Only sentences of the right scope are quoted: a part whose every sentence had another
-        # scope (all at probability 0) has nothing to quote.
-        if not answers or strongest.best_probability <= 0:
+        # scope (all at probability 0) has nothing to quote. A sentence that lists a slogan's
+        # items is what the slogan means, however few words it shares with the question.
+        if not spelled and (not answers or strongest.best_probability <= 0):
             return self._decline(ranked, info, evidence, confidence)
         # The question is answered: every other part that has a likely answer gets it too.
         picks: list[Pick] = []
         runner_ups: list[Pick] = []
         bar_share = LATER_PART_SHARE * min(1.0, strongest.strength)
-        chosen = own_sentences(ranked, evidence)
+        chosen = {**dict(enumerate(own_sentences(ranked, evidence))), **{i: found[0] for i, found in spelled.items()}}
         for index, r in enumerate(ranked):
-            if r.strength < bar_share or r.best_probability <= 0:
+            if index not in spelled and (r.strength < bar_share or r.best_probability <= 0 or not answers):
                 continue
             bar = r.threshold * bar_share
             pick = Pick(evidence.sentences[chosen[index]], float(r.probability[chosen[index]]), index)
@@ -119,6 +139,9 @@ class ExtractiveAnswerer:
                 picks.extend(self._list_items(pick, evidence))
             if not r.part.wants:
                 picks.extend(self._continued(pick, evidence))
+            # Documents word a slogan's items differently (「扶持对象精准、…」, 「扶持对象、…“六个精准”」).
+            for other in spelled.get(index, [])[1:]:
+                runner_ups.append(Pick(evidence.sentences[other], float(r.probability[other]), index))
             if not r.part.wants:
                 floor = max(bar, RUNNER_UP_SHARE * r.best_probability)
                 for i in r.order[1 : 1 + RUNNER_UPS]:
@@ -197,6 +220,37 @@ class ExtractiveAnswerer:
         citation = _citation(1, item, start, quote)
         text = f"{DECLINE_FOR_SCOPE.format(what=what, quote=quote)}[1]"
         return Draft(text, (citation,), {1: quote}, False, confidence=confidence)
+
+
+def spelled_out_slogans(ranked: Sequence[Ranked], evidence: Evidence) -> dict[int, list[int]]:
+    """For each part asking what numbered slogans mean (「“两不愁三保障”是什么意思」), the likeliest
+    sentences of the right scope that list all their items (「不愁吃、不愁穿，义务教育、基本医疗、
+    住房安全有保障」), by part index."""
+    found: dict[int, list[int]] = {}
+    for index, r in enumerate(ranked):
+        slogans = numbered_slogans(r.part.text) if not r.part.wants else ()
+        if not slogans:
+            continue
+        # Only what the slogans mean is asked: the question's other words are words of asking
+        # (「是什么意思」「具体指哪些」) or the sentence's own; 「“三保障”工作由哪些部门主管」 asks about
+        # the departments, 「“三保障”里的基本医疗有保障指的是什么」 about one of the items.
+        rest = [w for w in jieba.lcut(MEANING_ASKED.sub(" ", NUMBERED_SLOGAN.sub(" ", r.part.text))) if len(w) > 1]
+        listing = [
+            int(i)
+            for i in r.order
+            if r.probability[i] > 0
+            and spells_out(evidence.sentences[i].text, slogans)
+            and all(word in evidence.sentences[i].text for word in rest)
+            and not any(word in listed_items(evidence.sentences[i].text) for word in rest)
+        ]
+        if listing:
+            found[index] = listing[:SPELLED_OUT_QUOTED]
+    return found
+
+
+def listed_items(text: str) -> str:
+    """The text of a sentence's 、-separated lists (「不愁吃、不愁穿」)."""
+    return "".join(run for run in re.split(r"[，,；;。：:]", text) if "、" in run)
 
 
 def own_sentences(ranked: Sequence[Ranked], evidence: Evidence) -> list[int]:

@@ -73,6 +73,14 @@ ORDINAL_START = re.compile(
     r"^[◆■●·\s]*(?:[（(](?P<a>[一二三四五六七八九十]{1,3})[）)]|(?P<b>[一二三四五六七八九十]{1,3})(?:是|、|．)"
     r"|第(?P<c>[一二三四五六七八九十]{1,3})(?:[，,、：:是]|条|项|个)|(?P<d>\d{1,2})[.．、)）])"
 )
+# A numbered slogan: a count, then the word its items share (「两不愁」「三保障」「六个精准」「五个一批」);
+# the shared word starts with no numeral or measure word (「十三五」「两个月」「三年」 are no slogans).
+SLOGAN_COUNTS = {"两": 2, "二": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9, "十": 10}
+NUMBERED_SLOGAN = re.compile(
+    r"(?<![\d一二三四五六七八九十百千万第])([两二三四五六七八九十])个?"
+    r"((?![二三四五六七八九十百千万亿个年月日天次倍成分名人户元岁]|一[二三四五六七八九十])[\u4e00-\u9fff]"
+    r"(?![一二三四五六七八九十])[\u4e00-\u9fff])"
+)
 LIST_ITEMS_FOR_FULL_SCORE = 4
 MAX_LIST_ITEMS = 8
 FIRST_ITEM_WITHIN_SENTENCES = 2
@@ -329,6 +337,23 @@ def asks_a_part(question: str, sentence: str) -> bool:
     # 「其中妇女占多少」 against 「…就业,其中妇女占比达78%」: the sentence names the same part.
     asked = PART_NAMED.search(question)
     return not (asked and any(m.group(1).startswith(asked.group(1)) for m in PART_NAMED.finditer(sentence)))
+
+
+def numbered_slogans(text: str) -> tuple[tuple[int, str], ...]:
+    """The numbered slogans a text names, as (how many items, their shared word): 「两不愁三保障」
+    names (2, 不愁) and (3, 保障), 「六个精准」 (6, 精准)."""
+    return tuple((SLOGAN_COUNTS[m.group(1)], m.group(2)) for m in NUMBERED_SLOGAN.finditer(text))
+
+
+def spells_out(text: str, slogans: Sequence[tuple[int, str]]) -> bool:
+    """True if the sentence lists the items of every slogan: the shared word once per item
+    (「不愁吃、不愁穿」), or a list of as many items that ends on it (「义务教育、基本医疗、住房安全
+    有保障」, 「扶持对象、…、脱贫成效“六个精准”」)."""
+    runs = [run.split("、") for run in CLAUSE_BREAK.split(text)]
+    return bool(slogans) and all(
+        text.count(word) >= count or any(len(items) >= count and word in items[-1] for items in runs)
+        for count, word in slogans
+    )
 
 
 def numbered_items(sentence: Sentence, following: Sequence[Sentence]) -> list[Sentence]:

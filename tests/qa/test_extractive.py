@@ -152,6 +152,21 @@ def test_a_statement_that_ends_in_a_semicolon_is_quoted_to_its_end():
     assert [c.marker for c in draft.citations] == [1, 2]
 
 
+def test_what_a_numbered_slogan_means_is_the_sentence_listing_its_items():
+    evidence = _evidence(
+        [
+            ("总的看,“两不愁”基本解决了,“三保障”还存在不少薄弱环节。", 0.97),
+            ("到2020年稳定实现农村贫困人口不愁吃、不愁穿，义务教育、基本医疗、住房安全有保障。", 0.86),
+            ("教育部、水利部、国家医保局是“三保障”工作的主管部门。", 0.85),
+        ]
+    )
+    draft = _answer("“两不愁三保障”是什么意思？", evidence)
+    assert draft.answered and "不愁吃、不愁穿" in draft.text
+    # a question about something else of the slogan's (its departments) is not answered by its items
+    departments = _answer("“三保障”工作由哪些部门主管？", evidence)
+    assert "不愁吃" not in departments.text
+
+
 def test_a_list_question_quotes_the_numbered_items_that_follow():
     evidence = _evidence(
         [

@@ -16,7 +16,9 @@ from qa.features import (
     missing_weight,
     novelty,
     numbered_items,
+    numbered_slogans,
     ordinal_of,
+    spells_out,
     unknown_share,
     wanted_quantities,
     weighted_terms,
@@ -230,3 +232,31 @@ def test_years_joined_under_respectively_share_what_stands_before_the_first():
         "拉萨2019年底有多少人",
         "拉萨2020年底有多少人",
     ]
+
+
+@pytest.mark.parametrize(
+    "question, slogans",
+    [
+        ("两不愁三保障是什么意思", ((2, "不愁"), (3, "保障"))),
+        ("“六个精准”具体指哪六个", ((6, "精准"),)),
+        ("五个一批都有哪些", ((5, "一批"),)),
+        # counts of time, people or plans are no slogans
+        ("十三五期间搬了多少人", ()),
+        ("十一五的时候呢", ()),
+        ("两个月里", ()),
+        ("三年行动", ()),
+        ("第三个是什么", ()),
+    ],
+)
+def test_numbered_slogans(question, slogans):
+    assert numbered_slogans(question) == slogans
+
+
+def test_a_sentence_spells_out_a_slogan_by_its_items():
+    both = numbered_slogans("两不愁三保障是什么意思")
+    assert spells_out("稳定实现农村贫困人口不愁吃、不愁穿，义务教育、基本医疗、住房安全有保障", both)
+    assert not spells_out("全市贫困户全面实现不愁吃、不愁穿。", both)  # only one of the two
+    assert not spells_out("总的看,“两不愁”基本解决了,“三保障”还存在不少薄弱环节。", both)
+    six = numbered_slogans("六个精准指的啥")
+    assert spells_out('做到扶持对象、项目安排、资金使用、措施到户、因村派人、脱贫成效 " 六个精准 "。', six)
+    assert not spells_out("认真落实“六个精准”，深入实施“五个一批”", six)
