@@ -59,6 +59,9 @@ REGULARIZATION = 0.3
 # features did better there than 23 (the best sentence's coverage, focus, why/how cues…).
 DECISION_REGULARIZATION = 1.0
 THRESHOLDS = np.round(np.arange(0.05, 0.95, 0.025), 3)
+MAX_THRESHOLD_ROUNDS = 4
+# Balances this close to the best are one plateau (a question in a thousand moves a balance ~0.001).
+PLATEAU = 0.001
 # What the product aims at on questions phrased as users phrase them: answer-hit 0.75 and
 # unanswerable questions declined 0.80. The thresholds balance the two against these.
 TARGET_ANSWERED = 0.75
@@ -203,18 +206,21 @@ def rank_out_of_fold(train: list[Prepared], answerer: RankingOnce) -> None:
 def choose_thresholds(model: AnswerModel, questions: list[Prepared], answerer: RankingOnce) -> tuple[AnswerModel, dict]:
     """The figure and other thresholds that keep answered-correctly and declined-correctly nearest
     their targets on the questions: the larger of the two shortfalls (as a share of its target) is made
-    smallest. One threshold is chosen with the other held, then the other, twice over (they act
-    on different parts, so this settles at once).
+    smallest. One threshold is chosen with the other held, then the other, until neither moves
+    (they interact: both parts of a two-fact question count, so a second pass can move the first).
 
     Smoothed over each threshold and its two neighbours: on a hundred-odd questions the curve
     is flat near its top, and one question more or less would otherwise move the threshold by 0.2.
     """
     found: dict = {}
-    for _ in range(2):
+    for _ in range(MAX_THRESHOLD_ROUNDS):
+        before = (model.figure_threshold, model.other_threshold)
         for field in ("figure_threshold", "other_threshold"):
             tried = [score(replace(model, **{field: float(t)}), questions, answerer) for t in THRESHOLDS]
             best = _best_smoothed(tried)
             model, found = replace(model, **{field: float(THRESHOLDS[best])}), tried[best]
+        if (model.figure_threshold, model.other_threshold) == before:
+            break
     return model, found
 
 
@@ -284,10 +290,18 @@ def decided(probability: np.ndarray, table: DecisionTable, threshold: float) -> 
 
 def _best_smoothed(tried: list[dict[str, float]]) -> int:
     """The index of the best balance among ``THRESHOLDS``' results, each averaged with its two
-    neighbours (a flat top otherwise moves with one question)."""
+    neighbours (a flat top otherwise moves with one question); on a plateau, its middle (the
+    threshold for policy parts was flat from 0.1 to 0.45, and its first end moved the figure
+    threshold and the development set's answers with it)."""
     balance = np.array([_balance(m) for m in tried])
     smoothed = np.convolve(np.pad(balance, 1, mode="edge"), np.ones(3) / 3, mode="valid")
-    return int(np.argmax(smoothed))
+    best = int(np.argmax(smoothed))
+    start = end = best
+    while start > 0 and smoothed[start - 1] >= smoothed[best] - PLATEAU:
+        start -= 1
+    while end < len(smoothed) - 1 and smoothed[end + 1] >= smoothed[best] - PLATEAU:
+        end += 1
+    return (start + end) // 2
 
 
 def _balance(metrics: dict[str, float]) -> float:

@@ -36,7 +36,7 @@ from qa.features import (
 from qa.model import AnswerModel
 from qa.query import QuestionInfo, SubQuestion
 from qa.scope import ScopeCheck
-from qa.text import clauses
+from qa.text import char_bigrams, clauses
 from qa.types import Citation, Hit
 
 MAX_PARTS = 3
@@ -68,6 +68,8 @@ SCOPE_WORDS = {
     "limit": "累计数而非上限",
     "round": "{stated}",
 }
+# Two quotes are one statement when this share of the shorter one's character bigrams is the other's.
+SAME_STATEMENT_SHARE = 0.8
 # Sentences quoted that list a slogan's items, when several do.
 SPELLED_OUT_QUOTED = 2
 # Words that ask what something means (the rest of 「“两不愁三保障”具体是什么意思」), and how people
@@ -309,22 +311,27 @@ def compose(info: QuestionInfo, picks: Sequence[Pick], evidence: Evidence) -> tu
 
     Sentences are admitted in the picks' priority order (each part's best first, runner-ups
     last) while the answer stays under ``MAX_ANSWER_CHARS``, then shown in reading order.
-    The same text quoted twice (a document repeating another) is quoted once.
+    The same statement quoted twice (a document repeating another) is quoted once.
     """
     terms = weighted_terms(info.text, evidence.term_weight, evidence.tokenizer)
     admitted: list[tuple[Pick, int, str]] = []
-    seen: set[str] = set()
+    seen: list[tuple[int, str, frozenset[str]]] = []
     length = 0
     for pick in picks:
         sentence = pick.item.sentence
         part = info.parts[pick.part] if pick.part < len(info.parts) else info.parts[0]
         start, end = trim_to_relevant(sentence, _part_terms(part, terms, evidence), part.wants, pick.list_item)
         text = sentence.text[start - sentence.start : end - sentence.start].rstrip("，,；;：:")
-        # A document repeating another (「，」 for 「,」, 「 " 」 for 「“」) is quoted once.
-        key = re.sub(r"\W+", "", unicodedata.normalize("NFKC", text))
-        if key in seen or (admitted and length + len(text) > MAX_ANSWER_CHARS):
+        # A document repeating another (「，」 for 「,」, 「 " 」 for 「“」) is quoted once; within a part,
+        # also where it leaves a clause out (two parts may ask one measure at two dates: kept).
+        key, words = re.sub(r"\W+", "", unicodedata.normalize("NFKC", text)), char_bigrams(text)
+        repeated = any(
+            key == other_key or (pick.part == other_part and _same_statement(words, other_words))
+            for other_part, other_key, other_words in seen
+        )
+        if repeated or (admitted and length + len(text) > MAX_ANSWER_CHARS):
             continue
-        seen.add(key)
+        seen.append((pick.part, key, words))
         length += len(text)
         admitted.append((pick, start, text))
     parts: list[str] = []
@@ -333,6 +340,10 @@ def compose(info: QuestionInfo, picks: Sequence[Pick], evidence: Evidence) -> tu
         parts.append(f"{text}[{marker}]")
         citations.append(_citation(marker, pick.item, start, text))
     return "".join(parts), tuple(citations)
+
+
+def _same_statement(a: frozenset[str], b: frozenset[str]) -> bool:
+    return bool(a and b) and len(a & b) >= SAME_STATEMENT_SHARE * min(len(a), len(b))
 
 
 def _part_terms(part: SubQuestion, question_terms: dict[str, float], evidence: Evidence) -> dict[str, float]:

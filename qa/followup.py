@@ -55,6 +55,7 @@ TIME_EXPRESSION = re.compile(
     + NOT_A_YEAR_AFTER
     + r"|[“\"]?十[一二三四]五[”\"]?(?:期间|时期)?"
 )
+SHORT_YEAR_IN_TIME = re.compile(r"(?<![\d.])([0-2]\d)(?!\d)")
 RELATIVE_YEAR = {"前一年": -1, "上一年": -1, "去年": -1, "头一年": -1, "后一年": 1, "下一年": 1, "第二年": 1, "次年": 1}
 # 「那２１年呢？」: full-width digits as typed on a Chinese keyboard read as their half-width twins.
 HALF_WIDTH_DIGITS = str.maketrans("０１２３４５６７８９", "0123456789")
@@ -263,7 +264,8 @@ def _time_of(constraint: str, previous: str) -> str | None:
     """The time a constraint names: a year or period, or a year relative to the earlier question's."""
     found = TIME_EXPRESSION.search(constraint)
     if found:
-        return found.group()
+        # 「那17年呢」 replaces a year: written out (2017年), as the documents write years.
+        return SHORT_YEAR_IN_TIME.sub(r"20\1", found.group())
     for word, step in RELATIVE_YEAR.items():
         if word in constraint:
             years = sorted(years_in(previous, short_years=True))

@@ -167,6 +167,18 @@ def test_what_a_numbered_slogan_means_is_the_sentence_listing_its_items():
     assert "不愁吃" not in departments.text
 
 
+def test_a_statement_two_documents_word_alike_is_quoted_once():
+    evidence = _evidence(
+        [
+            ("脱贫攻坚精神，是中国共产党性质宗旨、中国人民意志品质的生动写照，是中国精神的充分彰显。", 0.97),
+            ("脱贫攻坚精神是中国共产党性质宗旨、中国人民意志品质的生动写照，是中国精神的彰显。", 0.965),
+            ("无关的话。", 0.80),
+        ]
+    )
+    draft = _answer("脱贫攻坚精神是什么？", evidence)
+    assert draft.answered and len(draft.citations) == 1
+
+
 def test_a_list_question_quotes_the_numbered_items_that_follow():
     evidence = _evidence(
         [
