@@ -210,14 +210,20 @@ def _replace_slot(constraint: str, previous: str) -> str | None:
     asked_places = place_names(ask, loose=True)
     constraint_scope = SAME_TIME.sub("", constraint)  # 「那全国同一时间呢？」 moves only the place
     # 「那嘉黎县娘亚牦牛养殖基地呢？」 names a new subject, not only a new place for the old one.
-    beyond_places = re.sub("|".join(map(re.escape, places)) or "^$", "", constraint_scope).strip("的")
+    # (「20年去陕西呢」 names a new time too: both are replaced.)
+    new_time = _time_of(constraint, ask) if TIME_EXPRESSION.search(constraint_scope) else None
+    beyond_places = re.sub("|".join(map(re.escape, places)) or "^$", "", TIME_EXPRESSION.sub("", constraint_scope))
+    beyond_places = beyond_places.strip("的去在到")
     if places and len(beyond_places) <= MAX_PLACE_REST_CHARS:
         old = [p for p in asked_places if p not in places]
         # the whole country is a place too: 「全国…」 then 「那西藏呢？」 asks about 西藏 alone
         old += [m.group() for m in NATIONAL.finditer(ask)]
+        old_times = TIME_EXPRESSION.findall(ask)
+        if new_time and old_times:
+            ask = _replace_first(ask, old_times, new_time, everywhere=True)
         if old:
             return _ask(_replace_first(ask, old, places[0]))
-        return _ask(f"{constraint}{ask}")
+        return _ask(f"{constraint}{ask}" if not new_time else f"{places[0]}{ask}")
     nation = NATIONAL.search(constraint_scope)
     if nation and asked_places and len(NATIONAL.sub("", constraint_scope).strip("的")) <= MAX_PLACE_REST_CHARS:
         return _ask(_replace_first(ask, asked_places, nation.group(), everywhere=True))

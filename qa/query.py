@@ -349,8 +349,20 @@ def split_question(question: str) -> tuple[SubQuestion, ...]:
             places=place_names(text, loose=True),
             expansions=official_terms(text),
         )
-        for g, text, kind in ((g, text, asked_number_kind(g)) for g, text in zip(groups, resolved))
+        for g, text, kind in ((g, text, asked_number_kind(g)) for g, text in zip(_asking(groups, resolved), resolved))
     )
+
+
+ONLY_LEANS = re.compile(r"呢[？?]?$")
+
+
+def _asking(groups: Sequence[str], resolved: Sequence[str]) -> list[str]:
+    """What each part asks for: its own words, or the resolved text's where it only leans on the part
+    before (「…是几号到几号 20年去陕西呢」 asks the date again)."""
+    return [
+        text if ONLY_LEANS.search(group) and not asked_number_kind(group) else group
+        for group, text in zip(groups, resolved)
+    ]
 
 
 def each_respectively(question: str) -> list[str]:

@@ -260,3 +260,9 @@ def test_a_sentence_spells_out_a_slogan_by_its_items():
     six = numbered_slogans("六个精准指的啥")
     assert spells_out('做到扶持对象、项目安排、资金使用、措施到户、因村派人、脱贫成效 " 六个精准 "。', six)
     assert not spells_out("认真落实“六个精准”，深入实施“五个一批”", six)
+
+
+def test_a_part_that_only_leans_on_the_one_before_asks_what_it_asked():
+    parts = split_question("总书记19年去甘肃考察是几号到几号 20年去陕西呢")
+    assert parts[1].text == "总书记2020年去陕西考察是几号到几号？" and parts[1].wants == "year"
+    assert [p.wants for p in split_question("拉萨有多少贫困人口？日喀则呢？")] == ["number", "number"]
