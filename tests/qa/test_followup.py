@@ -147,6 +147,9 @@ def test_a_figure_asked_without_a_place_is_of_the_earlier_questions_place_howeve
     assert resolve("带动了多少户建档立卡贫困户创收？", history).text == "措勤县带动了多少户建档立卡贫困户创收？"
     # 「这笔钱」「会上」 point back like 「这些」
     assert is_follow_up("这笔钱计划用来搬多少贫困人口？") and is_follow_up("会上总书记一共提了几点要求？")
+    # 「这几个地方」「这两个县」 point back to what the earlier question listed
+    assert is_follow_up("这几个地方集中了全区多少贫困人口？") and is_follow_up("这两个县有多少人？")
+    assert "主战场" in resolve("这几个地方集中了全区多少贫困人口", ["西藏脱贫攻坚三大主战场是哪几个地方"]).text
     # jieba's 「惠及」 is no place that would replace 日喀则
     assert "日喀则" in resolve("惠及多少人次", ["日喀则农村低保落实了多少资金？"]).text
 
