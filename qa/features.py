@@ -13,6 +13,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+import jieba
 import numpy as np
 
 from index.tokens import tokenize
@@ -60,6 +61,11 @@ CLAUSE_BREAK = re.compile(r"[，,；;。：:！？!?]")
 WHY_CUES = re.compile(r"因为|由于|为了|是为|根本|关键|在于|才能|只有|否则|之所以|旨在|目的|原因|使|从而|以便|避免|防止")
 HOW_CUES = re.compile(
     r"通过|坚持|实施|采取|推行|建立|实行|开展|推进|加强|完善|落实|健全|创新|强化|统筹|探索|以|按照|做到"
+)
+# Pronouns and words of asking jieba keeps whole (「那些」「是不是」): no topic of their own.
+FUNCTION_WORDS = frozenset(
+    "那些 这些 那个 这个 后来 这类 那类 是不是 不用 好些 里头 这块 它们 他们 她们 "
+    "有没有 能不能 会不会 要不要 不要".split()
 )
 RESTRICTIVE = re.compile(r"单独|单单|光是|光|只有|仅|其中|里面|当中|之中")
 ONLY = re.compile(r"单独|单单|光是|光|只有|仅")
@@ -238,6 +244,20 @@ def unknown_share(text: str, term_weight: Callable[[str], float], tokenizer: str
     """Share of a text's words (longer than a character) that no document uses."""
     tokens = [t for t in tokenize(text, tokenizer) if len(t) > 1 and not FUNCTION_CHARS.intersection(t)]
     return sum(term_weight(t) == 0 for t in tokens) / len(tokens) if tokens else 0.0
+
+
+def asks_of_nothing_known(
+    text: str, places: Sequence[str], term_weight: Callable[[str], float], tokenizer: str
+) -> bool:
+    """True if the words a question asks about (beyond its places and words of asking; two at
+    least) are all words no document uses: 「拉萨这周末天气咋样」 asks about the weather, which no
+    document speaks of, whatever sentence names 拉萨. Everyday words the table of qa.colloquial
+    knows are not counted; one word alone (「…破房子修好了」) is too little to tell."""
+    rest = without_everyday_words(topic_words(text))
+    for place in places:
+        rest = rest.replace(place, " ")
+    words = [w for w in jieba.lcut(rest) if len(w) > 1 and re.search(r"[^\W\d]", w) and w not in FUNCTION_WORDS]
+    return len(words) >= 2 and all(any(term_weight(t) == 0 for t in tokenize(w, tokenizer)) for w in words)
 
 
 def shared_run(topic: str, text: str) -> float:

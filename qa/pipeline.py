@@ -26,6 +26,7 @@ from qa.conflicts import anchor_statements, find_disagreements, report_conflicts
 from qa.dates import asks_for_latest, prefer_recent
 from qa.evidence import Evidence, gather_evidence
 from qa.extractive import PASSAGES_FOR_ANSWER, ExtractiveAnswerer
+from qa.features import asks_of_nothing_known
 from qa.figures import verify_figures
 from qa.followup import is_follow_up
 from qa.model import AnswerModel, load_model
@@ -245,6 +246,10 @@ class QAPipeline:
     def _extract(self, info: QuestionInfo, evidence: Evidence, part_vectors: list[np.ndarray]) -> Draft:
         if unknown_places([p for part in info.parts for p in part.places], evidence.term_weight, evidence.tokenizer):
             # No document names the place asked about, so no figure of theirs is its figure.
+            return Draft(self.settings.refusal_text, (), {}, False)
+        places = [p for part in info.parts for p in part.places]
+        if asks_of_nothing_known(info.text, places, evidence.term_weight, evidence.tokenizer):
+            # The question is about something no document speaks of (the weather in 拉萨).
             return Draft(self.settings.refusal_text, (), {}, False)
         return self.extractive.answer(info, evidence, part_vectors)
 

@@ -9,6 +9,7 @@ from qa.colloquial import without_everyday_words
 from qa.evidence import paragraph_before
 from qa.features import (
     asks_a_part,
+    asks_of_nothing_known,
     coverage_of,
     enumeration_score,
     focus_near_number,
@@ -266,3 +267,13 @@ def test_a_part_that_only_leans_on_the_one_before_asks_what_it_asked():
     parts = split_question("总书记19年去甘肃考察是几号到几号 20年去陕西呢")
     assert parts[1].text == "总书记2020年去陕西考察是几号到几号？" and parts[1].wants == "year"
     assert [p.wants for p in split_question("拉萨有多少贫困人口？日喀则呢？")] == ["number", "number"]
+
+
+def test_a_question_about_nothing_the_documents_speak_of():
+    documents_speak_of_weather = lambda term: 1.0 if term in {"拉萨", "周末", "天气"} else 0.0  # noqa: E731
+    assert not asks_of_nothing_known("拉萨这周末天气咋样", ["拉萨"], documents_speak_of_weather, "bigram")
+    unknown_weather = lambda term: 1.0 if term in {"拉萨", "收入"} else 0.0  # noqa: E731
+    assert asks_of_nothing_known("拉萨这周末天气咋样", ["拉萨"], unknown_weather, "bigram")
+    assert not asks_of_nothing_known("拉萨人均收入是多少", ["拉萨"], unknown_weather, "bigram")
+    # one unknown word alone is too little to tell (everyday wording)
+    assert not asks_of_nothing_known("破房子修好了多少", [], unknown_weather, "bigram")
