@@ -24,6 +24,7 @@ from qa.answering import Draft
 from qa.decision import Ranked, decision_features
 from qa.evidence import Evidence, EvidenceSentence
 from qa.features import (
+    INDEX,
     NUMBERED_SLOGAN,
     coverage_of,
     numbered_items,
@@ -269,7 +270,9 @@ def own_sentences(ranked: Sequence[Ranked], evidence: Evidence) -> list[int]:
             for other in r.order[1:]:
                 if r.probability[other] < floor:
                     break
-                if _sentence_key(evidence, int(other)) not in taken:
+                # (a figure part only to a sentence with a figure of the kind asked)
+                lacks_figure = r.part.wants and not r.features[other, INDEX["has_wanted_number"]]
+                if _sentence_key(evidence, int(other)) not in taken and not lacks_figure:
                     chosen[index] = int(other)
                     break
         taken.add(_sentence_key(evidence, chosen[index]))

@@ -68,7 +68,7 @@ FUNCTION_WORDS = frozenset(
     "有没有 能不能 会不会 要不要 不要".split()
 )
 RESTRICTIVE = re.compile(r"单独|单单|光是|光|只有|仅|其中|里面|当中|之中")
-ONLY = re.compile(r"单独|单单|光是|光|只有|仅")
+ONLY = re.compile(r"单独|单单|光是|光(?![伏荣明辉彩])|只有|(?<!不)仅")  # not 「不仅」「光伏」
 PART_NAMED = re.compile(r"(?:其中|里面|当中|之中)[的有是，,]*([\u4e00-\u9fff]{2})")
 # A byline, a photo credit or an editor's line is not a statement about anything.
 BYLINE = re.compile(r"■|记者|通讯员|摄影?$|摄）|供图|来源[:：]|作者[:：]|编辑[:：]|责任编辑|局$|委员会$|办公室$")
@@ -366,12 +366,14 @@ def numbered_slogans(text: str) -> tuple[tuple[int, str], ...]:
 
 
 def spells_out(text: str, slogans: Sequence[tuple[int, str]]) -> bool:
-    """True if the sentence lists the items of every slogan: the shared word once per item
-    (「不愁吃、不愁穿」), or a list of as many items that ends on it (「义务教育、基本医疗、住房安全
-    有保障」, 「扶持对象、…、脱贫成效“六个精准”」)."""
+    """True if the sentence lists the items of every slogan: the shared word in as many items of
+    a 、-list (「不愁吃、不愁穿」; a word repeated elsewhere lists nothing), or a list of as many
+    items that ends on it (「义务教育、基本医疗、住房安全有保障」, 「扶持对象、…、脱贫成效“六个精准”」)."""
     runs = [run.split("、") for run in CLAUSE_BREAK.split(text)]
+    listed = [item for items in runs if len(items) > 1 for item in items]
     return bool(slogans) and all(
-        text.count(word) >= count or any(len(items) >= count and word in items[-1] for items in runs)
+        sum(word in item for item in listed) >= count
+        or any(len(items) >= count and word in items[-1] for items in runs)
         for count, word in slogans
     )
 

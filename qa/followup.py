@@ -219,8 +219,8 @@ def _replace_slot(constraint: str, previous: str) -> str | None:
         # the whole country is a place too: 「全国…」 then 「那西藏呢？」 asks about 西藏 alone
         old += [m.group() for m in NATIONAL.finditer(ask)]
         old_times = TIME_EXPRESSION.findall(ask)
-        if new_time and old_times:
-            ask = _replace_first(ask, old_times, new_time, everywhere=True)
+        if new_time:
+            ask = _replace_first(ask, old_times, new_time, everywhere=True) if old_times else f"{new_time}{ask}"
         if old:
             return _ask(_replace_first(ask, old, places[0]))
         return _ask(f"{constraint}{ask}" if not new_time else f"{places[0]}{ask}")

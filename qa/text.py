@@ -190,9 +190,9 @@ def place_names(text: str, loose: bool = False) -> tuple[str, ...]:
     if loose:
         # 「那遵义呢」: a city or county jieba does not know, named without its suffix
         found.extend(name for name in bare_places(text, word_starts(text)) if not any(name in f for f in found))
-        # Beside a known place, jieba's place tags only where they name it more fully (「阿里地区」) or
-        # name a listed place (「山南乃东区」): 「山南军分区那个次仁扎西，挨家挨户上门」 has 扎西 and 上门
-        # tagged as places.
+        # Beside a known place, jieba's place tags only where they name it more fully (「阿里地区」),
+        # name a listed place (「山南乃东区」) or carry an administrative suffix (「河南兰考县」「山南玉麦
+        # 乡」): 「山南军分区那个次仁扎西，挨家挨户上门」 has 扎西 and 上门 tagged as places.
         known_places = tuple(found)
         words = posseg.lcut(text)
         for (word, tag), (after, _) in zip(words, [*words[1:], ("", "")]):
@@ -200,13 +200,15 @@ def place_names(text: str, loose: bool = False) -> tuple[str, ...]:
                 continue
             if set(word) <= ADMIN_CHARS or word.endswith(MEASURE_ENDINGS):  # 「省市县」「满意度」
                 continue
-            if tag in ("ns", "nrt"):
-                tagged = word
-            elif tag.startswith("n") and after in ADMIN_SUFFIXES:
+            suffixed = after in ADMIN_SUFFIXES or word[-1] in ADMIN_SUFFIXES
+            if tag.startswith("n") and after in ADMIN_SUFFIXES:
                 tagged = word + after
+            elif tag in ("ns", "nrt"):
+                tagged = word
             else:
                 continue
-            if not known_places or any(p in tagged for p in known_places) or is_known_place(place_stem(tagged)):
+            more_fully = any(place in tagged for place in known_places)
+            if not known_places or suffixed or more_fully or is_known_place(place_stem(tagged)):
                 found.append(tagged)
     return tuple(dict.fromkeys(found))
 

@@ -133,6 +133,10 @@ def test_two_parts_quote_two_sentences_when_the_second_is_nearly_as_likely():
     )
     draft = _answer("识别出多少贫困人口？最后全部脱贫的又是多少人？", evidence)
     assert draft.answered and "8962万人" in draft.text and "9899万" in draft.text
+    # ... but a figure part does not move to a sentence without a figure of the kind asked
+    unrelated = _evidence([("共识别贫困人口8962万人。", 0.97), ("贫困户获贷率提高到29%。", 0.96), ("无关的话。", 0.80)])
+    once = _answer("识别出多少贫困人口？最后全部脱贫的又是多少人？", unrelated)
+    assert "29%" not in once.text
     # ... but one sentence stating both figures answers both parts, quoted once.
     shared = _evidence([("因病、因残致贫比例分别超过40%和14%。", 0.97), ("无关的话。", 0.85)])
     both = _answer("因病致贫的比例是多少？因残致贫的呢？", shared)

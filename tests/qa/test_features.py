@@ -222,6 +222,8 @@ def test_an_only_the_sentence_says_too_is_the_part_asked():
     # 「其中」 names a sub-group: a sentence's own 「其中」 may be another one.
     assert asks_a_part("其中女性有多少", "其中近3万个村的贫困发生率超过20%")
     assert not asks_a_part("贫困人口有多少", "仅2020年就减少551万人")
+    # 「不仅」 and 「光伏」 say no "only"
+    assert asks_a_part("光印材料就花了多少钱", "不仅增加了难度，还花了10多万元")
     assert not asks_a_part("其中妇女占多少", "直接带动1.2万贫困群众就业,其中妇女占比达78%")
     assert asks_a_part("其中女党员有多少", "共有党员9000多万名,其中近3万个村的贫困发生率超过20%")
 
@@ -261,6 +263,10 @@ def test_a_sentence_spells_out_a_slogan_by_its_items():
     six = numbered_slogans("六个精准指的啥")
     assert spells_out('做到扶持对象、项目安排、资金使用、措施到户、因村派人、脱贫成效 " 六个精准 "。', six)
     assert not spells_out("认真落实“六个精准”，深入实施“五个一批”", six)
+    # a word repeated outside a list lists nothing
+    four = numbered_slogans("四个全面是什么意思")
+    assert not spells_out("全面建成小康社会，全面深化改革，全面依法治国，全面从严治党", four)
+    assert spells_out("全面建成小康社会、全面深化改革、全面依法治国、全面从严治党", four)
 
 
 def test_a_part_that_only_leans_on_the_one_before_asks_what_it_asked():

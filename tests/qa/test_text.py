@@ -53,11 +53,14 @@ def test_a_bare_city_name_must_stand_as_a_word():
     assert "遵义" in place_names("那遵义带动了多少？", loose=True)
 
 
-def test_jieba_place_tags_beside_a_known_place_only_where_they_name_it_more_fully():
+def test_jieba_place_tags_beside_a_known_place_only_where_they_add_a_place():
     # jieba tags the person 扎西 and the verb 上门 as places
     assert place_names("山南军分区那个次仁扎西，挨家挨户上门看过多少穷人家", loose=True) == ("山南",)
     assert "阿里地区" in place_names("阿里地区建立了几级书记抓扶贫的工作机制？", loose=True)
-    assert "乃东" in place_names("国家烟草专卖局给山南乃东区拿了多少帮扶资金？", loose=True)
+    assert "乃东区" in place_names("国家烟草专卖局给山南乃东区拿了多少帮扶资金？", loose=True)
+    # a name with an administrative suffix right after a province or prefecture is a place of its own
+    assert "兰考县" in place_names("河南兰考县什么时候脱贫", loose=True)
+    assert "柳梧乡" in place_names("拉萨柳梧乡有多少建档立卡人口脱贫", loose=True)
     assert place_names("那东京呢", loose=True) == ("东京",)  # no known place: jieba's tag stands
 
 
