@@ -27,6 +27,7 @@ from qa.features import (
     INDEX,
     NUMBERED_SLOGAN,
     coverage_of,
+    list_runs,
     numbered_items,
     numbered_slogans,
     part_features,
@@ -239,21 +240,20 @@ def spelled_out_slogans(ranked: Sequence[Ranked], evidence: Evidence) -> dict[in
         # the departments, 「“三保障”里的基本医疗有保障指的是什么」 about one of the items.
         rest = [w for w in jieba.lcut(MEANING_ASKED.sub(" ", NUMBERED_SLOGAN.sub(" ", r.part.text))) if len(w) > 1]
         listing = [
-            int(i)
-            for i in r.order
-            if r.probability[i] > 0
-            and spells_out(evidence.sentences[i].text, slogans)
-            and all(word in evidence.sentences[i].text for word in rest)
-            and not any(word in listed_items(evidence.sentences[i].text) for word in rest)
+            int(i) for i in r.order if r.probability[i] > 0 and _means(evidence.sentences[i].text, slogans, rest)
         ]
         if listing:
             found[index] = listing[:SPELLED_OUT_QUOTED]
     return found
 
 
-def listed_items(text: str) -> str:
-    """The text of a sentence's 、-separated lists (「不愁吃、不愁穿」)."""
-    return "".join(run for run in re.split(r"[，,；;。：:]", text) if "、" in run)
+def _means(text: str, slogans: Sequence[tuple[int, str]], rest: Sequence[str]) -> bool:
+    """The sentence lists the slogans' items and holds the question's other words, none of them
+    among its items."""
+    if not spells_out(text, slogans) or not all(word in text for word in rest):
+        return False
+    items = "".join(item for items in list_runs(text) if len(items) > 1 for item in items)
+    return not any(word in items for word in rest)
 
 
 def own_sentences(ranked: Sequence[Ranked], evidence: Evidence) -> list[int]:
@@ -280,8 +280,12 @@ def own_sentences(ranked: Sequence[Ranked], evidence: Evidence) -> list[int]:
 
 
 def _sentence_key(evidence: Evidence, index: int) -> str:
-    # A document repeating another (「，」 for 「,」) repeats the same sentence.
-    return re.sub(r"\W+", "", unicodedata.normalize("NFKC", evidence.sentences[index].sentence.text))
+    return _same_text_key(evidence.sentences[index].sentence.text)
+
+
+def _same_text_key(text: str) -> str:
+    # A document repeating another (「，」 for 「,」, 「 " 」 for 「“」) repeats the same text.
+    return re.sub(r"\W+", "", unicodedata.normalize("NFKC", text))
 
 
 def trim_to_relevant(
@@ -327,7 +331,7 @@ def compose(info: QuestionInfo, picks: Sequence[Pick], evidence: Evidence) -> tu
         text = sentence.text[start - sentence.start : end - sentence.start].rstrip("，,；;：:")
         # A document repeating another (「，」 for 「,」, 「 " 」 for 「“」) is quoted once; within a part,
         # also where it leaves a clause out (two parts may ask one measure at two dates: kept).
-        key, words = re.sub(r"\W+", "", unicodedata.normalize("NFKC", text)), char_bigrams(text)
+        key, words = _same_text_key(text), char_bigrams(text)
         repeated = any(
             key == other_key or (pick.part == other_part and _same_statement(words, other_words))
             for other_part, other_key, other_words in seen

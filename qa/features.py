@@ -365,11 +365,16 @@ def numbered_slogans(text: str) -> tuple[tuple[int, str], ...]:
     return tuple((SLOGAN_COUNTS[m.group(1)], m.group(2)) for m in NUMBERED_SLOGAN.finditer(text))
 
 
+def list_runs(text: str) -> list[list[str]]:
+    """Each clause of a text as its 、-separated items (one item where it lists nothing)."""
+    return [run.split("、") for run in CLAUSE_BREAK.split(text)]
+
+
 def spells_out(text: str, slogans: Sequence[tuple[int, str]]) -> bool:
     """True if the sentence lists the items of every slogan: the shared word in as many items of
     a 、-list (「不愁吃、不愁穿」; a word repeated elsewhere lists nothing), or a list of as many
     items that ends on it (「义务教育、基本医疗、住房安全有保障」, 「扶持对象、…、脱贫成效“六个精准”」)."""
-    runs = [run.split("、") for run in CLAUSE_BREAK.split(text)]
+    runs = list_runs(text)
     listed = [item for items in runs if len(items) > 1 for item in items]
     return bool(slogans) and all(
         sum(word in item for item in listed) >= count

@@ -244,10 +244,10 @@ class QAPipeline:
         return analyze(question, history)
 
     def _extract(self, info: QuestionInfo, evidence: Evidence, part_vectors: list[np.ndarray]) -> Draft:
-        if unknown_places([p for part in info.parts for p in part.places], evidence.term_weight, evidence.tokenizer):
+        places = [p for part in info.parts for p in part.places]
+        if unknown_places(places, evidence.term_weight, evidence.tokenizer):
             # No document names the place asked about, so no figure of theirs is its figure.
             return Draft(self.settings.refusal_text, (), {}, False)
-        places = [p for part in info.parts for p in part.places]
         if asks_of_nothing_known(info.text, places, evidence.term_weight, evidence.tokenizer):
             # The question is about something no document speaks of (the weather in 拉萨).
             return Draft(self.settings.refusal_text, (), {}, False)
